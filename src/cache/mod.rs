@@ -1,0 +1,3 @@
+//! Shared state outside MongoDB: the Redis connection (caches and rate limits build on it).
+
+pub mod redis;

@@ -1,0 +1,185 @@
+//! MongoDB client: the plan's pool and timeouts, `w: majority`, and two read modes.
+//!
+//! `Db::primary` is for anything that decides something (auth, conflict checks, read-after-
+//! write); `Db::analytics` reads with `secondaryPreferred` for dashboards and statistics.
+
+pub mod indexes;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::error::{Error, ErrorKind, WriteFailure};
+use mongodb::event::cmap::CmapEvent;
+use mongodb::event::command::CommandEvent;
+use mongodb::event::EventHandler;
+use mongodb::options::{
+    ClientOptions, DatabaseOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria, WriteConcern,
+};
+use mongodb::{Client, Collection, Database};
+use secrecy::ExposeSecret;
+
+use crate::config::MongoConfig;
+use crate::metrics::Metrics;
+
+/// Handles on the service database.
+#[derive(Clone)]
+pub struct Db {
+    client: Client,
+    primary: Database,
+    analytics: Database,
+}
+
+impl Db {
+    /// Builds the client (no I/O beyond resolving a `mongodb+srv` URI).
+    pub async fn connect(cfg: &MongoConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let mut options = ClientOptions::parse(cfg.uri.expose_secret())
+            .await
+            .map_err(|e| anyhow::anyhow!("mongodb.uri could not be parsed: {}", e.kind))?;
+        options.app_name = Some("dhara".into());
+        options.max_pool_size = Some(cfg.max_pool_size);
+        options.min_pool_size = Some(cfg.min_pool_size);
+        options.max_idle_time = Some(Duration::from_secs(cfg.max_idle_seconds));
+        options.server_selection_timeout = Some(Duration::from_millis(cfg.server_selection_timeout_ms));
+        options.connect_timeout = Some(Duration::from_millis(cfg.connect_timeout_ms));
+        options.write_concern = Some(WriteConcern::majority());
+        options.retry_writes = Some(true);
+        options.command_event_handler = Some(command_metrics(metrics.clone()));
+        options.cmap_event_handler = Some(pool_metrics(metrics));
+        let client = Client::with_options(options)?;
+        Ok(Self::from_client(client, &cfg.database))
+    }
+
+    fn from_client(client: Client, name: &str) -> Self {
+        let primary = client.database_with_options(
+            name,
+            DatabaseOptions::builder()
+                .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary))
+                .write_concern(WriteConcern::majority())
+                .build(),
+        );
+        let analytics = client.database_with_options(
+            name,
+            DatabaseOptions::builder()
+                .selection_criteria(SelectionCriteria::ReadPreference(
+                    ReadPreference::SecondaryPreferred {
+                        options: Some(ReadPreferenceOptions::default()),
+                    },
+                ))
+                .build(),
+        );
+        Self {
+            client,
+            primary,
+            analytics,
+        }
+    }
+
+    /// The database, reading from the primary.
+    pub fn primary(&self) -> &Database {
+        &self.primary
+    }
+
+    /// The database, reading from secondaries where a replica set has them.
+    pub fn analytics(&self) -> &Database {
+        &self.analytics
+    }
+
+    /// A typed collection on the primary.
+    pub fn collection<T: Send + Sync>(&self, name: &str) -> Collection<T> {
+        self.primary.collection(name)
+    }
+
+    /// The underlying client (sessions and transactions).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Round trip to the primary within `deadline`.
+    pub async fn ping(&self, deadline: Duration) -> anyhow::Result<()> {
+        match tokio::time::timeout(deadline, self.primary.run_command(doc! { "ping": 1 })).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!("{}", e.kind)),
+            Err(_) => Err(anyhow::anyhow!("no answer within {} ms", deadline.as_millis())),
+        }
+    }
+}
+
+/// The server error code of a command or write error, when there is one.
+pub fn error_code(e: &Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => Some(c.code),
+        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => Some(w.code),
+        ErrorKind::InsertMany(m) => m.write_errors.as_ref().and_then(|v| v.first()).map(|w| w.code),
+        _ => None,
+    }
+}
+
+/// Whether `e` is a unique-index violation (11000).
+pub fn is_duplicate_key(e: &Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::InsertMany(m) => m.write_errors.iter().flatten().any(|w| w.code == 11000),
+        _ => error_code(e) == Some(11000),
+    }
+}
+
+/// Whether `e` means the database cannot be reached right now.
+pub fn is_unavailable(e: &Error) -> bool {
+    matches!(
+        e.kind.as_ref(),
+        ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::Shutdown
+    ) || e.contains_label("RetryableWriteError") && error_code(e).is_none()
+}
+
+/// Counts every command by collection, operation and outcome.
+fn command_metrics(metrics: Arc<Metrics>) -> EventHandler<CommandEvent> {
+    let started: Arc<Mutex<HashMap<i32, (String, String)>>> = Arc::default();
+    EventHandler::callback(move |event| {
+        let (request_id, status) = match event {
+            CommandEvent::Started(e) => {
+                let collection = collection_of(&e.command);
+                if let Ok(mut map) = started.lock() {
+                    map.insert(e.request_id, (collection, e.command_name));
+                }
+                return;
+            }
+            CommandEvent::Succeeded(e) => (e.request_id, "success"),
+            CommandEvent::Failed(e) => (e.request_id, "error"),
+            _ => return,
+        };
+        let entry = started.lock().ok().and_then(|mut map| map.remove(&request_id));
+        if let Some((collection, operation)) = entry {
+            metrics
+                .mongo_queries
+                .with_label_values(&[&collection, &operation, status])
+                .inc();
+        }
+    })
+}
+
+/// The collection a command targets: the first field's string value, or `collection` for getMore.
+fn collection_of(command: &Document) -> String {
+    if let Ok(c) = command.get_str("collection") {
+        return c.to_owned();
+    }
+    match command.iter().next() {
+        Some((_, Bson::String(name))) => name.clone(),
+        _ => "none".to_owned(),
+    }
+}
+
+/// Tracks open and checked-out pool connections.
+fn pool_metrics(metrics: Arc<Metrics>) -> EventHandler<CmapEvent> {
+    EventHandler::callback(move |event| match event {
+        CmapEvent::ConnectionCheckedOut(_) => metrics.mongo_connections_active.inc(),
+        CmapEvent::ConnectionCheckedIn(_) => metrics.mongo_connections_active.dec(),
+        CmapEvent::ConnectionCreated(_) => metrics.mongo_connections_open.inc(),
+        CmapEvent::ConnectionClosed(_) => metrics.mongo_connections_open.dec(),
+        _ => {}
+    })
+}

@@ -1,0 +1,26 @@
+//! The SPEC's success envelope: `{"success": true, "data": ..., "message"?: ...}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+
+/// A 200 with `data`.
+pub fn ok<T: Serialize>(data: T) -> Response {
+    (StatusCode::OK, Json(json!({ "success": true, "data": data }))).into_response()
+}
+
+/// A 201 with `data`.
+pub fn created<T: Serialize>(data: T) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(json!({ "success": true, "data": data })),
+    )
+        .into_response()
+}
+
+/// A 200 with a message and no data.
+pub fn message(text: &str) -> Response {
+    (StatusCode::OK, Json(json!({ "success": true, "message": text }))).into_response()
+}

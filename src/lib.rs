@@ -1,0 +1,84 @@
+//! Dhara: booking and practice backend for therapists.
+//!
+//! `run` is the one entry point: `main` and the integration tests both call it.
+
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod ops;
+pub mod telemetry;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use app::AppState;
+pub use config::Config;
+
+/// Serves the API on `listener` (and runs the worker when enabled) until `shutdown` is
+/// cancelled; then stops accepting, lets in-flight requests finish for up to the configured
+/// grace period, and returns.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+    let worker_enabled = config.worker.enabled;
+    let declared = db::indexes::declared()?;
+    let state = AppState::build(config, shutdown.clone()).await?;
+    tokio::spawn(sync_indexes_until_done(state.clone(), declared));
+    if worker_enabled {
+        tokio::spawn(worker::run(state.clone()));
+    }
+    let service = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let mut server = tokio::spawn(async move { server.await });
+    let grace_over = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = &mut server => result??,
+        _ = grace_over => {
+            tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; abandoning requests still running");
+            server.abort();
+        }
+    }
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Applies the declared indexes, retrying with backoff while MongoDB is unreachable; the API
+/// answers 503 `NOT_READY` until this has succeeded once.
+pub async fn sync_indexes_until_done(state: AppState, declared: Vec<db::indexes::CollectionIndexes>) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let replace = state.config.mongodb.replace_changed_indexes;
+        match db::indexes::sync(state.db.primary(), &declared, replace).await {
+            Ok(report) => {
+                if report.has_drift() {
+                    tracing::warn!(report = %report, "index definitions differ from indexes/");
+                } else {
+                    tracing::info!(
+                        created = report.created.len(),
+                        unchanged = report.unchanged.len(),
+                        "indexes in sync"
+                    );
+                }
+                state.readiness.set_indexes_synced();
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "index sync failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(15));
+    }
+}

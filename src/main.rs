@@ -1,0 +1,143 @@
+//! The `dhara` command: serve | worker | indexes | seed.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use dhara::{db, telemetry, AppState, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "dhara",
+    version,
+    about = "Booking and practice backend for therapists"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (and the background worker unless `worker.enabled = false`).
+    Serve {
+        /// Do not run the background worker in this process.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run the background worker alone.
+    Worker,
+    /// Apply indexes/ to the database and report what differs.
+    Indexes {
+        /// Drop and recreate indexes whose stored definition differs from the declaration.
+        #[arg(long)]
+        replace_changed: bool,
+    },
+    /// Load a demo practice into the database.
+    Seed,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dhara: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log);
+    let result = match cli.command {
+        Command::Serve { no_worker } => {
+            config.worker.enabled &= !no_worker;
+            serve(config).await
+        }
+        Command::Worker => worker(config).await,
+        Command::Indexes { replace_changed } => return indexes(config, replace_changed).await,
+        Command::Seed => {
+            eprintln!("dhara seed: not yet available (arrives with the practice data capability)");
+            return ExitCode::from(1);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "fatal");
+            eprintln!("dhara: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    trigger.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested; draining in-flight requests");
+        trigger.cancel();
+    });
+    token
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", config.http.host, config.http.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, env = %config.env, "dhara listening");
+    dhara::run(config, listener, shutdown_on_signal()).await
+}
+
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signal();
+    let declared = db::indexes::declared()?;
+    let state = AppState::build(config, shutdown).await?;
+    dhara::sync_indexes_until_done(state.clone(), declared).await;
+    dhara::worker::run(state).await;
+    Ok(())
+}
+
+async fn indexes(config: Config, replace_changed: bool) -> ExitCode {
+    let outcome = async {
+        let declared = db::indexes::declared()?;
+        let state = AppState::build(config, CancellationToken::new()).await?;
+        db::indexes::sync(state.db.primary(), &declared, replace_changed).await
+    }
+    .await;
+    match outcome {
+        Ok(report) => {
+            print!("{report}");
+            if report.has_drift() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("dhara indexes: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

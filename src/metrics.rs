@@ -1,0 +1,149 @@
+//! Prometheus metrics with the capacity plan's names, labels and buckets.
+//!
+//! One registry per `App` (not the global default), so several apps in one test process do not
+//! share counters.
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// The plan's latency buckets (seconds).
+pub const HTTP_BUCKETS: &[f64] = &[0.1, 0.3, 0.5, 0.7, 1.0, 3.0, 5.0, 7.0, 10.0];
+
+/// All metrics of one instance.
+pub struct Metrics {
+    registry: Registry,
+    /// `http_request_duration_seconds{method,route,status_code}`.
+    pub http_duration: HistogramVec,
+    /// Requests being processed now.
+    pub http_in_flight: IntGauge,
+    /// Requests waiting for an in-flight slot.
+    pub http_queued: IntGauge,
+    /// Requests refused by admission control or timed out, by reason.
+    pub http_rejected: IntCounterVec,
+    /// `mongodb_queries_total{collection,operation,status}`.
+    pub mongo_queries: IntCounterVec,
+    /// `mongodb_connections_active`: connections checked out of the pool.
+    pub mongo_connections_active: IntGauge,
+    /// Connections open in the pool.
+    pub mongo_connections_open: IntGauge,
+    /// `cache_hits_total{layer}` (`memory`, `redis`).
+    pub cache_hits: IntCounterVec,
+    /// `cache_misses_total{layer}`.
+    pub cache_misses: IntCounterVec,
+    /// How late the most recent reminder was sent, in seconds.
+    pub reminder_lag_seconds: Gauge,
+    /// Reminder sends that failed.
+    pub reminder_failures: IntCounter,
+}
+
+impl Metrics {
+    /// Builds and registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Duration of HTTP requests in seconds",
+            )
+            .buckets(HTTP_BUCKETS.to_vec()),
+            &["method", "route", "status_code"],
+        )
+        .expect("static metric definition");
+        let http_in_flight =
+            IntGauge::new("http_requests_in_flight", "HTTP requests being processed").expect("static");
+        let http_queued =
+            IntGauge::new("http_requests_queued", "HTTP requests waiting for a slot").expect("static");
+        let http_rejected = IntCounterVec::new(
+            Opts::new(
+                "http_requests_rejected_total",
+                "HTTP requests refused or timed out",
+            ),
+            &["reason"],
+        )
+        .expect("static");
+        let mongo_queries = IntCounterVec::new(
+            Opts::new("mongodb_queries_total", "Total number of MongoDB queries"),
+            &["collection", "operation", "status"],
+        )
+        .expect("static");
+        let mongo_connections_active =
+            IntGauge::new("mongodb_connections_active", "Active MongoDB connections").expect("static");
+        let mongo_connections_open =
+            IntGauge::new("mongodb_connections_open", "Open MongoDB connections in the pool")
+                .expect("static");
+        let cache_hits =
+            IntCounterVec::new(Opts::new("cache_hits_total", "Cache hits per layer"), &["layer"])
+                .expect("static");
+        let cache_misses = IntCounterVec::new(
+            Opts::new("cache_misses_total", "Cache misses per layer"),
+            &["layer"],
+        )
+        .expect("static");
+        let reminder_lag_seconds = Gauge::new(
+            "reminder_lag_seconds",
+            "Delay of the latest reminder behind its due time",
+        )
+        .expect("static");
+        let reminder_failures =
+            IntCounter::new("reminder_failures_total", "Reminder emails that failed to send")
+                .expect("static");
+        let metrics = Self {
+            registry,
+            http_duration,
+            http_in_flight,
+            http_queued,
+            http_rejected,
+            mongo_queries,
+            mongo_connections_active,
+            mongo_connections_open,
+            cache_hits,
+            cache_misses,
+            reminder_lag_seconds,
+            reminder_failures,
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&self) {
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.http_duration.clone()),
+            Box::new(self.http_in_flight.clone()),
+            Box::new(self.http_queued.clone()),
+            Box::new(self.http_rejected.clone()),
+            Box::new(self.mongo_queries.clone()),
+            Box::new(self.mongo_connections_active.clone()),
+            Box::new(self.mongo_connections_open.clone()),
+            Box::new(self.cache_hits.clone()),
+            Box::new(self.cache_misses.clone()),
+            Box::new(self.reminder_lag_seconds.clone()),
+            Box::new(self.reminder_failures.clone()),
+        ];
+        for c in collectors {
+            // A fresh registry holds no duplicates; failure here is a programming error.
+            self.registry.register(c).expect("unique metric names");
+        }
+        for layer in ["memory", "redis"] {
+            self.cache_hits.with_label_values(&[layer]);
+            self.cache_misses.with_label_values(&[layer]);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,169 @@
+//! `spawn_app()`: the real service on port 0 with its own database and Redis key prefix, against
+//! the dev MongoDB-compatible server and redis-server (or MONGODB_URI / REDIS_URL when set).
+
+#![allow(dead_code)] // shared by every test module; not each uses every helper
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use dhara::Config;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const DEV_MONGODB_URI: &str = "mongodb://127.0.0.1:27017/?directConnection=true";
+pub const DEV_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+static TRACING: Once = Once::new();
+
+/// A running app and what a test needs to talk to it and to its stores.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: mongodb::Database,
+    pub config: Config,
+    pub shutdown: CancellationToken,
+    pub server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The MongoDB URI tests use.
+pub fn mongodb_uri() -> String {
+    std::env::var("MONGODB_URI").unwrap_or_else(|_| DEV_MONGODB_URI.to_owned())
+}
+
+/// A test configuration: `DHARA_ENV=test`, fresh database and Redis prefix, then `overrides`.
+pub fn test_config(overrides: &[(&str, &str)]) -> Config {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("DHARA_ENV".into(), "test".into());
+    env.insert("MONGODB_URI".into(), mongodb_uri());
+    env.insert("MONGODB_DATABASE".into(), format!("dhara_test_{}", &id[..16]));
+    env.insert(
+        "REDIS_URL".into(),
+        std::env::var("REDIS_URL").unwrap_or_else(|_| DEV_REDIS_URL.to_owned()),
+    );
+    env.insert("DHARA_REDIS__PREFIX".into(), format!("test:{}:", &id[..16]));
+    let mail_dir = std::env::temp_dir().join(format!("dhara-mail-{}", &id[..16]));
+    env.insert("DHARA_MAIL__FILE_DIR".into(), mail_dir.display().to_string());
+    for (k, v) in overrides {
+        env.insert((*k).into(), (*v).into());
+    }
+    Config::load_from(&env, Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))).expect("test config")
+}
+
+fn init_tracing(config: &Config) {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let mut log = config.log.clone();
+            log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+            dhara::telemetry::init(&log);
+        }
+    });
+}
+
+/// Spawns the app with default test settings and waits until it is ready.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Spawns the app with configuration overrides and waits until `/ready` answers 200.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let app = spawn_app_unready(overrides).await;
+    app.wait_ready().await;
+    app
+}
+
+/// Spawns the app without waiting for readiness (dependencies may be down on purpose).
+pub async fn spawn_app_unready(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_with_config(test_config(overrides)).await
+}
+
+/// Spawns the app with a ready-made configuration.
+pub async fn spawn_with_config(config: Config) -> TestApp {
+    init_tracing(&config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let address = format!("http://{}", listener.local_addr().expect("local addr"));
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(dhara::run(config.clone(), listener, shutdown.clone()));
+    let mongo = mongodb::Client::with_uri_str(mongodb_uri())
+        .await
+        .expect("mongodb client");
+    let db = mongo.database(&config.mongodb.database);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client");
+    TestApp {
+        address,
+        client,
+        db,
+        config,
+        shutdown,
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Polls `/ready` until it answers 200 (no fixed sleeps).
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.client.get(self.url("/ready")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "app did not become ready within 30 s");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// The `host:port` the app listens on.
+    pub fn socket_addr(&self) -> String {
+        self.address.trim_start_matches("http://").to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Reads a response as JSON, panicking with the raw body if it is not.
+pub async fn json_body(r: reqwest::Response) -> Value {
+    let text = r.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts the SPEC's error envelope and returns the body.
+pub async fn assert_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let body = json_body(r).await;
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body
+}

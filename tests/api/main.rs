@@ -1,0 +1,5 @@
+//! Integration tests: the real app on a random port, a fresh database and Redis prefix each.
+//! One test binary (modules below) keeps link time down.
+
+mod helpers;
+mod ops;
