@@ -28,6 +28,9 @@ pub struct App {
     pub redis: RedisHandle,
     pub metrics: Arc<Metrics>,
     pub admission: limits::Admission,
+    pub tokens: crate::auth::tokens::TokenKeys,
+    pub limiter: crate::ratelimit::RateLimiter,
+    pub mailer: crate::mail::Mailer,
     pub readiness: Readiness,
     pub started: Instant,
     pub shutdown: CancellationToken,
@@ -70,12 +73,18 @@ impl AppState {
         let db = Db::connect(&config.mongodb, metrics.clone()).await?;
         let redis = RedisHandle::start(&config.redis, shutdown.clone())?;
         let admission = limits::Admission::new(config.http.max_in_flight, config.http.max_queued);
+        let tokens = crate::auth::tokens::TokenKeys::new(&config.auth);
+        let limiter = crate::ratelimit::RateLimiter::new(redis.clone(), config.rate_limit.enabled);
+        let mailer = crate::mail::Mailer::new(&config.mail)?;
         Ok(Self(Arc::new(App {
             config,
             db,
             redis,
             metrics,
             admission,
+            tokens,
+            limiter,
+            mailer,
             readiness: Readiness::default(),
             started: Instant::now(),
             shutdown,
@@ -157,6 +166,7 @@ pub fn router(state: AppState) -> Router {
     let config = &state.config;
     Router::new()
         .merge(crate::ops::routes())
+        .merge(crate::auth::routes())
         .fallback(http::route_not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.http.json_body_limit_bytes))

@@ -60,6 +60,7 @@ pub struct Config {
     pub mongodb: MongoConfig,
     pub redis: RedisConfig,
     pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
     pub mail: MailConfig,
     pub worker: WorkerConfig,
     pub log: LogConfig,
@@ -130,6 +131,29 @@ pub struct AuthConfig {
     pub access_ttl_seconds: u64,
     pub refresh_ttl_days: u64,
     pub reset_token_ttl_minutes: u64,
+}
+
+/// Brute-force limits (see `config/default.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub login_ip: Limit,
+    pub login_account: Limit,
+    pub lockout: Limit,
+    pub refresh_ip: Limit,
+    pub refresh_account: Limit,
+    pub forgot_ip: Limit,
+    pub forgot_account: Limit,
+    pub register_ip: Limit,
+}
+
+/// At most `max` events per `window_seconds`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub max: u32,
+    pub window_seconds: u64,
 }
 
 /// Outgoing email; an empty SMTP URL writes messages as files under `file_dir`.
@@ -322,6 +346,23 @@ impl Config {
             "auth.refresh_ttl_days",
             "must be between 1 and 365",
         )?;
+        let r = &self.rate_limit;
+        for (key, l) in [
+            ("rate_limit.login_ip", r.login_ip),
+            ("rate_limit.login_account", r.login_account),
+            ("rate_limit.lockout", r.lockout),
+            ("rate_limit.refresh_ip", r.refresh_ip),
+            ("rate_limit.refresh_account", r.refresh_account),
+            ("rate_limit.forgot_ip", r.forgot_ip),
+            ("rate_limit.forgot_account", r.forgot_account),
+            ("rate_limit.register_ip", r.register_ip),
+        ] {
+            ensure(
+                l.max >= 1 && (1..=86_400).contains(&l.window_seconds),
+                key,
+                "needs max >= 1 and 1..86400 seconds",
+            )?;
+        }
         let smtp = self.mail.smtp_url.expose_secret();
         ensure(
             smtp.is_empty() || smtp.starts_with("smtp://") || smtp.starts_with("smtps://"),

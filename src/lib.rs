@@ -3,14 +3,17 @@
 //! `run` is the one entry point: `main` and the integration tests both call it.
 
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod ratelimit;
 pub mod telemetry;
 pub mod worker;
 

@@ -67,7 +67,8 @@ impl IndexSpec {
             d.insert("sparse", true);
         }
         if let Some(secs) = self.expire_after_seconds {
-            d.insert("expireAfterSeconds", secs);
+            // The server keeps this as a 32-bit int; send it as one.
+            d.insert("expireAfterSeconds", json_to_bson(&Value::from(secs)));
         }
         if let Some(p) = &self.partial_filter_expression {
             d.insert("partialFilterExpression", json_map_to_doc(p));

@@ -90,10 +90,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 message: format!("Malformed JSON: {inner}"),
             };
         }
-        ApiError::field(
-            field_name(&e.path().to_string()),
-            clean_serde_message(&inner.to_string()),
-        )
+        let message = clean_serde_message(&inner.to_string());
+        let path = e.path().to_string();
+        // serde reports a missing field at its parent; name the field itself.
+        if let Some(missing) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            let field = if path == "." {
+                missing.to_owned()
+            } else {
+                format!("{path}.{missing}")
+            };
+            return ApiError::field(field, "is required");
+        }
+        ApiError::field(field_name(&path), message)
     })?;
     de.end().map_err(|e| ApiError::BadRequest {
         code: "INVALID_JSON",
@@ -128,8 +139,10 @@ pub fn validation_errors(errors: ValidationErrors) -> ApiError {
 
 fn flatten(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
+        // validator reports Rust names; the API speaks camelCase.
+        let field = camel_case(field);
         let path = if prefix.is_empty() {
-            field.to_string()
+            field
         } else {
             format!("{prefix}.{field}")
         };
@@ -151,5 +164,72 @@ fn flatten(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
                 }
             }
         }
+    }
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Probe {
+        first_name: String,
+        age: u8,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        when: String,
+    }
+
+    fn field_of(json: &str) -> String {
+        match parse_json::<Probe>(json.as_bytes()) {
+            Err(ApiError::Validation(errors)) => errors[0].field.clone(),
+            Err(ApiError::BadRequest { code, .. }) => code.to_owned(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(field_of(r#"{"age": 3}"#), "firstName");
+        assert_eq!(field_of(r#"{"firstName": "a", "age": 300}"#), "age");
+        assert_eq!(
+            field_of(r#"{"firstName": "a", "age": 3, "inner": {}}"#),
+            "inner.when"
+        );
+        assert_eq!(field_of(r#"{"firstName": 1, "age": 3}"#), "firstName");
+        assert_eq!(field_of(r#"{"firstName": "a", "#), "INVALID_JSON");
+        assert_eq!(
+            field_of(r#"{"firstName": "a", "age": 1} trailing"#),
+            "INVALID_JSON"
+        );
+        assert_eq!(field_of("[]"), "body");
+    }
+
+    #[test]
+    fn snake_names_become_camel() {
+        assert_eq!(camel_case("confirm_password"), "confirmPassword");
+        assert_eq!(camel_case("email"), "email");
     }
 }

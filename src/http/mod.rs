@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every resource: envelopes, extractors, request ids, admission
 //! control, timeouts and metrics.
 
+pub mod client_ip;
 pub mod envelope;
 pub mod extract;
 pub mod limits;

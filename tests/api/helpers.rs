@@ -167,3 +167,34 @@ pub async fn assert_error(r: reqwest::Response, status: u16, code: &str) -> Valu
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     body
 }
+
+/// Registers a therapist and returns (email, password, session body).
+pub async fn register_therapist(app: &TestApp) -> (String, String, Value) {
+    register_as(app, "/api/auth/register", None).await
+}
+
+/// Registers a booking-site client and returns (email, password, session body).
+pub async fn register_client(app: &TestApp) -> (String, String, Value) {
+    register_as(app, "/api/clients/register", None).await
+}
+
+/// Registers through `path`; a fresh email unless one is given.
+pub async fn register_as(app: &TestApp, path: &str, email: Option<&str>) -> (String, String, Value) {
+    let email = email
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("user-{}@example.com", uuid::Uuid::new_v4().simple()));
+    let password = "correct horse battery".to_owned();
+    let r = app
+        .post_json(
+            path,
+            &serde_json::json!({ "name": "Ana García", "email": email, "password": password, "confirmPassword": password }),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "register");
+    (email, password, json_body(r).await)
+}
+
+/// `Authorization: Bearer` for a session body.
+pub fn bearer(session: &Value) -> String {
+    format!("Bearer {}", session["accessToken"].as_str().expect("accessToken"))
+}

@@ -1,0 +1,154 @@
+//! The authenticated caller, and the owner scope that every query of a therapist's resources
+//! goes through (another therapist's id then matches nothing: 404 by construction).
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, Document};
+
+use super::model::Role;
+use super::tokens::TokenError;
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Any signed-in caller.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    pub id: ObjectId,
+    pub role: Role,
+}
+
+/// A signed-in therapist (403 for any other role).
+#[derive(Debug, Clone, Copy)]
+pub struct Therapist(pub AuthUser);
+
+/// A signed-in client of the booking site (403 for any other role).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("Authentication required"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be a Bearer token"))?;
+        let claims = state.tokens.verify(token).map_err(|e| match e {
+            TokenError::Expired => ApiError::Unauthorized {
+                code: "TOKEN_EXPIRED",
+                message: "Access token expired".into(),
+            },
+            TokenError::Invalid => ApiError::Unauthorized {
+                code: "INVALID_TOKEN",
+                message: "Invalid access token".into(),
+            },
+        })?;
+        let id = ObjectId::parse_str(&claims.sub).map_err(|_| ApiError::Unauthorized {
+            code: "INVALID_TOKEN",
+            message: "Invalid access token".into(),
+        })?;
+        Ok(AuthUser {
+            id,
+            role: claims.role,
+        })
+    }
+}
+
+/// `Option<AuthUser>`: `None` without an `Authorization` header; a bad token is still a 401.
+impl OptionalFromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(None);
+        }
+        <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
+impl FromRequestParts<AppState> for Therapist {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        match user.role {
+            Role::Therapist => Ok(Therapist(user)),
+            _ => Err(ApiError::Forbidden("This route is for therapists".into())),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        match user.role {
+            Role::Client => Ok(ClientUser(user)),
+            _ => Err(ApiError::Forbidden("This route is for clients".into())),
+        }
+    }
+}
+
+impl Therapist {
+    /// The owner scope of this therapist's resources.
+    pub fn scope(&self) -> OwnerScope {
+        OwnerScope {
+            therapist_id: self.0.id,
+        }
+    }
+}
+
+/// Restricts queries to one therapist's documents (field `therapistId`).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnerScope {
+    pub therapist_id: ObjectId,
+}
+
+impl OwnerScope {
+    /// `filter` with the owner condition added (overriding any `therapistId` it had).
+    pub fn filter(&self, mut filter: Document) -> Document {
+        filter.insert("therapistId", self.therapist_id);
+        filter
+    }
+
+    /// The filter of one document by id, within the scope.
+    pub fn by_id(&self, id: ObjectId) -> Document {
+        doc! { "_id": id, "therapistId": self.therapist_id }
+    }
+}
+
+/// Parses a path id; a malformed one is a 400 naming the parameter.
+pub fn parse_id(raw: &str, field: &str) -> Result<ObjectId, ApiError> {
+    ObjectId::parse_str(raw).map_err(|_| ApiError::field(field, "must be a 24-character hex id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_always_pins_the_owner() {
+        let me = ObjectId::new();
+        let scope = OwnerScope { therapist_id: me };
+        let f = scope.filter(doc! { "therapistId": ObjectId::new(), "status": "upcoming" });
+        assert_eq!(f.get_object_id("therapistId").unwrap(), me);
+        let id = ObjectId::new();
+        assert_eq!(scope.by_id(id), doc! { "_id": id, "therapistId": me });
+        assert!(parse_id("nope", "id").is_err());
+    }
+}

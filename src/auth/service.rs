@@ -1,0 +1,211 @@
+//! Sign-in logic shared by the auth handlers: credential checks with brute-force protection,
+//! session issuing and rotation, password changes and resets.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::DateTime;
+
+use super::model::{RefreshToken, RegisterRequest, Role, Session, User, UserView};
+use super::password::{self, Verdict};
+use super::store::{role_matches, AuthStore, Rotation};
+use super::tokens::{random_token, token_hash};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// The one answer for unknown email, wrong password and wrong account type.
+pub const BAD_CREDENTIALS: &str = "Invalid email or password";
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Creates an account and signs it in.
+pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> ApiResult<Session> {
+    let store = AuthStore::new(&state.db);
+    let hash = password::hash(req.password).await?;
+    let now = DateTime::now();
+    let user = User {
+        id: ObjectId::new(),
+        name: req.name,
+        email: req.email,
+        password_hash: hash,
+        role,
+        avatar: None,
+        is_verified: false,
+        verification_status: "unverified".into(),
+        timezone: super::model::default_timezone(),
+        created_at: now,
+        updated_at: now,
+    };
+    if let Err(e) = store.insert_user(&user).await {
+        if crate::db::is_duplicate_key(&e) {
+            return Err(ApiError::Conflict {
+                code: "EMAIL_TAKEN",
+                message: "An account with this email already exists".into(),
+                extra: Default::default(),
+            });
+        }
+        return Err(e.into());
+    }
+    if role == Role::Client {
+        store.link_client_records(&state.db, &user.email, user.id).await?;
+    }
+    new_session(state, &user, true).await
+}
+
+/// Checks credentials under the per-IP, per-account and lockout limits.
+pub async fn authenticate(
+    state: &AppState,
+    ip: &str,
+    email: &str,
+    password_attempt: String,
+    expected: Option<Role>,
+) -> ApiResult<User> {
+    let limits = &state.config.rate_limit;
+    let fail_key = format!("login:fail:{email}");
+    state
+        .limiter
+        .hit(limits.login_ip, &format!("login:ip:{ip}"))
+        .await?;
+    state.limiter.check(limits.lockout, &fail_key).await?;
+    state
+        .limiter
+        .hit(limits.login_account, &format!("login:acct:{email}"))
+        .await?;
+
+    let store = AuthStore::new(&state.db);
+    let user = store.user_by_email(email).await?;
+    // Unknown emails verify against a dummy hash: same work, same answer, similar time.
+    let stored = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| password::dummy_hash().to_owned());
+    let verdict = password::verify(password_attempt.clone(), stored).await?;
+    match user {
+        Some(user) if verdict != Verdict::Mismatch && role_matches(&user, expected) => {
+            state.limiter.reset(&fail_key).await;
+            if verdict == Verdict::OkRehash {
+                let upgraded = password::hash(password_attempt).await?;
+                store
+                    .replace_password_hash(user.id, &user.password_hash, &upgraded)
+                    .await?;
+            }
+            Ok(user)
+        }
+        _ => {
+            state.limiter.record(limits.lockout, &fail_key).await;
+            Err(ApiError::unauthorized(BAD_CREDENTIALS))
+        }
+    }
+}
+
+/// Issues an access token and a refresh token of a new family.
+pub async fn new_session(state: &AppState, user: &User, remember: bool) -> ApiResult<Session> {
+    let days = if remember {
+        state.config.auth.refresh_ttl_days as i64
+    } else {
+        1
+    };
+    let expires_at = DateTime::from_millis(DateTime::now().timestamp_millis() + days * DAY_MS);
+    issue(state, user, uuid::Uuid::new_v4().to_string(), expires_at).await
+}
+
+async fn issue(state: &AppState, user: &User, family_id: String, expires_at: DateTime) -> ApiResult<Session> {
+    let refresh = random_token();
+    let record = RefreshToken {
+        id: ObjectId::new(),
+        token_hash: token_hash(&refresh),
+        family_id,
+        user_id: user.id,
+        role: user.role,
+        created_at: DateTime::now(),
+        expires_at,
+        used_at: None,
+        revoked_at: None,
+    };
+    AuthStore::new(&state.db).insert_refresh(&record).await?;
+    let access = state.tokens.issue(&user.id.to_hex(), user.role)?;
+    Ok(Session {
+        success: true,
+        access_token: access,
+        refresh_token: refresh,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_ttl_secs(),
+        user: UserView::from(user),
+    })
+}
+
+/// Rotates a refresh token: the successor keeps the family and its absolute expiry.
+pub async fn refresh(state: &AppState, ip: &str, presented: &str) -> ApiResult<Session> {
+    let limits = &state.config.rate_limit;
+    state
+        .limiter
+        .hit(limits.refresh_ip, &format!("refresh:ip:{ip}"))
+        .await?;
+    let store = AuthStore::new(&state.db);
+    let token = match store.rotate(&token_hash(presented)).await? {
+        Rotation::Rotated(t) => t,
+        Rotation::Reused => {
+            tracing::warn!("refresh token reuse detected; family revoked");
+            return Err(ApiError::Unauthorized {
+                code: "TOKEN_REUSED",
+                message: "This session was ended for safety; please sign in again".into(),
+            });
+        }
+        Rotation::Invalid => {
+            return Err(ApiError::Unauthorized {
+                code: "INVALID_TOKEN",
+                message: "Invalid or expired refresh token".into(),
+            })
+        }
+    };
+    state
+        .limiter
+        .hit(limits.refresh_account, &format!("refresh:acct:{}", token.user_id))
+        .await?;
+    let user = store
+        .user_by_id(token.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Invalid or expired refresh token"))?;
+    issue(state, &user, token.family_id, token.expires_at).await
+}
+
+/// Sets a new password and ends every session of the user.
+pub async fn set_password(state: &AppState, user_id: ObjectId, new_password: String) -> ApiResult<()> {
+    let store = AuthStore::new(&state.db);
+    let hash = password::hash(new_password).await?;
+    store.set_password_hash(user_id, &hash).await?;
+    store.revoke_all_for_user(user_id).await?;
+    Ok(())
+}
+
+/// Creates a single-use reset token and emails the link (in the background, so the answer
+/// takes the same time whether or not the account exists).
+pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()> {
+    let token = random_token();
+    let ttl_ms = state.config.auth.reset_token_ttl_minutes as i64 * 60_000;
+    let expires = DateTime::from_millis(DateTime::now().timestamp_millis() + ttl_ms);
+    AuthStore::new(&state.db)
+        .insert_reset(user.id, &token_hash(&token), expires)
+        .await?;
+    let link = format!(
+        "{}/reset-password?token={token}",
+        state.config.mail.public_base_url.trim_end_matches('/')
+    );
+    let body = format!(
+        "Hola {name},\n\nSomeone asked to reset the password of your Dhara account.\n\
+         Open this link within {mins} minutes to choose a new one:\n\n{link}\n\n\
+         If it was not you, ignore this email: your password stays as it is.\n",
+        name = user.name,
+        mins = state.config.auth.reset_token_ttl_minutes,
+    );
+    let state = state.clone();
+    let to = user.email.clone();
+    tokio::spawn(async move {
+        if let Err(e) = state
+            .mailer
+            .send_text(&to, "Reset your Dhara password", body)
+            .await
+        {
+            tracing::error!(error = format!("{e:#}"), "password reset email failed");
+        }
+    });
+    Ok(())
+}

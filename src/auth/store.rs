@@ -1,0 +1,191 @@
+//! Every MongoDB query of users, refresh tokens and password resets.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime};
+use mongodb::options::ReturnDocument;
+use mongodb::Collection;
+
+use super::model::{RefreshToken, Role, User};
+use crate::db::Db;
+
+const USERS: &str = "users";
+const REFRESH_TOKENS: &str = "refresh_tokens";
+const PASSWORD_RESETS: &str = "password_resets";
+
+/// Queries of the auth capability.
+#[derive(Clone)]
+pub struct AuthStore {
+    users: Collection<User>,
+    refresh: Collection<RefreshToken>,
+    resets: Collection<mongodb::bson::Document>,
+}
+
+/// What presenting a refresh token led to.
+pub enum Rotation {
+    /// The token was live and is now used; here it is.
+    Rotated(RefreshToken),
+    /// The token was already used: its family has now been revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+impl AuthStore {
+    /// Store over the primary (every auth read decides something).
+    pub fn new(db: &Db) -> Self {
+        Self {
+            users: db.collection(USERS),
+            refresh: db.collection(REFRESH_TOKENS),
+            resets: db.collection(PASSWORD_RESETS),
+        }
+    }
+
+    pub async fn insert_user(&self, user: &User) -> mongodb::error::Result<()> {
+        self.users.insert_one(user).await.map(|_| ())
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> mongodb::error::Result<Option<User>> {
+        self.users.find_one(doc! { "email": email }).await
+    }
+
+    pub async fn user_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<User>> {
+        self.users.find_one(doc! { "_id": id }).await
+    }
+
+    /// Replaces the password hash only if it is still `old` (a concurrent change wins).
+    pub async fn replace_password_hash(
+        &self,
+        id: ObjectId,
+        old: &str,
+        new: &str,
+    ) -> mongodb::error::Result<bool> {
+        let r = self
+            .users
+            .update_one(
+                doc! { "_id": id, "passwordHash": old },
+                doc! { "$set": { "passwordHash": new, "updatedAt": DateTime::now(), "passwordChangedAt": DateTime::now() } },
+            )
+            .await?;
+        Ok(r.modified_count == 1)
+    }
+
+    pub async fn set_password_hash(&self, id: ObjectId, new: &str) -> mongodb::error::Result<()> {
+        self.users
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "passwordHash": new, "updatedAt": DateTime::now(), "passwordChangedAt": DateTime::now() } },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn insert_refresh(&self, token: &RefreshToken) -> mongodb::error::Result<()> {
+        self.refresh.insert_one(token).await.map(|_| ())
+    }
+
+    /// Atomically marks a live token used; detects reuse of a used one.
+    pub async fn rotate(&self, token_hash: &str) -> mongodb::error::Result<Rotation> {
+        let now = DateTime::now();
+        let claimed = self
+            .refresh
+            .find_one_and_update(
+                doc! { "tokenHash": token_hash, "usedAt": null, "revokedAt": null, "expiresAt": { "$gt": now } },
+                doc! { "$set": { "usedAt": now } },
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        if let Some(token) = claimed {
+            return Ok(Rotation::Rotated(token));
+        }
+        match self.refresh.find_one(doc! { "tokenHash": token_hash }).await? {
+            Some(t) if t.used_at.is_some() => {
+                self.revoke_family(&t.family_id).await?;
+                Ok(Rotation::Reused)
+            }
+            _ => Ok(Rotation::Invalid),
+        }
+    }
+
+    pub async fn revoke_family(&self, family_id: &str) -> mongodb::error::Result<()> {
+        self.refresh
+            .update_many(
+                doc! { "familyId": family_id, "revokedAt": null },
+                doc! { "$set": { "revokedAt": DateTime::now() } },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Revokes the family of `token_hash` if it belongs to `user_id`; true when found.
+    pub async fn revoke_family_of(
+        &self,
+        token_hash: &str,
+        user_id: Option<ObjectId>,
+    ) -> mongodb::error::Result<bool> {
+        let Some(t) = self.refresh.find_one(doc! { "tokenHash": token_hash }).await? else {
+            return Ok(false);
+        };
+        if user_id.is_some_and(|u| u != t.user_id) {
+            return Ok(false);
+        }
+        self.revoke_family(&t.family_id).await?;
+        Ok(true)
+    }
+
+    pub async fn revoke_all_for_user(&self, user_id: ObjectId) -> mongodb::error::Result<()> {
+        self.refresh
+            .update_many(
+                doc! { "userId": user_id, "revokedAt": null },
+                doc! { "$set": { "revokedAt": DateTime::now() } },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn insert_reset(
+        &self,
+        user_id: ObjectId,
+        token_hash: &str,
+        expires_at: DateTime,
+    ) -> mongodb::error::Result<()> {
+        let d = doc! {
+            "tokenHash": token_hash, "userId": user_id, "createdAt": DateTime::now(),
+            "expiresAt": expires_at, "usedAt": null,
+        };
+        self.resets.insert_one(d).await.map(|_| ())
+    }
+
+    /// Consumes a live reset token (single use); returns its user.
+    pub async fn consume_reset(&self, token_hash: &str) -> mongodb::error::Result<Option<ObjectId>> {
+        let now = DateTime::now();
+        let d = self
+            .resets
+            .find_one_and_update(
+                doc! { "tokenHash": token_hash, "usedAt": null, "expiresAt": { "$gt": now } },
+                doc! { "$set": { "usedAt": now } },
+            )
+            .await?;
+        Ok(d.and_then(|d| d.get_object_id("userId").ok()))
+    }
+
+    /// Links the therapists' client records for `email` to the client's login identity.
+    pub async fn link_client_records(
+        &self,
+        db: &Db,
+        email: &str,
+        user_id: ObjectId,
+    ) -> mongodb::error::Result<()> {
+        db.collection::<mongodb::bson::Document>("clients")
+            .update_many(
+                doc! { "email": email, "userId": null },
+                doc! { "$set": { "userId": user_id } },
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+/// A role check used by queries that must not return another role's account.
+pub fn role_matches(user: &User, expected: Option<Role>) -> bool {
+    expected.is_none_or(|r| r == user.role)
+}
