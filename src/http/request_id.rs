@@ -42,6 +42,62 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_log_line_of_a_request_carries_its_id() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        async fn handler() -> &'static str {
+            tracing::info!("first line");
+            tokio::task::yield_now().await;
+            tracing::warn!("second line");
+            "ok"
+        }
+        let app = Router::new()
+            .route("/x", get(handler))
+            .layer(axum::middleware::from_fn(super::request_id));
+        let req = axum::http::Request::get("/x")
+            .header("x-request-id", "trace-me-123")
+            .body(Body::empty())
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in lines {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["span"]["request_id"], "trace-me-123", "{line}");
+        }
+    }
+
     #[test]
     fn only_safe_ids_are_echoed() {
         assert!(super::acceptable("abc-123_x.y:z"));
