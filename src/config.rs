@@ -61,6 +61,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
+    pub bookings: BookingsConfig,
     pub mail: MailConfig,
     pub worker: WorkerConfig,
     pub log: LogConfig,
@@ -131,6 +132,13 @@ pub struct AuthConfig {
     pub access_ttl_seconds: u64,
     pub refresh_ttl_days: u64,
     pub reset_token_ttl_minutes: u64,
+}
+
+/// Booking rules that are operator settings rather than per-therapist ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingsConfig {
+    pub client_cancel_hours: u64,
 }
 
 /// Brute-force limits (see `config/default.toml`).

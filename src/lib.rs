@@ -4,17 +4,23 @@
 
 pub mod app;
 pub mod auth;
+pub mod availability;
+pub mod bookings;
 pub mod cache;
+pub mod clients;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod mail;
 pub mod metrics;
+pub mod money;
 pub mod openapi;
 pub mod ops;
 pub mod ratelimit;
 pub mod telemetry;
+pub mod time;
 pub mod worker;
 
 use std::net::SocketAddr;

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/auth/reset-password", post(reset_password))
         .route("/api/clients/login", post(client_login))
         .route("/api/clients/register", post(client_register))
+        .route("/api/clients/activate", post(client_activate))
 }
 
 /// Creates a therapist account (or a client one with `userType: "cliente"`).
@@ -223,4 +224,27 @@ pub async fn reset_password(
         .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
     service::set_password(&state, user_id, req.password).await?;
     Ok(envelope::message("Password updated; please sign in"))
+}
+
+/// `POST /api/clients/activate`.
+#[derive(Debug, serde::Deserialize, validator::Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivateRequest {
+    #[validate(length(min = 16, max = 512, message = "is not a valid invitation token"))]
+    pub token: String,
+    #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+    pub password: String,
+    #[validate(must_match(other = "password", message = "must match password"))]
+    pub confirm_password: String,
+}
+
+/// Activates a client login from the invitation a therapist's client record sent.
+#[utoipa::path(post, path = "/api/clients/activate", tag = "auth", request_body = ActivateRequest,
+    responses((status = 201, body = Session), (status = 400), (status = 409)))]
+pub async fn client_activate(
+    State(state): State<AppState>,
+    ValidatedJson(req): ValidatedJson<ActivateRequest>,
+) -> ApiResult<Response> {
+    let session = service::activate_client(&state, &req.token, req.password).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(session)).into_response())
 }

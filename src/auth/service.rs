@@ -209,3 +209,144 @@ pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()
     });
     Ok(())
 }
+
+const INVITATIONS: &str = "client_invitations";
+const INVITATION_DAYS: i64 = 7;
+
+/// After a therapist creates a client with an email: link the record to an existing client
+/// login, or email a single-use invitation to activate one.
+pub async fn invite_client(
+    state: &AppState,
+    client: &crate::clients::model::Client,
+    email: &str,
+) -> ApiResult<crate::clients::model::Client> {
+    use mongodb::bson::doc;
+    let store = AuthStore::new(&state.db);
+    if let Some(user) = store.user_by_email(email).await? {
+        if user.role == Role::Client {
+            crate::clients::store::ClientStore::new(&state.db)
+                .link_user(email, user.id)
+                .await?;
+            let mut linked = client.clone();
+            linked.user_id = Some(user.id);
+            return Ok(linked);
+        }
+        // The email belongs to a therapist account: no client login can be made for it.
+        return Ok(client.clone());
+    }
+    let token = random_token();
+    let expires = DateTime::from_millis(DateTime::now().timestamp_millis() + INVITATION_DAYS * DAY_MS);
+    state
+        .db
+        .collection::<mongodb::bson::Document>(INVITATIONS)
+        .insert_one(doc! {
+            "tokenHash": token_hash(&token), "email": email, "name": &client.name,
+            "clientId": client.id, "therapistId": client.therapist_id,
+            "createdAt": DateTime::now(), "expiresAt": expires, "usedAt": null,
+        })
+        .await?;
+    let link = format!(
+        "{}/activate?token={token}",
+        state.config.mail.public_base_url.trim_end_matches('/')
+    );
+    let body = format!(
+        "Hola {},\n\nYour therapist has added you to Dhara, where you can see and manage your sessions.\n\
+         Open this link within {INVITATION_DAYS} days to choose your password:\n\n{link}\n",
+        client.name
+    );
+    let state = state.clone();
+    let to = email.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = state.mailer.send_text(&to, "Your Dhara account", body).await {
+            tracing::error!(error = format!("{e:#}"), "invitation email failed");
+        }
+    });
+    Ok(client.clone())
+}
+
+/// Redeems an invitation: creates the client login and links every record with its email.
+pub async fn activate_client(state: &AppState, token: &str, password: String) -> ApiResult<Session> {
+    use mongodb::bson::doc;
+    let now = DateTime::now();
+    let invitation = state
+        .db
+        .collection::<mongodb::bson::Document>(INVITATIONS)
+        .find_one_and_update(
+            doc! { "tokenHash": token_hash(token), "usedAt": null, "expiresAt": { "$gt": now } },
+            doc! { "$set": { "usedAt": now } },
+        )
+        .await?
+        .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
+    let email = invitation.get_str("email").unwrap_or_default().to_owned();
+    let name = invitation.get_str("name").unwrap_or("Client").to_owned();
+    let req = RegisterRequest {
+        name,
+        email,
+        confirm_password: password.clone(),
+        password,
+        user_type: None,
+    };
+    register(state, req, Role::Client).await
+}
+
+/// The therapist's client record for a client login: found by login or email, else created.
+pub async fn client_record_for(
+    state: &AppState,
+    therapist: ObjectId,
+    user_id: ObjectId,
+) -> ApiResult<ObjectId> {
+    use mongodb::bson::doc;
+    let clients = state.db.collection::<mongodb::bson::Document>("clients");
+    if let Some(d) = clients
+        .find_one(doc! { "therapistId": therapist, "userId": user_id })
+        .await?
+    {
+        return Ok(d.get_object_id("_id").map_err(anyhow::Error::from)?);
+    }
+    let user = AuthStore::new(&state.db)
+        .user_by_id(user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
+    let linked = clients
+        .find_one_and_update(
+            doc! { "therapistId": therapist, "email": &user.email },
+            doc! { "$set": { "userId": user_id, "updatedAt": DateTime::now() } },
+        )
+        .await?;
+    if let Some(d) = linked {
+        return Ok(d.get_object_id("_id").map_err(anyhow::Error::from)?);
+    }
+    let now = DateTime::now();
+    let record = crate::clients::model::Client {
+        id: ObjectId::new(),
+        therapist_id: therapist,
+        user_id: Some(user_id),
+        name: user.name.clone(),
+        email: Some(user.email.clone()),
+        phone: None,
+        age: None,
+        address: None,
+        emergency_contact: None,
+        notes: None,
+        tags: Vec::new(),
+        preferences: Default::default(),
+        status: crate::clients::model::ClientStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    match crate::clients::store::ClientStore::new(&state.db)
+        .insert(&record)
+        .await
+    {
+        Ok(()) => Ok(record.id),
+        // Created concurrently by another request: use that one.
+        Err(e) if crate::db::is_duplicate_key(&e) => {
+            let d = clients
+                .find_one(doc! { "therapistId": therapist, "email": &user.email })
+                .await?
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("client record vanished")))?;
+            Ok(d.get_object_id("_id").map_err(anyhow::Error::from)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -183,6 +183,21 @@ fn camel_case(snake: &str) -> String {
     out
 }
 
+/// Parses and validates a JSON body read as bytes (for handlers that also need the raw bytes,
+/// such as idempotent ones). An empty body is `{}`.
+pub fn parse_body<T: DeserializeOwned + Validate>(
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    let empty = bytes.iter().all(u8::is_ascii_whitespace);
+    if !empty {
+        require_json_content_type(headers)?;
+    }
+    let value: T = parse_json(if empty { b"{}" } else { bytes })?;
+    value.validate().map_err(validation_errors)?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod extract;
 pub mod limits;
 pub mod observe;
+pub mod pagination;
 pub mod request_id;
 
 use axum::http::{Method, Uri};

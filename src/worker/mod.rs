@@ -20,7 +20,33 @@ pub trait Job: Send + Sync {
 
 /// The jobs this build runs.
 fn jobs() -> Vec<Box<dyn Job>> {
-    Vec::new()
+    vec![Box::new(ReapClaims)]
+}
+
+/// Frees time claimed by bookings that were never written (a crash between the two writes) or
+/// that were cancelled without their claims being released.
+pub struct ReapClaims;
+
+impl Job for ReapClaims {
+    fn name(&self) -> &'static str {
+        "reap-orphan-claims"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    fn run<'a>(&'a self, state: &'a AppState) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let n = crate::bookings::claims::Claims::new(&state.db)
+                .reap_orphans(&state.db)
+                .await?;
+            if n > 0 {
+                tracing::warn!(claims = n, "released orphaned time claims");
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Runs every job on its interval until the app's shutdown token is cancelled.

@@ -198,3 +198,91 @@ pub async fn register_as(app: &TestApp, path: &str, email: Option<&str>) -> (Str
 pub fn bearer(session: &Value) -> String {
     format!("Bearer {}", session["accessToken"].as_str().expect("accessToken"))
 }
+
+/// A signed-in user of a test.
+pub struct Caller {
+    pub auth: String,
+    pub id: String,
+    pub email: String,
+}
+
+/// Registers and signs in a therapist.
+pub async fn therapist(app: &TestApp) -> Caller {
+    let (email, _, s) = register_therapist(app).await;
+    Caller {
+        auth: bearer(&s),
+        id: s["user"]["id"].as_str().unwrap().to_owned(),
+        email,
+    }
+}
+
+/// Registers and signs in a booking-site client.
+pub async fn client_user(app: &TestApp) -> Caller {
+    let (email, _, s) = register_client(app).await;
+    Caller {
+        auth: bearer(&s),
+        id: s["user"]["id"].as_str().unwrap().to_owned(),
+        email,
+    }
+}
+
+impl TestApp {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: &Caller,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut r = self
+            .client
+            .request(method, self.url(path))
+            .header("Authorization", &who.auth);
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        r.send().await.expect("request")
+    }
+
+    pub async fn get_as(&self, path: &str, who: &Caller) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, who, None).await
+    }
+
+    pub async fn post_as(&self, path: &str, who: &Caller, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, who, Some(body)).await
+    }
+
+    pub async fn put_as(&self, path: &str, who: &Caller, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, who, Some(body)).await
+    }
+
+    pub async fn patch_as(&self, path: &str, who: &Caller, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::PATCH, path, who, Some(body)).await
+    }
+
+    pub async fn delete_as(&self, path: &str, who: &Caller) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, path, who, None).await
+    }
+
+    /// Documents in `collection`.
+    pub async fn count(&self, collection: &str) -> u64 {
+        self.db
+            .collection::<mongodb::bson::Document>(collection)
+            .count_documents(mongodb::bson::doc! {})
+            .await
+            .unwrap()
+    }
+}
+
+/// Creates a client record and returns its id.
+pub async fn new_client(app: &TestApp, who: &Caller, name: &str) -> String {
+    let r = app
+        .post_as(
+            "/api/clients",
+            who,
+            &serde_json::json!({ "name": name, "phone": "+34 600 111 222" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "create client");
+    json_body(r).await["data"]["id"].as_str().unwrap().to_owned()
+}

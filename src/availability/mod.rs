@@ -1,0 +1,737 @@
+//! Availability (SPEC section 3): booking rules, blocks, absences, free slots for the booking
+//! site, occupancy and calendar events.
+
+pub mod model;
+pub mod slots;
+pub mod store;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use validator::Validate;
+
+use crate::app::AppState;
+use crate::auth::extract::{parse_id, ClientUser, Therapist};
+use crate::auth::model::Role;
+use crate::bookings::model::{Booking, BookingStatus, ClientBook, PaymentStatus};
+use crate::bookings::service::place;
+use crate::bookings::store::BookingStore;
+use crate::error::{ApiError, ApiResult};
+use crate::http::envelope;
+use crate::http::extract::{ApiQuery, ValidatedJson};
+use crate::time::{self, parse_zone};
+use model::{AbsenceKind, Block, Schedule, WorkingHours, WEEKDAYS};
+use store::AvailabilityStore;
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/availability/schedule", get(get_schedule).put(put_schedule))
+        .route("/api/availability/blocks", post(create_block))
+        .route(
+            "/api/availability/blocks/{id}",
+            put(update_block).delete(delete_block),
+        )
+        .route(
+            "/api/availability/exceptions",
+            get(list_absences).post(create_absence),
+        )
+        .route(
+            "/api/availability/exceptions/{id}",
+            put(update_absence).delete(delete_absence),
+        )
+        .route("/api/availability/therapist/{id}", get(slots_range))
+        .route("/api/availability/therapist/{id}/blocks", get(list_blocks))
+        .route(
+            "/api/availability/therapist/{id}/date/{date}",
+            get(slots_for_date),
+        )
+        .route("/api/availability/check-slot", post(check_slot))
+        .route("/api/availability/analysis/occupancy", get(occupancy))
+        .route("/api/availability/calendar/events", get(calendar_events))
+}
+
+fn zone_of(schedule: &Schedule) -> ApiResult<Tz> {
+    parse_zone(&schedule.timezone).map_err(|_| ApiError::field("timezone", "is not a known IANA time zone"))
+}
+
+/// `PUT /api/availability/schedule` body.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleInput {
+    pub timezone: String,
+    pub weekly: std::collections::BTreeMap<String, Vec<WorkingHours>>,
+    #[validate(range(max = 240, message = "must be 0 to 240 minutes"))]
+    #[serde(default)]
+    pub buffer_minutes: u32,
+    #[validate(range(max = 720, message = "must be 0 to 720 hours"))]
+    #[serde(default)]
+    pub min_notice_hours: u32,
+    #[validate(range(min = 1, max = 730, message = "must be 1 to 730 days"))]
+    #[serde(default = "ninety")]
+    pub max_advance_days: u32,
+}
+
+fn ninety() -> u32 {
+    90
+}
+
+impl ScheduleInput {
+    fn into_schedule(self) -> ApiResult<Schedule> {
+        parse_zone(&self.timezone)
+            .map_err(|_| ApiError::field("timezone", "is not a known IANA time zone"))?;
+        let mut weekly = std::collections::BTreeMap::new();
+        for day in WEEKDAYS {
+            weekly.insert(day.to_owned(), Vec::new());
+        }
+        for (day, hours) in self.weekly {
+            let key = day.to_ascii_lowercase();
+            if !WEEKDAYS.contains(&key.as_str()) {
+                return Err(ApiError::field(
+                    format!("weekly.{day}"),
+                    "is not a day of the week",
+                ));
+            }
+            let mut spans = Vec::new();
+            for (i, h) in hours.iter().enumerate() {
+                let field = format!("weekly.{key}[{i}]");
+                let s = time::minutes_of_day(&h.start)
+                    .map_err(|e| ApiError::field(format!("{field}.start"), e.to_string()))?;
+                let e = time::minutes_of_day(&h.end)
+                    .map_err(|e| ApiError::field(format!("{field}.end"), e.to_string()))?;
+                if e <= s {
+                    return Err(ApiError::field(format!("{field}.end"), "must be after start"));
+                }
+                spans.push((s, e, field));
+            }
+            spans.sort();
+            for w in spans.windows(2) {
+                if w[1].0 < w[0].1 {
+                    return Err(ApiError::field(
+                        w[1].2.clone(),
+                        "overlaps another interval of the day",
+                    ));
+                }
+            }
+            weekly.insert(key, hours);
+        }
+        Ok(Schedule {
+            timezone: self.timezone,
+            weekly,
+            buffer_minutes: self.buffer_minutes,
+            min_notice_hours: self.min_notice_hours,
+            max_advance_days: self.max_advance_days,
+        })
+    }
+}
+
+/// The caller's booking rules (defaults until set).
+pub async fn get_schedule(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
+    Ok(envelope::ok(
+        AvailabilityStore::new(&state.db).schedule(me.0.id).await?,
+    ))
+}
+
+/// Replaces the caller's booking rules.
+pub async fn put_schedule(
+    State(state): State<AppState>,
+    me: Therapist,
+    ValidatedJson(req): ValidatedJson<ScheduleInput>,
+) -> ApiResult<Response> {
+    let schedule = req.into_schedule()?;
+    AvailabilityStore::new(&state.db)
+        .put_schedule(me.0.id, &schedule)
+        .await?;
+    Ok(envelope::ok(schedule))
+}
+
+/// A block of hours (`date` + times) or an absence (`startDate`..`endDate`, whole days).
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockInput {
+    pub date: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    #[serde(rename = "type")]
+    pub absence_type: Option<AbsenceKind>,
+    #[validate(length(max = 500))]
+    pub reason: Option<String>,
+}
+
+fn block_interval(zone: Tz, input: &BlockInput, kind: &str) -> ApiResult<(DateTime, DateTime)> {
+    if kind == "block" {
+        let date = input
+            .date
+            .as_deref()
+            .ok_or_else(|| ApiError::field("date", "is required"))?;
+        let start = input.start_time.as_deref().unwrap_or("00:00");
+        let end = input.end_time.as_deref().unwrap_or("24:00");
+        let day = time::parse_date(date).map_err(|e| ApiError::field("date", e.to_string()))?;
+        let (s, e) = time::local_interval(zone, day, start, end)
+            .map_err(|(f, e)| ApiError::field(f, e.to_string()))?;
+        if e <= s {
+            return Err(ApiError::field("endTime", "must be after startTime"));
+        }
+        return Ok((DateTime::from_chrono(s), DateTime::from_chrono(e)));
+    }
+    let from = input
+        .start_date
+        .as_deref()
+        .ok_or_else(|| ApiError::field("startDate", "is required"))?;
+    let to = input.end_date.as_deref().unwrap_or(from);
+    let a = time::parse_date(from).map_err(|e| ApiError::field("startDate", e.to_string()))?;
+    let b = time::parse_date(to).map_err(|e| ApiError::field("endDate", e.to_string()))?;
+    if b < a {
+        return Err(ApiError::field("endDate", "must not be before startDate"));
+    }
+    if (b - a).num_days() > 366 {
+        return Err(ApiError::field("endDate", "an absence lasts at most a year"));
+    }
+    Ok((
+        DateTime::from_chrono(time::day_bounds(zone, a).0),
+        DateTime::from_chrono(time::day_bounds(zone, b).1),
+    ))
+}
+
+fn block_view(b: &Block, zone: Tz) -> Value {
+    let (sd, st) = time::to_local(zone, b.starts_at.to_chrono());
+    let (ed, et) = time::to_local(zone, b.ends_at.to_chrono());
+    let id = b.id.to_hex();
+    json!({
+        "id": id, "_id": id, "therapistId": b.therapist_id.to_hex(), "kind": b.kind,
+        "type": b.absence_type, "reason": b.reason,
+        "date": sd, "startTime": st, "endTime": et, "startDate": sd, "endDate": ed,
+        "startsAt": crate::clients::model::rfc3339(b.starts_at), "endsAt": crate::clients::model::rfc3339(b.ends_at),
+    })
+}
+
+async fn create_kind(state: &AppState, me: &Therapist, input: BlockInput, kind: &str) -> ApiResult<Value> {
+    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
+    let zone = zone_of(&schedule)?;
+    let (starts_at, ends_at) = block_interval(zone, &input, kind)?;
+    let now = DateTime::now();
+    let block = Block {
+        id: ObjectId::new(),
+        therapist_id: me.0.id,
+        kind: kind.to_owned(),
+        absence_type: if kind == "absence" {
+            Some(input.absence_type.unwrap_or(AbsenceKind::Other))
+        } else {
+            None
+        },
+        starts_at,
+        ends_at,
+        reason: input.reason,
+        created_at: now,
+        updated_at: now,
+    };
+    AvailabilityStore::new(&state.db).insert_block(&block).await?;
+    Ok(block_view(&block, zone))
+}
+
+async fn update_kind(
+    state: &AppState,
+    me: &Therapist,
+    id: &str,
+    input: BlockInput,
+    kind: &str,
+) -> ApiResult<Value> {
+    let id = parse_id(id, "id")?;
+    let store = AvailabilityStore::new(&state.db);
+    let zone = zone_of(&store.schedule(me.0.id).await?)?;
+    let (starts_at, ends_at) = block_interval(zone, &input, kind)?;
+    let mut set = doc! { "startsAt": starts_at, "endsAt": ends_at, "updatedAt": DateTime::now() };
+    if let Some(r) = input.reason {
+        set.insert("reason", r);
+    }
+    if let (Some(t), "absence") = (input.absence_type, kind) {
+        set.insert("absenceType", mongodb::bson::to_bson(&t)?);
+    }
+    let b = store
+        .update_block(&me.scope(), id, kind, set)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Block"))?;
+    Ok(block_view(&b, zone))
+}
+
+/// Creates a block (bare JSON, as the dashboard reads it).
+pub async fn create_block(
+    State(state): State<AppState>,
+    me: Therapist,
+    ValidatedJson(input): ValidatedJson<BlockInput>,
+) -> ApiResult<Response> {
+    let v = create_kind(&state, &me, input, "block").await?;
+    Ok((axum::http::StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// Updates a block (bare JSON).
+pub async fn update_block(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    ValidatedJson(input): ValidatedJson<BlockInput>,
+) -> ApiResult<Response> {
+    Ok(Json(update_kind(&state, &me, &id, input, "block").await?).into_response())
+}
+
+/// Deletes a block (bare JSON).
+pub async fn delete_block(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "id")?;
+    if !AvailabilityStore::new(&state.db)
+        .delete_block(&me.scope(), id, "block")
+        .await?
+    {
+        return Err(ApiError::not_found("Block"));
+    }
+    Ok(Json(json!({ "deleted": true, "id": id.to_hex() })).into_response())
+}
+
+fn resolve_therapist(me: &Therapist, raw: &str) -> ApiResult<ObjectId> {
+    let id = if raw == "current" {
+        me.0.id
+    } else {
+        parse_id(raw, "id")?
+    };
+    if id != me.0.id {
+        return Err(ApiError::not_found("Therapist"));
+    }
+    Ok(id)
+}
+
+/// `?startDate&endDate` (local dates).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DateRange {
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub session_duration: Option<u32>,
+}
+
+fn range_of(q: &DateRange, default_days: i64, max_days: i64) -> ApiResult<(NaiveDate, NaiveDate)> {
+    let today = Utc::now().date_naive();
+    let from = q
+        .start_date
+        .as_deref()
+        .map(time::parse_date)
+        .transpose()
+        .map_err(|e| ApiError::field("startDate", e.to_string()))?
+        .unwrap_or(today);
+    let to = q
+        .end_date
+        .as_deref()
+        .map(time::parse_date)
+        .transpose()
+        .map_err(|e| ApiError::field("endDate", e.to_string()))?
+        .unwrap_or(from + Duration::days(default_days - 1));
+    if to < from {
+        return Err(ApiError::field("endDate", "must not be before startDate"));
+    }
+    if (to - from).num_days() >= max_days {
+        return Err(ApiError::field(
+            "endDate",
+            format!("the range spans at most {max_days} days"),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// The caller's blocks (bare JSON list).
+pub async fn list_blocks(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DateRange>,
+) -> ApiResult<Response> {
+    let therapist = resolve_therapist(&me, &id)?;
+    let (from, to) = range_of(&q, 366, 800)?;
+    let store = AvailabilityStore::new(&state.db);
+    let zone = zone_of(&store.schedule(therapist).await?)?;
+    let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
+    let list = store
+        .blocks_between(
+            therapist,
+            DateTime::from_chrono(a),
+            DateTime::from_chrono(b),
+            Some("block"),
+        )
+        .await?;
+    Ok(Json(list.iter().map(|b| block_view(b, zone)).collect::<Vec<_>>()).into_response())
+}
+
+/// The caller's absences.
+pub async fn list_absences(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<DateRange>,
+) -> ApiResult<Response> {
+    let (from, to) = range_of(&q, 366, 800)?;
+    let store = AvailabilityStore::new(&state.db);
+    let zone = zone_of(&store.schedule(me.0.id).await?)?;
+    let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
+    let list = store
+        .blocks_between(
+            me.0.id,
+            DateTime::from_chrono(a),
+            DateTime::from_chrono(b),
+            Some("absence"),
+        )
+        .await?;
+    Ok(envelope::ok(
+        list.iter().map(|b| block_view(b, zone)).collect::<Vec<_>>(),
+    ))
+}
+
+/// Records an absence (vacation, sick leave...).
+pub async fn create_absence(
+    State(state): State<AppState>,
+    me: Therapist,
+    ValidatedJson(input): ValidatedJson<BlockInput>,
+) -> ApiResult<Response> {
+    Ok(envelope::created(
+        create_kind(&state, &me, input, "absence").await?,
+    ))
+}
+
+/// Changes an absence.
+pub async fn update_absence(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    ValidatedJson(input): ValidatedJson<BlockInput>,
+) -> ApiResult<Response> {
+    Ok(envelope::ok(
+        update_kind(&state, &me, &id, input, "absence").await?,
+    ))
+}
+
+/// Removes an absence.
+pub async fn delete_absence(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "id")?;
+    if !AvailabilityStore::new(&state.db)
+        .delete_block(&me.scope(), id, "absence")
+        .await?
+    {
+        return Err(ApiError::not_found("Absence"));
+    }
+    Ok(envelope::message("Absence removed"))
+}
+
+async fn public_therapist(state: &AppState, raw: &str) -> ApiResult<ObjectId> {
+    let id = parse_id(raw, "id")?;
+    let user = crate::auth::store::AuthStore::new(&state.db)
+        .user_by_id(id)
+        .await?;
+    match user {
+        Some(u) if u.role == Role::Therapist => Ok(id),
+        _ => Err(ApiError::not_found("Therapist")),
+    }
+}
+
+/// Busy intervals (bookings, blocked) of a therapist over `[from, to)` as sorted Unix seconds.
+async fn busy(
+    state: &AppState,
+    therapist: ObjectId,
+    from: DateTime,
+    to: DateTime,
+) -> ApiResult<(Vec<(i64, i64)>, Vec<(i64, i64)>)> {
+    let bookings = BookingStore::new(&state.db)
+        .overlapping(therapist, from, to, 0, None)
+        .await?;
+    let blocks = AvailabilityStore::new(&state.db)
+        .blocks_between(therapist, from, to, None)
+        .await?;
+    let secs = |d: DateTime| d.timestamp_millis() / 1000;
+    let mut b: Vec<(i64, i64)> = bookings
+        .iter()
+        .map(|x| (secs(x.starts_at), secs(x.ends_at)))
+        .collect();
+    let mut k: Vec<(i64, i64)> = blocks
+        .iter()
+        .map(|x| (secs(x.starts_at), secs(x.ends_at)))
+        .collect();
+    b.sort_unstable();
+    k.sort_unstable();
+    Ok((b, k))
+}
+
+async fn compute_slots(
+    state: &AppState,
+    therapist: ObjectId,
+    from: NaiveDate,
+    to: NaiveDate,
+    duration: u32,
+) -> ApiResult<(Tz, Vec<slots::Slot>)> {
+    if !(5..=720).contains(&duration) || duration % 5 != 0 {
+        return Err(ApiError::field(
+            "sessionDuration",
+            "must be 5 to 720 minutes, a multiple of 5",
+        ));
+    }
+    let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
+    let zone = zone_of(&schedule)?;
+    let pad = Duration::minutes(i64::from(schedule.buffer_minutes) + i64::from(duration));
+    let a = time::day_bounds(zone, from).0 - pad;
+    let b = time::day_bounds(zone, to).1 + pad;
+    let (bookings, blocked) = busy(
+        state,
+        therapist,
+        DateTime::from_chrono(a),
+        DateTime::from_chrono(b),
+    )
+    .await?;
+    let req = slots::SlotRequest {
+        zone,
+        from,
+        to,
+        duration_minutes: duration,
+        now: Utc::now(),
+        bookings: &bookings,
+        blocked: &blocked,
+    };
+    Ok((zone, slots::free_slots(&schedule, &req)))
+}
+
+fn slot_view(zone: Tz, s: &slots::Slot) -> Value {
+    let start = Utc.timestamp_opt(s.start, 0).single().unwrap_or_default();
+    let end = Utc.timestamp_opt(s.end, 0).single().unwrap_or_default();
+    let (date, st) = time::to_local(zone, start);
+    let (_, et) = time::to_local(zone, end);
+    json!({ "date": date, "startTime": st, "endTime": et, "startsAt": start.to_rfc3339(), "endsAt": end.to_rfc3339() })
+}
+
+/// Public: free slots of a therapist over a date range (at most 62 days).
+pub async fn slots_range(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DateRange>,
+) -> ApiResult<Response> {
+    let therapist = public_therapist(&state, &id).await?;
+    let (from, to) = range_of(&q, 14, 62)?;
+    let (zone, list) = compute_slots(&state, therapist, from, to, q.session_duration.unwrap_or(60)).await?;
+    let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
+    Ok(envelope::ok(
+        json!({ "therapistId": therapist.to_hex(), "timezone": zone.name(), "slots": views }),
+    ))
+}
+
+/// `?sessionDuration=60`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DurationQuery {
+    pub session_duration: Option<u32>,
+}
+
+/// Public: free slots of a therapist on one local date.
+pub async fn slots_for_date(
+    State(state): State<AppState>,
+    Path((id, date)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<DurationQuery>,
+) -> ApiResult<Response> {
+    let therapist = public_therapist(&state, &id).await?;
+    let day = time::parse_date(&date).map_err(|e| ApiError::field("date", e.to_string()))?;
+    let (zone, list) = compute_slots(&state, therapist, day, day, q.session_duration.unwrap_or(60)).await?;
+    let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
+    Ok(envelope::ok(
+        json!({ "date": date, "timezone": zone.name(), "slots": views }),
+    ))
+}
+
+/// `POST /api/availability/check-slot`.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSlot {
+    pub therapist_id: String,
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+}
+
+/// Public: whether a client could book this time now.
+pub async fn check_slot(
+    State(state): State<AppState>,
+    ValidatedJson(req): ValidatedJson<CheckSlot>,
+) -> ApiResult<Response> {
+    let therapist = public_therapist(&state, &req.therapist_id).await?;
+    let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
+    let zone = zone_of(&schedule)?;
+    let p = place(zone, &req.date, &req.start_time, &req.end_time)?;
+    let day = time::parse_date(&req.date).map_err(|e| ApiError::field("date", e.to_string()))?;
+    let (bookings, blocked) = busy(
+        &state,
+        therapist,
+        DateTime::from_chrono(p.starts_at - Duration::days(1)),
+        DateTime::from_chrono(p.ends_at + Duration::days(1)),
+    )
+    .await?;
+    let (s, e) = (p.starts_at.timestamp(), p.ends_at.timestamp());
+    let buf = i64::from(schedule.buffer_minutes) * 60;
+    let reason = match slots::within_rules(&schedule, zone, day, s, e, Utc::now(), &blocked) {
+        Err(r) => Some(r),
+        Ok(()) if bookings.iter().any(|&(bs, be)| s < be + buf && bs < e + buf) => Some("is already booked"),
+        Ok(()) => None,
+    };
+    Ok(envelope::ok(
+        json!({ "available": reason.is_none(), "reason": reason.map(|r| format!("This time {r}")) }),
+    ))
+}
+
+/// Booked share of working time over a range.
+pub async fn occupancy(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<DateRange>,
+) -> ApiResult<Response> {
+    let (from, to) = range_of(&q, 30, 366)?;
+    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
+    let zone = zone_of(&schedule)?;
+    let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
+    let (bookings, blocked) = busy(
+        &state,
+        me.0.id,
+        DateTime::from_chrono(a),
+        DateTime::from_chrono(b),
+    )
+    .await?;
+    let (mut working, mut booked, mut blocked_secs) = (0i64, 0i64, 0i64);
+    let mut day = from;
+    while day <= to {
+        for (s, e) in slots::working_intervals(&schedule, zone, day) {
+            working += e - s;
+            let overlap = |list: &[(i64, i64)]| {
+                list.iter()
+                    .map(|&(bs, be)| (be.min(e) - bs.max(s)).max(0))
+                    .sum::<i64>()
+            };
+            booked += overlap(&bookings);
+            blocked_secs += overlap(&blocked);
+        }
+        day = day.succ_opt().unwrap_or(to + Duration::days(1));
+    }
+    let available = (working - blocked_secs).max(0);
+    let rate = if available > 0 {
+        (booked as f64 * 1000.0 / available as f64).round() / 10.0
+    } else {
+        0.0
+    };
+    Ok(envelope::ok(json!({
+        "startDate": from.to_string(), "endDate": to.to_string(),
+        "workingHours": working as f64 / 3600.0, "availableHours": available as f64 / 3600.0,
+        "bookedHours": booked as f64 / 3600.0, "occupancyRate": rate, "bookings": bookings.len(),
+    })))
+}
+
+/// Bookings, blocks and absences as calendar events.
+pub async fn calendar_events(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<DateRange>,
+) -> ApiResult<Response> {
+    let (from, to) = range_of(&q, 31, 120)?;
+    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
+    let zone = zone_of(&schedule)?;
+    let (a, b) = (
+        DateTime::from_chrono(time::day_bounds(zone, from).0),
+        DateTime::from_chrono(time::day_bounds(zone, to).1),
+    );
+    let store = BookingStore::new(&state.db);
+    let bookings = store.overlapping(me.0.id, a, b, 0, None).await?;
+    let views = store.views(&bookings).await?;
+    let mut events: Vec<Value> = bookings
+        .iter()
+        .zip(views)
+        .map(|(bk, v)| {
+            let title = v["client"]["name"].as_str().map(str::to_owned).unwrap_or_else(|| "Session".into());
+            json!({ "id": bk.id.to_hex(), "type": "booking", "title": title,
+                "start": crate::clients::model::rfc3339(bk.starts_at), "end": crate::clients::model::rfc3339(bk.ends_at),
+                "status": bk.status, "booking": v })
+        })
+        .collect();
+    for bl in AvailabilityStore::new(&state.db)
+        .blocks_between(me.0.id, a, b, None)
+        .await?
+    {
+        events.push(json!({ "id": bl.id.to_hex(), "type": bl.kind, "title": bl.reason.clone().unwrap_or_else(|| "Unavailable".into()),
+            "start": crate::clients::model::rfc3339(bl.starts_at), "end": crate::clients::model::rfc3339(bl.ends_at) }));
+    }
+    events.sort_by(|x, y| x["start"].as_str().cmp(&y["start"].as_str()));
+    Ok(envelope::ok(events))
+}
+
+/// Books a slot as a signed-in client: rules checked, client record found or created, time
+/// claimed atomically like any booking.
+pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) -> ApiResult<Booking> {
+    let therapist = public_therapist(state, &req.therapist_id)
+        .await
+        .map_err(|_| ApiError::field("therapistId", "is not a therapist"))?;
+    let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
+    let zone = zone_of(&schedule)?;
+    let p = place(zone, &req.date, &req.start_time, &req.end_time)?;
+    let day = time::parse_date(&req.date).map_err(|e| ApiError::field("date", e.to_string()))?;
+    let (_, blocked) = busy(
+        state,
+        therapist,
+        DateTime::from_chrono(p.starts_at - Duration::days(1)),
+        DateTime::from_chrono(p.ends_at + Duration::days(1)),
+    )
+    .await?;
+    slots::within_rules(
+        &schedule,
+        zone,
+        day,
+        p.starts_at.timestamp(),
+        p.ends_at.timestamp(),
+        Utc::now(),
+        &blocked,
+    )
+    .map_err(|r| ApiError::field("startTime", format!("this time {r}")))?;
+    let client_id = crate::auth::service::client_record_for(state, therapist, me.0.id).await?;
+    let now = DateTime::now();
+    let booking = Booking {
+        id: ObjectId::new(),
+        therapist_id: therapist,
+        client_id,
+        date: p.date.clone(),
+        start_time: p.start_time.clone(),
+        end_time: p.end_time.clone(),
+        starts_at: DateTime::from_chrono(p.starts_at),
+        ends_at: DateTime::from_chrono(p.ends_at),
+        timezone: schedule.timezone.clone(),
+        status: BookingStatus::Pending,
+        therapy_type: req.therapy_type,
+        therapy_duration: p.minutes(),
+        amount_cents: crate::money::Cents(0),
+        currency: crate::money::Currency::EUR,
+        location: None,
+        notes: req.notes,
+        meeting_link: None,
+        payment_status: PaymentStatus::Pending,
+        buffer_minutes: schedule.buffer_minutes,
+        series_id: None,
+        cancellation: None,
+        version: 1,
+        created_by: "client".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut created = crate::bookings::service::create_all(state, vec![booking]).await?;
+    created
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking vanished")))
+}

@@ -1,0 +1,112 @@
+//! Every MongoDB query of schedules, blocks and absences.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime, Document};
+use mongodb::options::ReturnDocument;
+use mongodb::Collection;
+
+use super::model::{Block, Schedule, ScheduleDoc};
+use crate::auth::extract::OwnerScope;
+use crate::db::Db;
+
+/// Queries of availability.
+pub struct AvailabilityStore {
+    schedules: Collection<ScheduleDoc>,
+    blocks: Collection<Block>,
+}
+
+impl AvailabilityStore {
+    pub fn new(db: &Db) -> Self {
+        Self {
+            schedules: db.collection("availability"),
+            blocks: db.collection("availability_blocks"),
+        }
+    }
+
+    /// The therapist's rules, or the defaults when never set.
+    pub async fn schedule(&self, therapist: ObjectId) -> mongodb::error::Result<Schedule> {
+        Ok(self
+            .schedules
+            .find_one(doc! { "therapistId": therapist })
+            .await?
+            .map(|d| d.schedule)
+            .unwrap_or_default())
+    }
+
+    /// Replaces the therapist's rules.
+    pub async fn put_schedule(&self, therapist: ObjectId, schedule: &Schedule) -> mongodb::error::Result<()> {
+        let mut set = mongodb::bson::to_document(schedule)?;
+        set.insert("updatedAt", DateTime::now());
+        self.schedules
+            .update_one(
+                doc! { "therapistId": therapist },
+                doc! { "$set": set, "$setOnInsert": { "_id": ObjectId::new(), "therapistId": therapist } },
+            )
+            .upsert(true)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn insert_block(&self, block: &Block) -> mongodb::error::Result<()> {
+        self.blocks.insert_one(block).await.map(|_| ())
+    }
+
+    /// Blocks and absences of `therapist` overlapping `[from, to)`, of `kind` when given.
+    pub async fn blocks_between(
+        &self,
+        therapist: ObjectId,
+        from: DateTime,
+        to: DateTime,
+        kind: Option<&str>,
+    ) -> mongodb::error::Result<Vec<Block>> {
+        let mut filter =
+            doc! { "therapistId": therapist, "startsAt": { "$lt": to }, "endsAt": { "$gt": from } };
+        if let Some(k) = kind {
+            filter.insert("kind", k);
+        }
+        self.blocks
+            .find(filter)
+            .sort(doc! { "startsAt": 1 })
+            .await?
+            .try_collect()
+            .await
+    }
+
+    pub async fn get_block(
+        &self,
+        scope: &OwnerScope,
+        id: ObjectId,
+        kind: &str,
+    ) -> mongodb::error::Result<Option<Block>> {
+        let mut f = scope.by_id(id);
+        f.insert("kind", kind);
+        self.blocks.find_one(f).await
+    }
+
+    pub async fn update_block(
+        &self,
+        scope: &OwnerScope,
+        id: ObjectId,
+        kind: &str,
+        set: Document,
+    ) -> mongodb::error::Result<Option<Block>> {
+        let mut f = scope.by_id(id);
+        f.insert("kind", kind);
+        self.blocks
+            .find_one_and_update(f, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    pub async fn delete_block(
+        &self,
+        scope: &OwnerScope,
+        id: ObjectId,
+        kind: &str,
+    ) -> mongodb::error::Result<bool> {
+        let mut f = scope.by_id(id);
+        f.insert("kind", kind);
+        Ok(self.blocks.delete_one(f).await?.deleted_count == 1)
+    }
+}

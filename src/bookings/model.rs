@@ -1,0 +1,267 @@
+//! Bookings: the stored document, statuses and their transitions, requests and views.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::DateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::money::{major_opt, Cents, Currency};
+
+/// Booking status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    Pending,
+    #[serde(alias = "confirmed", alias = "scheduled")]
+    Upcoming,
+    Completed,
+    Cancelled,
+    #[serde(alias = "no-show", alias = "noShow")]
+    NoShow,
+}
+
+impl BookingStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Upcoming => "upcoming",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::NoShow => "no_show",
+        }
+    }
+
+    /// Whether `self → to` is allowed.
+    pub fn can_become(self, to: BookingStatus) -> bool {
+        use BookingStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Upcoming)
+                | (Pending, Cancelled)
+                | (Upcoming, Completed)
+                | (Upcoming, Cancelled)
+                | (Upcoming, NoShow)
+        ) || self == to
+    }
+
+    /// Whether the booking still occupies its time (everything but cancelled).
+    pub fn holds_time(self) -> bool {
+        self != Self::Cancelled
+    }
+}
+
+/// Payment state of a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    #[default]
+    Pending,
+    Paid,
+    PartiallyRefunded,
+    Refunded,
+}
+
+/// Why and when a booking was cancelled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancellation {
+    pub reason: Option<String>,
+    pub cancelled_at: DateTime,
+    pub cancelled_by: String,
+}
+
+/// A stored booking (collection `bookings`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Booking {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub therapist_id: ObjectId,
+    pub client_id: ObjectId,
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub starts_at: DateTime,
+    pub ends_at: DateTime,
+    pub timezone: String,
+    pub status: BookingStatus,
+    #[serde(default)]
+    pub therapy_type: Option<String>,
+    pub therapy_duration: u32,
+    pub amount_cents: Cents,
+    pub currency: Currency,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub meeting_link: Option<String>,
+    #[serde(default)]
+    pub payment_status: PaymentStatus,
+    /// The buffer (minutes) its time claim was made with.
+    pub buffer_minutes: u32,
+    #[serde(default)]
+    pub series_id: Option<ObjectId>,
+    #[serde(default)]
+    pub cancellation: Option<Cancellation>,
+    pub version: i64,
+    pub created_by: String,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+/// The client as embedded in a booking.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientSummary {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub avatar: Option<String>,
+}
+
+impl Booking {
+    /// The dashboard's view, with the client embedded when known.
+    pub fn view(&self, client: Option<&ClientSummary>) -> Value {
+        let id = self.id.to_hex();
+        json!({
+            "id": id, "_id": id,
+            "therapistId": self.therapist_id.to_hex(),
+            "clientId": self.client_id.to_hex(),
+            "client": client,
+            "date": self.date, "startTime": self.start_time, "endTime": self.end_time,
+            "startsAt": crate::clients::model::rfc3339(self.starts_at),
+            "endsAt": crate::clients::model::rfc3339(self.ends_at),
+            "timezone": self.timezone,
+            "status": self.status,
+            "therapyType": self.therapy_type,
+            "therapyDuration": self.therapy_duration,
+            "amount": self.amount_cents.to_major(),
+            "currency": self.currency,
+            "location": self.location,
+            "notes": self.notes,
+            "meetingLink": self.meeting_link,
+            "paymentStatus": self.payment_status,
+            "seriesId": self.series_id.map(|s| s.to_hex()),
+            "cancellation": self.cancellation.as_ref().map(|c| json!({
+                "reason": c.reason, "cancelledBy": c.cancelled_by,
+                "cancelledAt": crate::clients::model::rfc3339(c.cancelled_at),
+            })),
+            "version": self.version,
+            "createdAt": crate::clients::model::rfc3339(self.created_at),
+            "updatedAt": crate::clients::model::rfc3339(self.updated_at),
+        })
+    }
+}
+
+/// Repeat a booking weekly or every other week.
+#[derive(Debug, Clone, Copy, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Recurrence {
+    pub frequency: Frequency,
+    #[serde(default = "one")]
+    #[validate(range(min = 1, max = 2, message = "must be 1 (weekly) or 2 (every other week)"))]
+    pub interval: u32,
+    #[validate(range(min = 2, max = 52, message = "must be between 2 and 52"))]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Recurrence frequency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Frequency {
+    Weekly,
+}
+
+/// `POST /api/bookings`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBooking {
+    pub client_id: String,
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+    #[validate(length(max = 120))]
+    pub therapy_type: Option<String>,
+    #[validate(range(min = 5, max = 720, message = "must be between 5 and 720 minutes"))]
+    pub therapy_duration: Option<u32>,
+    #[serde(default, deserialize_with = "major_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub amount: Option<Cents>,
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    #[validate(length(max = 200))]
+    pub location: Option<String>,
+    #[validate(length(max = 5000))]
+    pub notes: Option<String>,
+    #[validate(url(message = "must be a URL"), length(max = 500))]
+    pub meeting_link: Option<String>,
+    pub status: Option<BookingStatus>,
+    #[validate(nested)]
+    pub recurrence: Option<Recurrence>,
+}
+
+/// `PUT /api/bookings/:id` (partial; `version` optional, checked when given).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateBooking {
+    pub version: Option<i64>,
+    pub date: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    #[validate(length(max = 120))]
+    pub therapy_type: Option<String>,
+    #[serde(default, deserialize_with = "major_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub amount: Option<Cents>,
+    pub currency: Option<Currency>,
+    #[validate(length(max = 200))]
+    pub location: Option<String>,
+    #[validate(length(max = 5000))]
+    pub notes: Option<String>,
+    #[validate(url(message = "must be a URL"), length(max = 500))]
+    pub meeting_link: Option<String>,
+    pub status: Option<BookingStatus>,
+}
+
+/// `PATCH /api/bookings/:id/cancel`.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelBooking {
+    #[validate(length(max = 1000))]
+    pub reason: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// `PUT /api/bookings/:id/reschedule`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RescheduleBooking {
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+    #[validate(length(max = 1000))]
+    pub reason: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// `POST /api/bookings/client/book`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientBook {
+    pub therapist_id: String,
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+    #[validate(length(max = 120))]
+    pub therapy_type: Option<String>,
+    #[validate(length(max = 2000))]
+    pub notes: Option<String>,
+}

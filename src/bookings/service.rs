@@ -1,0 +1,292 @@
+//! Booking rules: placing local times in the therapist's zone, claiming time, series,
+//! transitions, rescheduling and cancelling.
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, NaiveDate};
+use chrono_tz::Tz;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime};
+use serde_json::{json, Map, Value};
+
+use super::claims::{buckets, Claimed, Claims, BUCKET_MINUTES};
+use super::model::{Booking, BookingStatus, Cancellation};
+use super::store::BookingStore;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::time;
+
+/// A requested occurrence, placed in UTC.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Placed {
+    /// Length in minutes.
+    pub fn minutes(&self) -> u32 {
+        ((self.ends_at - self.starts_at).num_minutes()).max(0) as u32
+    }
+
+    fn interval(&self) -> Value {
+        json!({ "date": self.date, "startTime": self.start_time, "endTime": self.end_time })
+    }
+}
+
+fn bad(field: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::field(field, e.to_string())
+}
+
+/// Validates and places `date` + `startTime`/`endTime` in `zone`.
+pub fn place(zone: Tz, date: &str, start: &str, end: &str) -> ApiResult<Placed> {
+    let day = time::parse_date(date).map_err(|e| bad("date", e))?;
+    let s = time::minutes_of_day(start).map_err(|e| bad("startTime", e))?;
+    let e = time::minutes_of_day(end).map_err(|e| bad("endTime", e))?;
+    if start == "24:00" {
+        return Err(bad("startTime", "must be 00:00 to 23:59"));
+    }
+    let grid = BUCKET_MINUTES as u32;
+    if s % grid != 0 {
+        return Err(bad("startTime", format!("must be on a {grid}-minute boundary")));
+    }
+    if e % grid != 0 {
+        return Err(bad("endTime", format!("must be on a {grid}-minute boundary")));
+    }
+    if e <= s {
+        return Err(bad("endTime", "must be after startTime"));
+    }
+    if e - s > 12 * 60 {
+        return Err(bad("endTime", "a session lasts at most 12 hours"));
+    }
+    let (starts_at, ends_at) = time::local_interval(zone, day, start, end).map_err(|(f, e)| bad(f, e))?;
+    Ok(Placed {
+        date: date.to_owned(),
+        start_time: start.to_owned(),
+        end_time: end.to_owned(),
+        starts_at,
+        ends_at,
+    })
+}
+
+/// The occurrences of a series: every `interval` weeks, `count` times, same local times.
+pub fn series(zone: Tz, first: &Placed, interval_weeks: u32, count: u32) -> ApiResult<Vec<Placed>> {
+    let day0: NaiveDate = time::parse_date(&first.date).map_err(|e| bad("date", e))?;
+    (0..count)
+        .map(|i| {
+            let day = day0 + Duration::weeks(i64::from(interval_weeks * i));
+            let date = day.format("%Y-%m-%d").to_string();
+            place(zone, &date, &first.start_time, &first.end_time).map_err(|e| match e {
+                ApiError::Validation(mut errs) => {
+                    for err in &mut errs {
+                        err.message = format!("{} (occurrence on {date})", err.message);
+                    }
+                    ApiError::Validation(errs)
+                }
+                other => other,
+            })
+        })
+        .collect()
+}
+
+/// Inserts `bookings` (one occurrence each) after claiming their time; all or nothing.
+pub async fn create_all(state: &AppState, bookings: Vec<Booking>) -> ApiResult<Vec<Booking>> {
+    let claims = Claims::new(&state.db);
+    let mut held: Vec<ObjectId> = Vec::new();
+    for b in &bookings {
+        let wanted: BTreeSet<i64> = buckets(b.starts_at.to_chrono(), b.ends_at.to_chrono(), b.buffer_minutes)
+            .into_iter()
+            .collect();
+        match claims.claim(b.therapist_id, b.id, &wanted).await {
+            Ok(Claimed::Ok) => held.push(b.id),
+            Ok(Claimed::Conflict) => {
+                claims.release_many(&held).await?;
+                return Err(slot_taken(state, &bookings, None).await);
+            }
+            Err(e) => {
+                let _ = claims.release_many(&held).await;
+                return Err(e.into());
+            }
+        }
+    }
+    if let Err(e) = BookingStore::new(&state.db).insert_all(&bookings).await {
+        claims.release_many(&held).await?;
+        return Err(e.into());
+    }
+    Ok(bookings)
+}
+
+/// The 409 for `wanted`: every blocking booking, and which requested occurrences it blocks.
+async fn slot_taken(state: &AppState, wanted: &[Booking], exclude: Option<ObjectId>) -> ApiError {
+    let store = BookingStore::new(&state.db);
+    let mut conflicts: Vec<Value> = Vec::new();
+    let mut occurrences: Vec<Value> = Vec::new();
+    for w in wanted {
+        let found = store
+            .overlapping(
+                w.therapist_id,
+                w.starts_at,
+                w.ends_at,
+                w.buffer_minutes,
+                exclude.or(Some(w.id)),
+            )
+            .await
+            .unwrap_or_default();
+        let occurrence = json!({ "date": w.date, "startTime": w.start_time, "endTime": w.end_time });
+        // A winner may not have written its booking yet: its claim still blocks this occurrence.
+        let blockers: Vec<Value> = if found.is_empty() {
+            vec![occurrence.clone()]
+        } else {
+            found
+                .iter()
+                .map(|b| json!({ "date": b.date, "startTime": b.start_time, "endTime": b.end_time }))
+                .collect()
+        };
+        if !found.is_empty() || wanted.len() == 1 {
+            occurrences.push(occurrence.clone());
+        }
+        for b in blockers {
+            if !conflicts.contains(&b) {
+                conflicts.push(b);
+            }
+        }
+    }
+    let mut extra = Map::new();
+    extra.insert("conflicts".into(), Value::Array(conflicts));
+    if wanted.len() > 1 {
+        extra.insert("conflictingOccurrences".into(), Value::Array(occurrences));
+    }
+    ApiError::Conflict {
+        code: "SLOT_TAKEN",
+        message: "That time is already booked".into(),
+        extra,
+    }
+}
+
+/// 412 when a version was given and differs.
+pub fn check_version(current: &Booking, given: Option<i64>) -> ApiResult<()> {
+    match given {
+        Some(v) if v != current.version => Err(ApiError::PreconditionFailed(format!(
+            "This booking changed since you loaded it (version {v}, now {}); reload and try again",
+            current.version
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// 400 for a transition the rules forbid.
+pub fn check_transition(from: BookingStatus, to: BookingStatus) -> ApiResult<()> {
+    if from.can_become(to) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest {
+            code: "INVALID_STATUS_TRANSITION",
+            message: format!("A {} booking cannot become {}", from.as_str(), to.as_str()),
+        })
+    }
+}
+
+/// Changes status (and extra fields) under the version guard; releases time on cancel.
+pub async fn transition(
+    state: &AppState,
+    booking: &Booking,
+    to: BookingStatus,
+    mut set: mongodb::bson::Document,
+    cancelled_by: Option<(&str, Option<String>)>,
+) -> ApiResult<Booking> {
+    check_transition(booking.status, to)?;
+    set.insert("status", to.as_str());
+    set.insert("updatedAt", DateTime::now());
+    if let Some((by, reason)) = cancelled_by {
+        let c = Cancellation {
+            reason,
+            cancelled_at: DateTime::now(),
+            cancelled_by: by.to_owned(),
+        };
+        set.insert("cancellation", mongodb::bson::to_bson(&c)?);
+    }
+    let guard = doc! { "_id": booking.id, "therapistId": booking.therapist_id, "version": booking.version };
+    let updated = BookingStore::new(&state.db)
+        .update_guarded(guard, set)
+        .await?
+        .ok_or_else(|| {
+            ApiError::PreconditionFailed("This booking changed meanwhile; reload and try again".into())
+        })?;
+    if !to.holds_time() {
+        Claims::new(&state.db).release_all(booking.id).await?;
+    }
+    Ok(updated)
+}
+
+/// Moves a booking to `to`, claiming the new time first (keeping what it already holds).
+pub async fn reschedule(
+    state: &AppState,
+    booking: &Booking,
+    to: &Placed,
+    extra: mongodb::bson::Document,
+) -> ApiResult<Booking> {
+    if !booking.status.holds_time()
+        || booking.status == BookingStatus::Completed
+        || booking.status == BookingStatus::NoShow
+    {
+        return Err(ApiError::BadRequest {
+            code: "INVALID_STATUS_TRANSITION",
+            message: format!("A {} booking cannot be rescheduled", booking.status.as_str()),
+        });
+    }
+    let old: BTreeSet<i64> = buckets(
+        booking.starts_at.to_chrono(),
+        booking.ends_at.to_chrono(),
+        booking.buffer_minutes,
+    )
+    .into_iter()
+    .collect();
+    let new: BTreeSet<i64> = buckets(to.starts_at, to.ends_at, booking.buffer_minutes)
+        .into_iter()
+        .collect();
+    let added: BTreeSet<i64> = new.difference(&old).copied().collect();
+    let claims = Claims::new(&state.db);
+    if claims.claim(booking.therapist_id, booking.id, &added).await? == Claimed::Conflict {
+        let mut probe = booking.clone();
+        probe.date = to.date.clone();
+        probe.start_time = to.start_time.clone();
+        probe.end_time = to.end_time.clone();
+        probe.starts_at = DateTime::from_chrono(to.starts_at);
+        probe.ends_at = DateTime::from_chrono(to.ends_at);
+        return Err(slot_taken(state, &[probe], Some(booking.id)).await);
+    }
+    let mut set = extra;
+    set.insert("date", &to.date);
+    set.insert("startTime", &to.start_time);
+    set.insert("endTime", &to.end_time);
+    set.insert("startsAt", DateTime::from_chrono(to.starts_at));
+    set.insert("endsAt", DateTime::from_chrono(to.ends_at));
+    set.insert("therapyDuration", to.minutes());
+    set.insert("updatedAt", DateTime::now());
+    let guard = doc! { "_id": booking.id, "therapistId": booking.therapist_id, "version": booking.version };
+    match BookingStore::new(&state.db).update_guarded(guard, set).await {
+        Ok(Some(updated)) => {
+            let dropped: BTreeSet<i64> = old.difference(&new).copied().collect();
+            claims.release_buckets(booking.id, &dropped).await?;
+            Ok(updated)
+        }
+        Ok(None) => {
+            claims.release_buckets(booking.id, &added).await?;
+            Err(ApiError::PreconditionFailed(
+                "This booking changed meanwhile; reload and try again".into(),
+            ))
+        }
+        Err(e) => {
+            let _ = claims.release_buckets(booking.id, &added).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Interval of a placed occurrence, for check-availability answers.
+pub fn interval_of(p: &Placed) -> Value {
+    p.interval()
+}

@@ -1,0 +1,227 @@
+//! Every MongoDB query of bookings.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime, Document};
+use mongodb::options::{InsertManyOptions, ReturnDocument};
+use mongodb::Collection;
+use serde_json::Value;
+
+use super::model::{Booking, ClientSummary};
+use crate::auth::extract::OwnerScope;
+use crate::db::Db;
+
+/// Collection name.
+pub const BOOKINGS: &str = "bookings";
+
+/// Queries of bookings.
+pub struct BookingStore {
+    bookings: Collection<Booking>,
+    analytics: Collection<Document>,
+    clients: Collection<Document>,
+}
+
+impl BookingStore {
+    pub fn new(db: &Db) -> Self {
+        Self {
+            bookings: db.collection(BOOKINGS),
+            analytics: db.analytics().collection(BOOKINGS),
+            clients: db.collection("clients"),
+        }
+    }
+
+    pub async fn insert_all(&self, bookings: &[Booking]) -> mongodb::error::Result<()> {
+        let options = InsertManyOptions::builder().ordered(true).build();
+        self.bookings
+            .insert_many(bookings)
+            .with_options(options)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn get(&self, scope: &OwnerScope, id: ObjectId) -> mongodb::error::Result<Option<Booking>> {
+        self.bookings.find_one(scope.by_id(id)).await
+    }
+
+    pub async fn get_unscoped(&self, id: ObjectId) -> mongodb::error::Result<Option<Booking>> {
+        self.bookings.find_one(doc! { "_id": id }).await
+    }
+
+    /// Bookings of `therapist` that hold time overlapping `[start - buffer, end + buffer)`.
+    pub async fn overlapping(
+        &self,
+        therapist: ObjectId,
+        start: DateTime,
+        end: DateTime,
+        buffer_minutes: u32,
+        exclude: Option<ObjectId>,
+    ) -> mongodb::error::Result<Vec<Booking>> {
+        let pad = i64::from(buffer_minutes) * 60_000;
+        let mut filter = doc! {
+            "therapistId": therapist,
+            "startsAt": { "$lt": DateTime::from_millis(end.timestamp_millis() + pad) },
+            "endsAt": { "$gt": DateTime::from_millis(start.timestamp_millis() - pad) },
+            "status": { "$ne": "cancelled" },
+        };
+        if let Some(id) = exclude {
+            filter.insert("_id", doc! { "$ne": id });
+        }
+        self.bookings
+            .find(filter)
+            .sort(doc! { "startsAt": 1 })
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// A page of bookings matching `filter` (scoped), sorted, and the total.
+    pub async fn page(
+        &self,
+        filter: Document,
+        after: Option<Document>,
+        sort: Document,
+        skip: u64,
+        limit: i64,
+    ) -> mongodb::error::Result<(Vec<Booking>, u64)> {
+        let total = self.bookings.count_documents(filter.clone()).await?;
+        let query = match after {
+            Some(a) => doc! { "$and": [filter, a] },
+            None => filter,
+        };
+        let items = self
+            .bookings
+            .find(query)
+            .sort(sort)
+            .skip(skip)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok((items, total))
+    }
+
+    /// The clients of `bookings` in one query (never one per booking).
+    pub async fn client_summaries(
+        &self,
+        bookings: &[Booking],
+    ) -> mongodb::error::Result<HashMap<ObjectId, ClientSummary>> {
+        let mut ids: Vec<ObjectId> = bookings.iter().map(|b| b.client_id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let docs: Vec<Document> = self
+            .clients
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "name": 1, "email": 1, "phone": 1, "avatar": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| {
+                let id = d.get_object_id("_id").ok()?;
+                Some((
+                    id,
+                    ClientSummary {
+                        id: id.to_hex(),
+                        name: d.get_str("name").unwrap_or_default().to_owned(),
+                        email: d.get_str("email").ok().map(str::to_owned),
+                        phone: d.get_str("phone").ok().map(str::to_owned),
+                        avatar: d.get_str("avatar").ok().map(str::to_owned),
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Views of `bookings` with their clients embedded.
+    pub async fn views(&self, bookings: &[Booking]) -> mongodb::error::Result<Vec<Value>> {
+        let clients = self.client_summaries(bookings).await?;
+        Ok(bookings
+            .iter()
+            .map(|b| b.view(clients.get(&b.client_id)))
+            .collect())
+    }
+
+    /// The latest bookings of one client.
+    pub async fn recent_for_client(
+        &self,
+        scope: &OwnerScope,
+        client: ObjectId,
+        n: i64,
+    ) -> mongodb::error::Result<Vec<Value>> {
+        let list: Vec<Booking> = self
+            .bookings
+            .find(scope.filter(doc! { "clientId": client }))
+            .sort(doc! { "startsAt": -1 })
+            .limit(n)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(list.iter().map(|b| b.view(None)).collect())
+    }
+
+    /// Applies `set` (plus a version bump) when the booking matches `guard`; the new booking.
+    pub async fn update_guarded(
+        &self,
+        guard: Document,
+        set: Document,
+    ) -> mongodb::error::Result<Option<Booking>> {
+        self.bookings
+            .find_one_and_update(guard, doc! { "$set": set, "$inc": { "version": 1 } })
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Bookings of the given client records (a client user's own bookings).
+    pub async fn for_clients(
+        &self,
+        client_ids: &[ObjectId],
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<Booking>> {
+        if client_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.bookings
+            .find(doc! { "clientId": { "$in": client_ids.to_vec() } })
+            .sort(doc! { "startsAt": -1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Statistics of a therapist's bookings whose local date is in `[from, to]`.
+    pub async fn statistics(
+        &self,
+        scope: &OwnerScope,
+        from: &str,
+        to: &str,
+    ) -> mongodb::error::Result<Document> {
+        let pipeline = vec![
+            doc! { "$match": scope.filter(doc! { "date": { "$gte": from, "$lte": to } }) },
+            doc! { "$facet": {
+                "byStatus": [ { "$group": { "_id": "$status", "n": { "$sum": 1 } } } ],
+                "revenue": [
+                    { "$match": { "status": "completed" } },
+                    { "$group": { "_id": null, "cents": { "$sum": "$amountCents" } } },
+                ],
+                "clients": [
+                    { "$match": { "status": { "$ne": "cancelled" } } },
+                    { "$group": { "_id": "$clientId" } },
+                    { "$count": "n" },
+                ],
+                "duration": [
+                    { "$match": { "status": { "$ne": "cancelled" } } },
+                    { "$group": { "_id": null, "avg": { "$avg": "$therapyDuration" } } },
+                ],
+            } },
+        ];
+        let mut cursor = self.analytics.aggregate(pipeline).await?;
+        Ok(cursor.try_next().await?.unwrap_or_default())
+    }
+}

@@ -1,0 +1,275 @@
+//! A therapist's client record and its request/response types.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::DateTime;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
+
+/// Client record status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientStatus {
+    Active,
+    Inactive,
+}
+
+/// Who to call in an emergency.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmergencyContact {
+    #[validate(length(max = 120))]
+    pub name: Option<String>,
+    #[validate(custom(function = "valid_phone"))]
+    pub phone: Option<String>,
+    #[validate(length(max = 60))]
+    pub relationship: Option<String>,
+}
+
+/// How the client likes to be reminded and contacted.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Preferences {
+    /// Hours before each session to send reminders (empty: none).
+    #[serde(default = "default_reminders")]
+    #[validate(length(max = 4), custom(function = "valid_reminder_hours"))]
+    pub reminder_hours: Vec<u32>,
+    #[serde(default = "yes")]
+    pub email_notifications: bool,
+    #[serde(default)]
+    #[validate(length(max = 10))]
+    pub language: Option<String>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            reminder_hours: default_reminders(),
+            email_notifications: true,
+            language: None,
+        }
+    }
+}
+
+fn default_reminders() -> Vec<u32> {
+    vec![24, 2]
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A stored client (collection `clients`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Client {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub therapist_id: ObjectId,
+    #[serde(default)]
+    pub user_id: Option<ObjectId>,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub age: Option<u32>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub emergency_contact: Option<EmergencyContact>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub preferences: Preferences,
+    pub status: ClientStatus,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+/// A client as the dashboard reads it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientView {
+    pub id: String,
+    #[serde(rename = "_id")]
+    pub underscore_id: String,
+    pub therapist_id: String,
+    pub user_id: Option<String>,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub age: Option<u32>,
+    pub address: Option<String>,
+    pub emergency_contact: Option<EmergencyContact>,
+    pub notes: Option<String>,
+    pub tags: Vec<String>,
+    pub preferences: Preferences,
+    pub status: ClientStatus,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        let id = c.id.to_hex();
+        Self {
+            underscore_id: id.clone(),
+            id,
+            therapist_id: c.therapist_id.to_hex(),
+            user_id: c.user_id.map(|u| u.to_hex()),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            age: c.age,
+            address: c.address.clone(),
+            emergency_contact: c.emergency_contact.clone(),
+            notes: c.notes.clone(),
+            tags: c.tags.clone(),
+            preferences: c.preferences.clone(),
+            status: c.status,
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+/// RFC 3339 (UTC) of a stored instant.
+pub fn rfc3339(d: DateTime) -> String {
+    d.to_chrono().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn trimmed_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty()))
+}
+
+fn email_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(trimmed_opt(d)?.map(|s| s.to_lowercase()))
+}
+
+/// 7 to 15 digits, optionally led by `+`, with spaces, dots, dashes and parentheses.
+pub fn valid_phone(phone: &str) -> Result<(), ValidationError> {
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let allowed = phone
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || " .-()".contains(c) || (c == '+' && i == 0));
+    if allowed && (7..=15).contains(&digits) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("phone")
+            .with_message("must be a phone number (7 to 15 digits, optional +)".into()))
+    }
+}
+
+fn valid_reminder_hours(hours: &[u32]) -> Result<(), ValidationError> {
+    if hours.iter().all(|h| (1..=168).contains(h)) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("range").with_message("each must be between 1 and 168 hours".into()))
+    }
+}
+
+fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
+    if tags.len() <= 30
+        && tags
+            .iter()
+            .all(|t| !t.trim().is_empty() && t.chars().count() <= 40)
+    {
+        Ok(())
+    } else {
+        Err(ValidationError::new("tags").with_message("at most 30 tags of 1 to 40 characters".into()))
+    }
+}
+
+/// `POST /api/clients`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateClient {
+    #[validate(length(min = 1, max = 120, message = "must be 1 to 120 characters"))]
+    pub name: String,
+    #[serde(default, deserialize_with = "email_opt")]
+    #[validate(email(message = "must be a valid email address"), length(max = 254))]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "trimmed_opt")]
+    #[validate(custom(function = "valid_phone"))]
+    pub phone: Option<String>,
+    #[validate(range(max = 130, message = "must be between 0 and 130"))]
+    pub age: Option<u32>,
+    #[validate(length(max = 300))]
+    pub address: Option<String>,
+    #[validate(nested)]
+    pub emergency_contact: Option<EmergencyContact>,
+    #[validate(length(max = 5000))]
+    pub notes: Option<String>,
+    #[serde(default)]
+    #[validate(custom(function = "valid_tags"))]
+    pub tags: Vec<String>,
+    #[validate(nested)]
+    pub preferences: Option<Preferences>,
+}
+
+/// `PUT /api/clients/:id` (every field optional).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateClient {
+    #[validate(length(min = 1, max = 120, message = "must be 1 to 120 characters"))]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "email_opt")]
+    #[validate(email(message = "must be a valid email address"), length(max = 254))]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "trimmed_opt")]
+    #[validate(custom(function = "valid_phone"))]
+    pub phone: Option<String>,
+    #[validate(range(max = 130, message = "must be between 0 and 130"))]
+    pub age: Option<u32>,
+    #[validate(length(max = 300))]
+    pub address: Option<String>,
+    #[validate(nested)]
+    pub emergency_contact: Option<EmergencyContact>,
+    #[validate(length(max = 5000))]
+    pub notes: Option<String>,
+    #[validate(custom(function = "valid_tags"))]
+    pub tags: Option<Vec<String>>,
+    #[validate(nested)]
+    pub preferences: Option<Preferences>,
+    pub status: Option<ClientStatus>,
+}
+
+/// Sort fields of the client list.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ClientSort {
+    Name,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// `GET /api/clients` query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientListQuery {
+    pub page: Option<u64>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    pub status: Option<ClientStatus>,
+    pub search: Option<String>,
+    /// Comma-separated; a client matches when it has any of them.
+    pub tags: Option<String>,
+    pub sort_by: Option<ClientSort>,
+    pub sort_order: Option<SortOrder>,
+}

@@ -1,0 +1,141 @@
+//! Every MongoDB query of client records. Each one goes through the therapist's `OwnerScope`.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime, Document};
+use mongodb::options::ReturnDocument;
+use mongodb::Collection;
+
+use super::model::{Client, ClientStatus};
+use crate::auth::extract::OwnerScope;
+use crate::db::Db;
+use crate::http::pagination::Page;
+
+/// The collection name.
+pub const CLIENTS: &str = "clients";
+
+/// Queries of client records.
+pub struct ClientStore {
+    clients: Collection<Client>,
+    raw: Collection<Document>,
+    analytics: Collection<Document>,
+    bookings: Collection<Document>,
+}
+
+impl ClientStore {
+    pub fn new(db: &Db) -> Self {
+        Self {
+            clients: db.collection(CLIENTS),
+            raw: db.collection(CLIENTS),
+            analytics: db.analytics().collection(CLIENTS),
+            bookings: db.collection("bookings"),
+        }
+    }
+
+    pub async fn insert(&self, client: &Client) -> mongodb::error::Result<()> {
+        self.clients.insert_one(client).await.map(|_| ())
+    }
+
+    pub async fn get(&self, scope: &OwnerScope, id: ObjectId) -> mongodb::error::Result<Option<Client>> {
+        self.clients.find_one(scope.by_id(id)).await
+    }
+
+    /// One page of the list and the total matching `filter` (already scoped).
+    pub async fn list(
+        &self,
+        filter: Document,
+        after: Option<Document>,
+        sort_field: &str,
+        descending: bool,
+        page: &Page,
+    ) -> mongodb::error::Result<(Vec<Document>, u64)> {
+        let total = self.raw.count_documents(filter.clone()).await?;
+        let dir = if descending { -1 } else { 1 };
+        let query = match after {
+            Some(after) => doc! { "$and": [filter, after] },
+            None => filter,
+        };
+        let items = self
+            .raw
+            .find(query)
+            .sort(doc! { sort_field: dir, "_id": dir })
+            .skip(page.skip())
+            .limit(page.limit as i64)
+            .await?
+            .try_collect()
+            .await?;
+        Ok((items, total))
+    }
+
+    /// Applies `$set` to a scoped client and returns it after the change.
+    pub async fn update(
+        &self,
+        scope: &OwnerScope,
+        id: ObjectId,
+        set: Document,
+    ) -> mongodb::error::Result<Option<Client>> {
+        self.clients
+            .find_one_and_update(scope.by_id(id), doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Whether the client has a booking still to come that is not cancelled.
+    pub async fn has_upcoming_bookings(
+        &self,
+        scope: &OwnerScope,
+        client_id: ObjectId,
+    ) -> mongodb::error::Result<bool> {
+        let filter = scope.filter(doc! {
+            "clientId": client_id,
+            "status": { "$in": ["pending", "upcoming"] },
+            "endsAt": { "$gt": DateTime::now() },
+        });
+        Ok(self.bookings.find_one(filter).await?.is_some())
+    }
+
+    /// Counts by status and new clients since `month_start`.
+    pub async fn stats(&self, scope: &OwnerScope, month_start: DateTime) -> mongodb::error::Result<Document> {
+        let pipeline = vec![
+            doc! { "$match": scope.filter(doc! {}) },
+            doc! { "$facet": {
+                "byStatus": [ { "$group": { "_id": "$status", "n": { "$sum": 1 } } } ],
+                "newThisMonth": [ { "$match": { "createdAt": { "$gte": month_start } } }, { "$count": "n" } ],
+                "withEmail": [ { "$match": { "email": { "$type": "string" } } }, { "$count": "n" } ],
+                "linked": [ { "$match": { "userId": { "$type": "objectId" } } }, { "$count": "n" } ],
+            } },
+        ];
+        let mut cursor = self.analytics.aggregate(pipeline).await?;
+        Ok(cursor.try_next().await?.unwrap_or_default())
+    }
+
+    /// Every tag in use with how many clients carry it.
+    pub async fn tags(&self, scope: &OwnerScope) -> mongodb::error::Result<Vec<Document>> {
+        let pipeline = vec![
+            doc! { "$match": scope.filter(doc! { "tags.0": { "$exists": true } }) },
+            doc! { "$unwind": "$tags" },
+            doc! { "$group": { "_id": "$tags", "count": { "$sum": 1 } } },
+            doc! { "$sort": { "count": -1, "_id": 1 } },
+        ];
+        self.analytics.aggregate(pipeline).await?.try_collect().await
+    }
+
+    /// Links records for `email` to a client login, across therapists.
+    pub async fn link_user(&self, email: &str, user_id: ObjectId) -> mongodb::error::Result<()> {
+        self.raw
+            .update_many(
+                doc! { "email": email, "userId": null },
+                doc! { "$set": { "userId": user_id } },
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The `status` stored for a list filter value.
+pub fn status_str(s: ClientStatus) -> &'static str {
+    match s {
+        ClientStatus::Active => "active",
+        ClientStatus::Inactive => "inactive",
+    }
+}

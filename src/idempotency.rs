@@ -1,0 +1,130 @@
+//! `Idempotency-Key` for creating and cancelling: the same key and body replay the first
+//! response (from any instance: it is stored in MongoDB); the same key with another body is a
+//! 409. A key being processed elsewhere answers 409 with `Retry-After`; a crashed attempt's lease
+//! expires so the client's retry can proceed. Keys expire after 24 h (TTL index).
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, Binary, DateTime, Document};
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+
+const KEYS: &str = "idempotency_keys";
+const TTL_MS: i64 = 24 * 3600 * 1000;
+const LEASE_MS: i64 = 60_000;
+const MAX_STORED_BODY: usize = 1 << 20;
+
+/// The key of a request, if it carries one (validated).
+pub fn key_from(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| ApiError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(key.to_owned()))
+}
+
+/// Runs `work` at most once per (caller, route, key); replays its stored response afterwards.
+pub async fn once<F, Fut>(
+    state: &AppState,
+    caller: ObjectId,
+    route: &str,
+    key: Option<String>,
+    body: &Bytes,
+    work: F,
+) -> ApiResult<Response>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<Response>>,
+{
+    let Some(key) = key else {
+        return work().await;
+    };
+    let coll = state.db.collection::<Document>(KEYS);
+    let id = hex::encode(Sha256::digest(format!("{caller}:{route}:{key}").as_bytes()));
+    let fingerprint = hex::encode(Sha256::digest(body));
+    let now = DateTime::now().timestamp_millis();
+    let record = doc! {
+        "_id": &id, "fingerprint": &fingerprint, "state": "processing",
+        "leaseUntil": DateTime::from_millis(now + LEASE_MS),
+        "createdAt": DateTime::from_millis(now), "expiresAt": DateTime::from_millis(now + TTL_MS),
+    };
+    match coll.insert_one(record).await {
+        Ok(_) => {}
+        Err(e) if crate::db::is_duplicate_key(&e) => {
+            let existing = coll.find_one(doc! { "_id": &id }).await?.unwrap_or_default();
+            if existing.get_str("fingerprint").unwrap_or_default() != fingerprint {
+                return Err(ApiError::conflict(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "This Idempotency-Key was used with a different request body",
+                ));
+            }
+            if existing.get_str("state") == Ok("done") {
+                return replay(&existing);
+            }
+            // Processing: take over only if the other attempt's lease ran out (it crashed).
+            let taken = coll
+                .update_one(
+                    doc! { "_id": &id, "state": "processing", "leaseUntil": { "$lt": DateTime::from_millis(now) } },
+                    doc! { "$set": { "leaseUntil": DateTime::from_millis(now + LEASE_MS) } },
+                )
+                .await?;
+            if taken.modified_count == 0 {
+                return Err(ApiError::Conflict {
+                    code: "IDEMPOTENCY_IN_PROGRESS",
+                    message: "A request with this Idempotency-Key is still being processed".into(),
+                    extra: Default::default(),
+                });
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let response = match work().await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let status = response.status();
+    if status.is_server_error() {
+        // Nothing definite happened: let a retry run it again.
+        let _ = coll.delete_one(doc! { "_id": &id }).await;
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_STORED_BODY)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading response for idempotency: {e}"))?;
+    coll.update_one(
+        doc! { "_id": &id },
+        doc! { "$set": {
+            "state": "done", "status": i32::from(status.as_u16()),
+            "body": Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: bytes.to_vec() },
+        } },
+    )
+    .await?;
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+fn replay(record: &Document) -> ApiResult<Response> {
+    let status = record
+        .get_i32("status")
+        .ok()
+        .and_then(|s| StatusCode::from_u16(u16::try_from(s).ok()?).ok())
+        .unwrap_or(StatusCode::OK);
+    let body = record.get_binary_generic("body").cloned().unwrap_or_default();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
