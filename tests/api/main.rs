@@ -2,6 +2,7 @@
 //! One test binary (modules below) keeps link time down.
 
 mod auth;
+mod availability;
 mod bookings;
 mod clients;
 mod deploy;
