@@ -133,6 +133,7 @@ impl ScheduleInput {
 }
 
 /// The caller's booking rules (defaults until set).
+#[utoipa::path(get, path = "/api/availability/schedule", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn get_schedule(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     Ok(envelope::ok(
         AvailabilityStore::new(&state.db).schedule(me.0.id).await?,
@@ -140,6 +141,7 @@ pub async fn get_schedule(State(state): State<AppState>, me: Therapist) -> ApiRe
 }
 
 /// Replaces the caller's booking rules.
+#[utoipa::path(put, path = "/api/availability/schedule", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn put_schedule(
     State(state): State<AppState>,
     me: Therapist,
@@ -264,6 +266,7 @@ async fn update_kind(
 }
 
 /// Creates a block (bare JSON, as the dashboard reads it).
+#[utoipa::path(post, path = "/api/availability/blocks", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn create_block(
     State(state): State<AppState>,
     me: Therapist,
@@ -274,6 +277,7 @@ pub async fn create_block(
 }
 
 /// Updates a block (bare JSON).
+#[utoipa::path(put, path = "/api/availability/blocks/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn update_block(
     State(state): State<AppState>,
     me: Therapist,
@@ -284,6 +288,7 @@ pub async fn update_block(
 }
 
 /// Deletes a block (bare JSON).
+#[utoipa::path(delete, path = "/api/availability/blocks/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn delete_block(
     State(state): State<AppState>,
     me: Therapist,
@@ -349,6 +354,7 @@ fn range_of(q: &DateRange, default_days: i64, max_days: i64) -> ApiResult<(Naive
 }
 
 /// The caller's blocks (bare JSON list).
+#[utoipa::path(get, path = "/api/availability/therapist/{id}/blocks", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn list_blocks(
     State(state): State<AppState>,
     me: Therapist,
@@ -372,6 +378,7 @@ pub async fn list_blocks(
 }
 
 /// The caller's absences.
+#[utoipa::path(get, path = "/api/availability/exceptions", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn list_absences(
     State(state): State<AppState>,
     me: Therapist,
@@ -395,6 +402,7 @@ pub async fn list_absences(
 }
 
 /// Records an absence (vacation, sick leave...).
+#[utoipa::path(post, path = "/api/availability/exceptions", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn create_absence(
     State(state): State<AppState>,
     me: Therapist,
@@ -406,6 +414,7 @@ pub async fn create_absence(
 }
 
 /// Changes an absence.
+#[utoipa::path(put, path = "/api/availability/exceptions/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn update_absence(
     State(state): State<AppState>,
     me: Therapist,
@@ -418,6 +427,7 @@ pub async fn update_absence(
 }
 
 /// Removes an absence.
+#[utoipa::path(delete, path = "/api/availability/exceptions/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn delete_absence(
     State(state): State<AppState>,
     me: Therapist,
@@ -517,6 +527,7 @@ fn slot_view(zone: Tz, s: &slots::Slot) -> Value {
 }
 
 /// Public: free slots of a therapist over a date range (at most 62 days).
+#[utoipa::path(get, path = "/api/availability/therapist/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn slots_range(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -539,6 +550,7 @@ pub struct DurationQuery {
 }
 
 /// Public: free slots of a therapist on one local date.
+#[utoipa::path(get, path = "/api/availability/therapist/{id}/date/{date}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn slots_for_date(
     State(state): State<AppState>,
     Path((id, date)): Path<(String, String)>,
@@ -564,6 +576,7 @@ pub struct CheckSlot {
 }
 
 /// Public: whether a client could book this time now.
+#[utoipa::path(post, path = "/api/availability/check-slot", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn check_slot(
     State(state): State<AppState>,
     ValidatedJson(req): ValidatedJson<CheckSlot>,
@@ -593,6 +606,7 @@ pub async fn check_slot(
 }
 
 /// Booked share of working time over a range.
+#[utoipa::path(get, path = "/api/availability/analysis/occupancy", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn occupancy(
     State(state): State<AppState>,
     me: Therapist,
@@ -638,6 +652,7 @@ pub async fn occupancy(
 }
 
 /// Bookings, blocks and absences as calendar events.
+#[utoipa::path(get, path = "/api/availability/calendar/events", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn calendar_events(
     State(state): State<AppState>,
     me: Therapist,
