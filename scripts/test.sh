@@ -8,6 +8,12 @@ cd "$root"
 if [ -z "${MONGODB_URI:-}" ] || [ -z "${REDIS_URL+set}" ]; then
   bash scripts/services.sh
 fi
+if [ -z "${MONGODB_URI:-}" ]; then
+  # The dev server fails a transaction's commit when anything at all was written meanwhile
+  # (a replica set conflicts per document), so tests that run side by side would keep
+  # aborting each other's transactions. Against it, run one test at a time.
+  export RUST_TEST_THREADS="${RUST_TEST_THREADS:-1}"
+fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -170,6 +170,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::clients::routes())
         .merge(crate::bookings::routes())
         .merge(crate::availability::routes())
+        .merge(crate::payments::routes())
+        .merge(crate::notifications::routes())
         .fallback(http::route_not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.http.json_body_limit_bytes))

@@ -62,6 +62,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub bookings: BookingsConfig,
+    pub payments: PaymentsConfig,
     pub mail: MailConfig,
     pub worker: WorkerConfig,
     pub log: LogConfig,
@@ -139,6 +140,41 @@ pub struct AuthConfig {
 #[serde(deny_unknown_fields)]
 pub struct BookingsConfig {
     pub client_cancel_hours: u64,
+}
+
+/// Payment processing settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    pub fees: FeeTable,
+}
+
+/// The fee rule of each payment method.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeTable {
+    pub card: FeeRule,
+    pub stripe: FeeRule,
+    pub paypal: FeeRule,
+    pub transfer: FeeRule,
+    pub cash: FeeRule,
+    pub other: FeeRule,
+}
+
+/// `amount * percent_bps / 10000 + fixed_cents`, never more than the amount.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeRule {
+    pub percent_bps: u32,
+    pub fixed_cents: u32,
+}
+
+impl FeeRule {
+    /// The fee of an amount in cents (half-up rounding of the percentage).
+    pub fn fee(&self, amount_cents: i64) -> i64 {
+        let pct = (amount_cents * i64::from(self.percent_bps) + 5_000) / 10_000;
+        (pct + i64::from(self.fixed_cents)).min(amount_cents)
+    }
 }
 
 /// Brute-force limits (see `config/default.toml`).
@@ -369,6 +405,21 @@ impl Config {
                 l.max >= 1 && (1..=86_400).contains(&l.window_seconds),
                 key,
                 "needs max >= 1 and 1..86400 seconds",
+            )?;
+        }
+        let f = &self.payments.fees;
+        for (key, rule) in [
+            ("payments.fees.card", f.card),
+            ("payments.fees.stripe", f.stripe),
+            ("payments.fees.paypal", f.paypal),
+            ("payments.fees.transfer", f.transfer),
+            ("payments.fees.cash", f.cash),
+            ("payments.fees.other", f.other),
+        ] {
+            ensure(
+                rule.percent_bps <= 5_000,
+                key,
+                "percent_bps must be at most 5000 (50 %)",
             )?;
         }
         let smtp = self.mail.smtp_url.expose_secret();

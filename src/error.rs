@@ -187,6 +187,13 @@ impl From<mongodb::error::Error> for ApiError {
         if crate::db::is_duplicate_key(&e) {
             return Self::conflict("DUPLICATE", "A record with these values already exists");
         }
+        if crate::db::is_transient(&e) {
+            return Self::Conflict {
+                code: "CONCURRENT_UPDATE",
+                message: "Another change to the same records happened at the same time; try again".into(),
+                extra: Default::default(),
+            };
+        }
         if crate::db::is_unavailable(&e) {
             tracing::warn!(error = %e, "MongoDB unavailable");
             return Self::Unavailable {

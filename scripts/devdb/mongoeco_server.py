@@ -26,16 +26,18 @@ from mongoeco.wire import _executor_support, executor
 
 INT64_ARGS = ("limit", "skip", "batchSize", "getMore", "maxTimeMS", "maxAwaitTimeMS", "ntoreturn")
 
-# Error codes of a genuine server, by the names mongoeco gives in codeName or errmsg.
+# Error codes of a genuine server, by the words mongoeco uses in codeName or errmsg (lower case).
 KNOWN_CODES = (
-    ("duplicate key", 11000),
-    ("already exists", 48),
-    ("ns not found", 26),
-    ("not found", 26),
-    ("WriteConflict", 112),
-    ("NoSuchTransaction", 251),
+    ("duplicate key", 11000, "DuplicateKey"),
+    ("write conflict", 112, "WriteConflict"),
+    ("writeconflict", 112, "WriteConflict"),
+    ("already exists", 48, "NamespaceExists"),
+    ("ns not found", 26, "NamespaceNotFound"),
+    ("nosuchtransaction", 251, "NoSuchTransaction"),
 )
 UNKNOWN_ERROR = 8
+# A genuine server labels these so drivers retry the whole transaction.
+TRANSIENT_CODES = {112, 251}
 
 
 def _plain(value):
@@ -58,9 +60,15 @@ def normalize_command(body: dict) -> dict:
 
 
 def _with_code(document: dict) -> dict:
+    """Patch 4: a numeric `code` (with the codeName and labels a genuine server would send)."""
     if "code" not in document or not isinstance(document.get("code"), int):
-        text = f"{document.get('codeName', '')} {document.get('errmsg', '')}"
-        document["code"] = next((c for word, c in KNOWN_CODES if word in text), UNKNOWN_ERROR)
+        text = f"{document.get('codeName', '')} {document.get('errmsg', '')}".lower()
+        code, name = next(((c, n) for word, c, n in KNOWN_CODES if word in text), (UNKNOWN_ERROR, None))
+        document["code"] = code
+        if name and "codeName" not in document:
+            document["codeName"] = name
+        if code in TRANSIENT_CODES and "errorLabels" not in document and document.get("ok") in (0, 0.0):
+            document["errorLabels"] = ["TransientTransactionError"]
     return document
 
 

@@ -254,6 +254,22 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreateBooking) -> Ap
         })
         .collect();
     let created = service::create_all(state, bookings).await?;
+    let first = &created[0];
+    let what = if created.len() > 1 {
+        format!("{} sessions from {}", created.len(), first.date)
+    } else {
+        first.date.clone()
+    };
+    let message = format!("{} booked for {what} at {}", client.name, first.start_time);
+    crate::notifications::notify(
+        state,
+        me.0.id,
+        "booking_created",
+        "New booking",
+        message,
+        doc! { "bookingId": first.id },
+    )
+    .await;
     let mut views = BookingStore::new(&state.db).views(&created).await?;
     let data = if series_id.is_some() {
         json!(views)
@@ -634,6 +650,17 @@ pub async fn client_book(
         &body,
         || async {
             let created = crate::availability::book_as_client(&state, &me, req).await?;
+            let message = format!("A client requested {} at {}", created.date, created.start_time);
+            let data = doc! { "bookingId": created.id };
+            crate::notifications::notify(
+                &state,
+                created.therapist_id,
+                "booking_requested",
+                "New booking request",
+                message,
+                data,
+            )
+            .await;
             Ok((
                 StatusCode::CREATED,
                 Json(json!({ "success": true, "data": created.view(None) })),

@@ -125,6 +125,11 @@ pub fn is_duplicate_key(e: &Error) -> bool {
     }
 }
 
+/// Whether a transaction that failed with `e` may simply be run again (write conflicts).
+pub fn is_transient(e: &Error) -> bool {
+    e.contains_label("TransientTransactionError") || matches!(error_code(e), Some(112) | Some(251))
+}
+
 /// Whether `e` means the database cannot be reached right now.
 pub fn is_unavailable(e: &Error) -> bool {
     matches!(
@@ -182,4 +187,87 @@ fn pool_metrics(metrics: Arc<Metrics>) -> EventHandler<CmapEvent> {
         CmapEvent::ConnectionClosed(_) => metrics.mongo_connections_open.dec(),
         _ => {}
     })
+}
+
+/// Runs `body` in a multi-document transaction (majority read and write concern), retrying the
+/// whole transaction on `TransientTransactionError` and the commit on
+/// `UnknownTransactionCommitResult`, as MongoDB's drivers specify. Any other failure aborts and
+/// is returned: nothing of the transaction remains.
+pub async fn transaction<T, E, F>(db: &Db, mut body: F) -> Result<T, E>
+where
+    E: From<Error>,
+    F: for<'s> FnMut(
+        &'s mut mongodb::ClientSession,
+    ) -> futures_util::future::BoxFuture<'s, Result<T, TxError<E>>>,
+{
+    use mongodb::options::{Acknowledgment, ReadConcern, TransactionOptions};
+    let options = TransactionOptions::builder()
+        .read_concern(ReadConcern::majority())
+        .write_concern(WriteConcern::builder().w(Acknowledgment::Majority).build())
+        .build();
+    // Like the drivers' `withTransaction`: retry transient failures within a time budget, with
+    // jittered exponential backoff so contenders spread out.
+    let started = std::time::Instant::now();
+    // Under the CRUD request timeout, so an exhausted retry answers 409, not a timeout.
+    let budget = std::time::Duration::from_secs(5);
+    let mut attempts: u32 = 0;
+    let backoff = |attempt: u32| {
+        let cap = (10u64 << attempt.min(5)).min(250);
+        std::time::Duration::from_millis(1 + rand::random::<u64>() % cap)
+    };
+    loop {
+        attempts += 1;
+        let may_retry = started.elapsed() < budget;
+        // A fresh session per attempt: nothing of a failed attempt can leak into the next.
+        let mut session = db.client().start_session().await?;
+        session.start_transaction().with_options(options.clone()).await?;
+        let value = match body(&mut session).await {
+            Ok(v) => v,
+            Err(TxError::Db(e)) if is_transient(&e) && may_retry => {
+                tracing::debug!(attempts, error = %e, "transaction body conflicted; retrying");
+                let _ = session.abort_transaction().await;
+                tokio::time::sleep(backoff(attempts)).await;
+                continue;
+            }
+            Err(e) => {
+                let _ = session.abort_transaction().await;
+                return Err(e.into_inner());
+            }
+        };
+        let mut commits = 0;
+        loop {
+            commits += 1;
+            match session.commit_transaction().await {
+                Ok(()) => return Ok(value),
+                Err(e) if e.contains_label("UnknownTransactionCommitResult") && commits < 5 => continue,
+                Err(e) if is_transient(&e) && started.elapsed() < budget => {
+                    tracing::debug!(attempts, "transaction commit conflicted; retrying");
+                    tokio::time::sleep(backoff(attempts)).await;
+                    break;
+                }
+                Err(e) => return Err(E::from(e)),
+            }
+        }
+    }
+}
+
+/// An error inside a transaction body: a database error (maybe retryable) or the caller's own.
+pub enum TxError<E> {
+    Db(Error),
+    Other(E),
+}
+
+impl<E: From<Error>> TxError<E> {
+    fn into_inner(self) -> E {
+        match self {
+            Self::Db(e) => E::from(e),
+            Self::Other(e) => e,
+        }
+    }
+}
+
+impl<E> From<Error> for TxError<E> {
+    fn from(e: Error) -> Self {
+        Self::Db(e)
+    }
 }

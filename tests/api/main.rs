@@ -9,3 +9,4 @@ mod deploy;
 mod helpers;
 mod http;
 mod ops;
+mod payments;

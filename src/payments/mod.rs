@@ -1,0 +1,598 @@
+//! Payments (SPEC section 3). A payment for a booking and the booking's `paymentStatus`
+//! change in one MongoDB transaction; refunds decrement a `refundableCents` guard atomically, so
+//! they never exceed what was paid, however many run at once.
+
+pub mod model;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use chrono::{Datelike, Duration, Utc};
+use futures_util::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime, Document};
+use mongodb::options::ReturnDocument;
+use mongodb::Collection;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::auth::extract::{parse_id, OwnerScope, Therapist};
+use crate::availability::store::AvailabilityStore;
+use crate::bookings::store::BookingStore;
+use crate::clients::store::ClientStore;
+use crate::db::{transaction, TxError};
+use crate::error::{ApiError, ApiResult};
+use crate::http::envelope;
+use crate::http::extract::{parse_body, ApiQuery};
+use crate::http::pagination::{Cursor, Page};
+use crate::idempotency;
+use crate::money::Cents;
+use model::{CreatePayment, Method, Payment, PaymentState, Refund, RefundRequest, StatusUpdate};
+
+const PAYMENTS: &str = "payments";
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/payments", get(list).post(create))
+        .route("/api/payments/statistics", get(statistics))
+        .route("/api/payments/{id}", get(get_one))
+        .route("/api/payments/{id}/status", put(update_status))
+        .route("/api/payments/{id}/refund", post(refund))
+}
+
+fn payments(state: &AppState) -> Collection<Payment> {
+    state.db.collection(PAYMENTS)
+}
+
+fn fee_rule(state: &AppState, method: Method) -> crate::config::FeeRule {
+    let f = &state.config.payments.fees;
+    match method {
+        Method::Card => f.card,
+        Method::Stripe => f.stripe,
+        Method::Paypal => f.paypal,
+        Method::Transfer => f.transfer,
+        Method::Cash => f.cash,
+        Method::Other => f.other,
+    }
+}
+
+async fn load(state: &AppState, scope: &OwnerScope, id: &str) -> ApiResult<Payment> {
+    let id = parse_id(id, "id")?;
+    payments(state)
+        .find_one(scope.by_id(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Payment"))
+}
+
+/// Records a payment; with `bookingId`, the booking's payment status changes in the same
+/// transaction. Honours `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/payments", tag = "payments", request_body = CreatePayment,
+    responses((status = 201), (status = 400), (status = 409)))]
+pub async fn create(
+    State(state): State<AppState>,
+    me: Therapist,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let key = idempotency::key_from(&headers)?;
+    let req: CreatePayment = parse_body(&headers, &body)?;
+    idempotency::once(&state, me.0.id, "POST /api/payments", key, &body, || {
+        create_inner(&state, me, req)
+    })
+    .await
+}
+
+async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> ApiResult<Response> {
+    if req.amount.0 == 0 {
+        return Err(ApiError::field("amount", "must be more than 0"));
+    }
+    let scope = me.scope();
+    let client_id = parse_id(&req.client_id, "clientId")?;
+    ClientStore::new(&state.db)
+        .get(&scope, client_id)
+        .await?
+        .ok_or_else(|| ApiError::field("clientId", "is not one of your clients"))?;
+    let booking_id = match &req.booking_id {
+        Some(raw) => {
+            let b = BookingStore::new(&state.db)
+                .get(&scope, parse_id(raw, "bookingId")?)
+                .await?
+                .ok_or_else(|| ApiError::field("bookingId", "is not one of your bookings"))?;
+            if b.client_id != client_id {
+                return Err(ApiError::field("bookingId", "belongs to another client"));
+            }
+            Some(b.id)
+        }
+        None => None,
+    };
+    let status = req.status.unwrap_or(PaymentState::Completed);
+    if !matches!(status, PaymentState::Pending | PaymentState::Completed) {
+        return Err(ApiError::field("status", "a new payment is pending or completed"));
+    }
+    let zone = crate::time::parse_zone(
+        &AvailabilityStore::new(&state.db)
+            .schedule(me.0.id)
+            .await?
+            .timezone,
+    )
+    .unwrap_or(chrono_tz::Europe::Madrid);
+    let now = DateTime::now();
+    let fee = fee_rule(state, req.method).fee(req.amount.0);
+    let payment = Payment {
+        id: ObjectId::new(),
+        therapist_id: me.0.id,
+        client_id,
+        booking_id,
+        amount_cents: req.amount,
+        currency: req.currency.unwrap_or_default(),
+        method: req.method,
+        status,
+        fee_cents: Cents(fee),
+        net_cents: Cents(req.amount.0 - fee),
+        refunded_cents: Cents(0),
+        refundable_cents: if status == PaymentState::Completed {
+            req.amount
+        } else {
+            Cents(0)
+        },
+        refunds: Vec::new(),
+        transaction_id: req
+            .transaction_id
+            .unwrap_or_else(|| format!("TXN-{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase())),
+        description: req.description,
+        payment_date: now,
+        month: now.to_chrono().with_timezone(&zone).format("%Y-%m").to_string(),
+        created_at: now,
+        updated_at: now,
+    };
+    let coll = payments(state);
+    let bookings = state.db.collection::<Document>("bookings");
+    let result = transaction(&state.db, |s| {
+        let (p, coll, bookings) = (payment.clone(), coll.clone(), bookings.clone());
+        Box::pin(async move {
+            // Each write recognises its own earlier effect, so a repeated attempt (after a
+            // commit whose outcome was reported wrongly or not at all) applies nothing twice.
+            if let Some(bid) = p.booking_id {
+                let r = bookings
+                    .update_one(
+                        doc! { "_id": bid, "therapistId": p.therapist_id, "paymentId": { "$ne": p.id } },
+                        doc! {
+                            "$set": { "paymentStatus": p.status.booking_payment_status(), "paymentId": p.id, "updatedAt": DateTime::now() },
+                            "$inc": { "version": 1 },
+                        },
+                    )
+                    .session(&mut *s)
+                    .await?;
+                if r.matched_count != 1 {
+                    let already = bookings.find_one(doc! { "_id": bid, "paymentId": p.id }).session(&mut *s).await?;
+                    if already.is_none() {
+                        return Err(TxError::Other(ApiError::field("bookingId", "is not one of your bookings")));
+                    }
+                }
+            }
+            if let Err(e) = coll.insert_one(&p).session(&mut *s).await {
+                let mine = crate::db::is_duplicate_key(&e) && coll.find_one(doc! { "_id": p.id }).session(&mut *s).await?.is_some();
+                if !mine {
+                    return Err(e.into());
+                }
+            }
+            Ok(())
+        })
+    })
+    .await;
+    match result {
+        Err(ApiError::Conflict {
+            code: "DUPLICATE", ..
+        }) => {
+            return Err(ApiError::conflict(
+                "TRANSACTION_EXISTS",
+                "A payment with this transactionId already exists",
+            ))
+        }
+        other => other?,
+    }
+    let message = format!(
+        "Payment of {} {:?} received",
+        payment.amount_cents.to_major(),
+        payment.currency
+    );
+    crate::notifications::notify(
+        state,
+        me.0.id,
+        "payment_received",
+        "Payment received",
+        message,
+        doc! { "paymentId": payment.id },
+    )
+    .await;
+    Ok(envelope::created(payment.view()))
+}
+
+/// `GET /api/payments` query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentQuery {
+    pub status: Option<PaymentState>,
+    pub method: Option<Method>,
+    pub client_id: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub page: Option<u64>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+fn day_start(raw: &str, field: &str, plus_days: i64) -> ApiResult<DateTime> {
+    let d = crate::time::parse_date(raw).map_err(|e| ApiError::field(field, e.to_string()))?;
+    let t = (d + Duration::days(plus_days))
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    Ok(DateTime::from_chrono(t))
+}
+
+/// The caller's payments, newest first, in the nested list shape.
+#[utoipa::path(get, path = "/api/payments", tag = "payments", responses((status = 200), (status = 400)))]
+pub async fn list(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<PaymentQuery>,
+) -> ApiResult<Response> {
+    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
+    let mut filter = Document::new();
+    if let Some(s) = q.status {
+        filter.insert("status", s.as_str());
+    }
+    if let Some(m) = q.method {
+        filter.insert("method", mongodb::bson::to_bson(&m)?);
+    }
+    if let Some(c) = &q.client_id {
+        filter.insert("clientId", parse_id(c, "clientId")?);
+    }
+    let mut range = Document::new();
+    if let Some(d) = &q.start_date {
+        range.insert("$gte", day_start(d, "startDate", 0)?);
+    }
+    if let Some(d) = &q.end_date {
+        range.insert("$lt", day_start(d, "endDate", 1)?);
+    }
+    if !range.is_empty() {
+        filter.insert("paymentDate", range);
+    }
+    let filter = me.scope().filter(filter);
+    let raw = state.db.collection::<Document>(PAYMENTS);
+    let total = raw.count_documents(filter.clone()).await?;
+    let query = match page
+        .cursor
+        .as_ref()
+        .map(|c| c.filter("paymentDate", true))
+        .transpose()?
+    {
+        Some(after) => doc! { "$and": [filter, after] },
+        None => filter,
+    };
+    let docs: Vec<Document> = raw
+        .find(query)
+        .sort(doc! { "paymentDate": -1, "_id": -1 })
+        .skip(page.skip())
+        .limit(page.limit as i64)
+        .await?
+        .try_collect()
+        .await?;
+    let next = if docs.len() as u64 == page.limit {
+        docs.last().and_then(|d| Cursor::after(d, "paymentDate"))
+    } else {
+        None
+    };
+    let list: Vec<Value> = docs
+        .into_iter()
+        .map(mongodb::bson::from_document::<Payment>)
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .map(Payment::view)
+        .collect();
+    Ok(envelope::ok(json!({
+        "payments": list,
+        "pagination": { "current": page.page, "pages": page.total_pages(total), "total": total, "nextCursor": next },
+    })))
+}
+
+/// One payment.
+#[utoipa::path(get, path = "/api/payments/{id}", tag = "payments", responses((status = 200), (status = 404)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(envelope::ok(load(&state, &me.scope(), &id).await?.view()))
+}
+
+/// Moves a payment between pending, completed, failed and cancelled (with its booking).
+#[utoipa::path(put, path = "/api/payments/{id}/status", tag = "payments", request_body = StatusUpdate,
+    responses((status = 200), (status = 400), (status = 404)))]
+pub async fn update_status(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: StatusUpdate = parse_body(&headers, &body)?;
+    let p = load(&state, &me.scope(), &id).await?;
+    if !p.status.can_become(req.status) {
+        return Err(ApiError::BadRequest {
+            code: "INVALID_STATUS_TRANSITION",
+            message: format!(
+                "A {} payment cannot become {} (use the refund endpoint for refunds)",
+                p.status.as_str(),
+                req.status.as_str()
+            ),
+        });
+    }
+    let refundable = if req.status == PaymentState::Completed {
+        p.amount_cents.0
+    } else {
+        0
+    };
+    let (coll, bookings) = (
+        state.db.collection::<Document>(PAYMENTS),
+        state.db.collection::<Document>("bookings"),
+    );
+    let updated: Document = transaction(&state.db, |s| {
+        let (coll, bookings, p, to) = (coll.clone(), bookings.clone(), p.clone(), req.status);
+        Box::pin(async move {
+            let guard = doc! { "_id": p.id, "therapistId": p.therapist_id, "status": { "$in": [p.status.as_str(), to.as_str()] } };
+            let updated = coll
+                .find_one_and_update(guard, doc! { "$set": { "status": to.as_str(), "refundableCents": refundable, "updatedAt": DateTime::now() } })
+                .return_document(ReturnDocument::After)
+                .session(&mut *s)
+                .await?
+                .ok_or_else(|| TxError::Other(ApiError::PreconditionFailed("This payment changed meanwhile; reload and try again".into())))?;
+            if let Some(bid) = p.booking_id {
+                bookings
+                    .update_one(doc! { "_id": bid }, doc! { "$set": { "paymentStatus": to.booking_payment_status() }, "$inc": { "version": 1 } })
+                    .session(&mut *s)
+                    .await?;
+            }
+            Ok(updated)
+        })
+    })
+    .await?;
+    let p: Payment = mongodb::bson::from_document(updated)?;
+    Ok(envelope::ok(p.view()))
+}
+
+/// Refunds part or all of a completed payment; never more than what remains refundable.
+#[utoipa::path(post, path = "/api/payments/{id}/refund", tag = "payments", request_body = RefundRequest,
+    responses((status = 200), (status = 400), (status = 404)))]
+pub async fn refund(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let key = idempotency::key_from(&headers)?;
+    let req: RefundRequest = parse_body(&headers, &body)?;
+    let route = format!("POST /api/payments/{id}/refund");
+    idempotency::once(&state, me.0.id, &route, key, &body, || {
+        refund_inner(&state, me, id.clone(), req)
+    })
+    .await
+}
+
+async fn refund_inner(
+    state: &AppState,
+    me: Therapist,
+    id: String,
+    req: RefundRequest,
+) -> ApiResult<Response> {
+    let p = load(state, &me.scope(), &id).await?;
+    let amount = req.refund_amount.0;
+    if amount == 0 {
+        return Err(ApiError::field("refundAmount", "must be more than 0"));
+    }
+    if !matches!(
+        p.status,
+        PaymentState::Completed | PaymentState::PartiallyRefunded
+    ) {
+        return Err(ApiError::BadRequest {
+            code: "NOT_REFUNDABLE",
+            message: format!("A {} payment cannot be refunded", p.status.as_str()),
+        });
+    }
+    let entry = Refund {
+        id: ObjectId::new(),
+        amount_cents: Cents(amount),
+        reason: req.reason,
+        refunded_at: DateTime::now(),
+    };
+    let (coll, bookings) = (
+        state.db.collection::<Document>(PAYMENTS),
+        state.db.collection::<Document>("bookings"),
+    );
+    let updated: Document = transaction(&state.db, |s| {
+        let (coll, bookings, p, entry) = (coll.clone(), bookings.clone(), p.clone(), entry.clone());
+        Box::pin(async move {
+            let entry_doc = mongodb::bson::to_document(&entry).map_err(|e| TxError::Other(e.into()))?;
+            // The guard and the decrement are one document update: atomic everywhere.
+            let applied = coll.find_one(doc! { "_id": p.id, "refunds.id": entry.id }).session(&mut *s).await?;
+            let after = match applied {
+                Some(done) => Some(done),
+                None => coll
+                .find_one_and_update(
+                    doc! { "_id": p.id, "therapistId": p.therapist_id, "refundableCents": { "$gte": amount },
+                           "status": { "$in": ["completed", "partially_refunded"] } },
+                    doc! { "$inc": { "refundableCents": -amount, "refundedCents": amount },
+                           "$push": { "refunds": entry_doc }, "$set": { "updatedAt": DateTime::now() } },
+                )
+                .return_document(ReturnDocument::After)
+                .session(&mut *s)
+                .await?,
+            };
+            let after = after.ok_or_else(|| {
+                    TxError::Other(ApiError::BadRequest {
+                        code: "REFUND_EXCEEDS_PAYMENT",
+                        message: "The refund is more than what remains refundable on this payment".into(),
+                    })
+                })?;
+            let left = after.get("refundableCents").and_then(crate::clients::as_i64).unwrap_or(0);
+            let status = if left == 0 { PaymentState::Refunded } else { PaymentState::PartiallyRefunded };
+            let after = coll
+                .find_one_and_update(doc! { "_id": p.id }, doc! { "$set": { "status": status.as_str() } })
+                .return_document(ReturnDocument::After)
+                .session(&mut *s)
+                .await?
+                .unwrap_or(after);
+            if let Some(bid) = p.booking_id {
+                bookings
+                    .update_one(doc! { "_id": bid }, doc! { "$set": { "paymentStatus": status.booking_payment_status() }, "$inc": { "version": 1 } })
+                    .session(&mut *s)
+                    .await?;
+            }
+            Ok(after)
+        })
+    })
+    .await?;
+    let p: Payment = mongodb::bson::from_document(updated)?;
+    Ok(envelope::ok(p.view()))
+}
+
+/// `?period=week|month|quarter|year`.
+#[derive(Debug, Deserialize)]
+pub struct PeriodQuery {
+    pub period: Option<Period>,
+}
+
+/// Statistics window.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+/// The last 12 local months, oldest first, ending with the current one.
+pub fn last_twelve_months(today: chrono::NaiveDate) -> Vec<String> {
+    let (mut y, mut m) = (today.year(), today.month() as i32);
+    let mut out = Vec::with_capacity(12);
+    for _ in 0..12 {
+        out.push(format!("{y:04}-{m:02}"));
+        m -= 1;
+        if m == 0 {
+            m = 12;
+            y -= 1;
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// Totals for the period and revenue per month for 12 months (refunds deducted).
+#[utoipa::path(get, path = "/api/payments/statistics", tag = "payments", responses((status = 200), (status = 400)))]
+pub async fn statistics(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
+) -> ApiResult<Response> {
+    let period = q.period.unwrap_or(Period::Month);
+    let zone = crate::time::parse_zone(
+        &AvailabilityStore::new(&state.db)
+            .schedule(me.0.id)
+            .await?
+            .timezone,
+    )
+    .unwrap_or(chrono_tz::Europe::Madrid);
+    let today = Utc::now().with_timezone(&zone).date_naive();
+    let start = match period {
+        Period::Week => today - Duration::days(6),
+        Period::Month => today.with_day(1).unwrap_or(today),
+        Period::Quarter => {
+            chrono::NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1).unwrap_or(today)
+        }
+        Period::Year => chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
+    };
+    let since = DateTime::from_chrono(crate::time::day_bounds(zone, start).0);
+    let months = last_twelve_months(today);
+    let earned = doc! { "$in": ["completed", "partially_refunded", "refunded"] };
+    let pipeline = vec![
+        doc! { "$match": me.scope().filter(doc! { "status": earned }) },
+        doc! { "$facet": {
+            "current": [
+                { "$match": { "paymentDate": { "$gte": since } } },
+                { "$group": { "_id": null, "amount": { "$sum": "$amountCents" }, "refunded": { "$sum": "$refundedCents" },
+                              "fees": { "$sum": "$feeCents" }, "count": { "$sum": 1 } } },
+            ],
+            "monthly": [
+                { "$match": { "month": { "$gte": &months[0] } } },
+                { "$group": { "_id": "$month", "amount": { "$sum": "$amountCents" }, "refunded": { "$sum": "$refundedCents" }, "count": { "$sum": 1 } } },
+            ],
+        } },
+    ];
+    let d = state
+        .db
+        .analytics()
+        .collection::<Document>(PAYMENTS)
+        .aggregate(pipeline)
+        .await?
+        .try_next()
+        .await?
+        .unwrap_or_default();
+    let num = |d: &Document, k: &str| d.get(k).and_then(crate::clients::as_i64).unwrap_or(0);
+    let cur = d
+        .get_array("current")
+        .ok()
+        .and_then(|a| a.first())
+        .and_then(|b| b.as_document())
+        .cloned()
+        .unwrap_or_default();
+    let total = num(&cur, "amount") - num(&cur, "refunded");
+    let fees = num(&cur, "fees");
+    let count = num(&cur, "count");
+    let by_month: std::collections::HashMap<String, (i64, i64)> = d
+        .get_array("monthly")
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_document())
+        .filter_map(|m| {
+            Some((
+                m.get_str("_id").ok()?.to_owned(),
+                (num(m, "amount") - num(m, "refunded"), num(m, "count")),
+            ))
+        })
+        .collect();
+    let monthly: Vec<Value> = months
+        .iter()
+        .map(|m| {
+            let (rev, n) = by_month.get(m).copied().unwrap_or((0, 0));
+            json!({ "month": m, "revenue": Cents(rev).to_major(), "count": n })
+        })
+        .collect();
+    Ok(envelope::ok(json!({
+        "period": period_name(period),
+        "currentPeriod": {
+            "totalAmount": Cents(total).to_major(),
+            "totalNetAmount": Cents(total - fees).to_major(),
+            "totalFees": Cents(fees).to_major(),
+            "count": count,
+            "avgAmount": if count > 0 { Cents(total / count).to_major() } else { json!(0) },
+        },
+        "monthlyRevenue": monthly,
+    })))
+}
+
+fn period_name(p: Period) -> &'static str {
+    match p {
+        Period::Week => "week",
+        Period::Month => "month",
+        Period::Quarter => "quarter",
+        Period::Year => "year",
+    }
+}

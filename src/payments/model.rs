@@ -1,0 +1,175 @@
+//! Payments: stored document, methods, statuses, requests.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::DateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::clients::model::rfc3339;
+use crate::money::{major, Cents, Currency};
+
+/// How a payment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Card,
+    Transfer,
+    Cash,
+    Paypal,
+    Stripe,
+    Other,
+}
+
+/// Payment status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    Pending,
+    #[serde(alias = "paid")]
+    Completed,
+    Failed,
+    Cancelled,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl PaymentState {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    /// Transitions `PUT /:id/status` may make (refunds have their own endpoint).
+    pub fn can_become(self, to: PaymentState) -> bool {
+        use PaymentState::*;
+        matches!(
+            (self, to),
+            (Pending, Completed) | (Pending, Failed) | (Pending, Cancelled) | (Failed, Pending)
+        ) || self == to
+    }
+
+    /// The booking's `paymentStatus` while a payment is in this state.
+    pub fn booking_payment_status(self) -> &'static str {
+        match self {
+            Self::Completed => "paid",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+            _ => "pending",
+        }
+    }
+}
+
+/// One refund of a payment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    pub id: ObjectId,
+    pub amount_cents: Cents,
+    pub reason: Option<String>,
+    pub refunded_at: DateTime,
+}
+
+/// A stored payment (collection `payments`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub therapist_id: ObjectId,
+    pub client_id: ObjectId,
+    #[serde(default)]
+    pub booking_id: Option<ObjectId>,
+    pub amount_cents: Cents,
+    pub currency: Currency,
+    pub method: Method,
+    pub status: PaymentState,
+    pub fee_cents: Cents,
+    pub net_cents: Cents,
+    pub refunded_cents: Cents,
+    /// What may still be refunded; decremented atomically so refunds never exceed payment.
+    pub refundable_cents: Cents,
+    #[serde(default)]
+    pub refunds: Vec<Refund>,
+    pub transaction_id: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub payment_date: DateTime,
+    /// `YYYY-MM` of `payment_date` in the therapist's zone (monthly revenue).
+    pub month: String,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+impl Payment {
+    /// The dashboard's view.
+    pub fn view(&self) -> Value {
+        let id = self.id.to_hex();
+        json!({
+            "id": id, "_id": id,
+            "therapistId": self.therapist_id.to_hex(),
+            "clientId": self.client_id.to_hex(),
+            "bookingId": self.booking_id.map(|b| b.to_hex()),
+            "amount": self.amount_cents.to_major(),
+            "currency": self.currency,
+            "method": self.method,
+            "status": self.status,
+            "fees": self.fee_cents.to_major(),
+            "netAmount": self.net_cents.to_major(),
+            "refundedAmount": self.refunded_cents.to_major(),
+            "refunds": self.refunds.iter().map(|r| json!({
+                "id": r.id.to_hex(), "amount": r.amount_cents.to_major(), "reason": r.reason, "refundedAt": rfc3339(r.refunded_at),
+            })).collect::<Vec<_>>(),
+            "transactionId": self.transaction_id,
+            "description": self.description,
+            "paymentDate": rfc3339(self.payment_date),
+            "createdAt": rfc3339(self.created_at),
+            "updatedAt": rfc3339(self.updated_at),
+        })
+    }
+}
+
+/// `POST /api/payments`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePayment {
+    #[serde(deserialize_with = "major")]
+    #[schema(value_type = f64)]
+    pub amount: Cents,
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    pub method: Method,
+    pub client_id: String,
+    pub booking_id: Option<String>,
+    #[validate(length(max = 500))]
+    pub description: Option<String>,
+    pub status: Option<PaymentState>,
+    #[validate(length(min = 1, max = 100))]
+    pub transaction_id: Option<String>,
+}
+
+/// `PUT /api/payments/:id/status`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusUpdate {
+    pub status: PaymentState,
+}
+
+/// `POST /api/payments/:id/refund`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundRequest {
+    #[serde(deserialize_with = "major")]
+    #[schema(value_type = f64)]
+    pub refund_amount: Cents,
+    #[validate(length(max = 500))]
+    pub reason: Option<String>,
+}
