@@ -23,6 +23,13 @@ use utoipa::OpenApi;
         crate::availability::list_absences, crate::availability::create_absence, crate::availability::update_absence,
         crate::availability::delete_absence, crate::availability::slots_range, crate::availability::slots_for_date,
         crate::availability::check_slot, crate::availability::occupancy, crate::availability::calendar_events,
+        crate::payments::list, crate::payments::create, crate::payments::get_one, crate::payments::update_status,
+        crate::payments::refund, crate::payments::statistics,
+        crate::notifications::list, crate::notifications::counts, crate::notifications::mark_read,
+        crate::notifications::mark_all_read,
+        crate::reviews::list, crate::reviews::statistics, crate::reviews::create, crate::reviews::respond,
+        crate::profile::get_profile, crate::profile::put_profile, crate::profile::user_profile,
+        crate::profile::public_profile, crate::dashboard::dashboard,
     ),
     components(schemas(
         crate::ops::Health, crate::ops::Ready, crate::ops::ReadyChecks,
@@ -34,6 +41,11 @@ use utoipa::OpenApi;
         crate::bookings::model::RescheduleBooking, crate::bookings::model::ClientBook, crate::bookings::model::Recurrence,
         crate::bookings::model::Frequency, crate::bookings::model::BookingStatus, crate::money::Currency,
         crate::availability::model::Schedule, crate::availability::model::WorkingHours,
+        crate::payments::model::CreatePayment, crate::payments::model::StatusUpdate, crate::payments::model::RefundRequest,
+        crate::payments::model::Method, crate::payments::model::PaymentState,
+        crate::reviews::CreateReview, crate::reviews::Respond,
+        crate::profile::ProfileInput, crate::profile::Education, crate::profile::Rates, crate::profile::PricingPackage,
+        crate::profile::WorkLocation, crate::profile::ExternalLink,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -42,6 +54,11 @@ use utoipa::OpenApi;
         (name = "clients", description = "A therapist's client records"),
         (name = "bookings", description = "Calendar, booking rules and the booking site"),
         (name = "availability", description = "Working hours, blocks, absences and free slots"),
+        (name = "payments", description = "Payments, refunds and revenue"),
+        (name = "notifications", description = "What happened in the practice"),
+        (name = "reviews", description = "Clients' reviews and the therapist's answers"),
+        (name = "profile", description = "The therapist's practice profile"),
+        (name = "dashboard", description = "The day and month at a glance"),
     )
 )]
 pub struct ApiDoc;

@@ -613,12 +613,52 @@ pub async fn occupancy(
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
     let (from, to) = range_of(&q, 30, 366)?;
-    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
+    let o = occupancy_of(&state, me.0.id, from, to).await?;
+    Ok(envelope::ok(json!({
+        "startDate": from.to_string(), "endDate": to.to_string(),
+        "workingHours": o.working_secs as f64 / 3600.0, "availableHours": o.available_secs() as f64 / 3600.0,
+        "bookedHours": o.booked_secs as f64 / 3600.0, "occupancyRate": o.rate(), "bookings": o.bookings,
+    })))
+}
+
+/// Working, blocked and booked time over local dates `[from, to]`.
+pub struct Occupancy {
+    pub working_secs: i64,
+    pub blocked_secs: i64,
+    pub booked_secs: i64,
+    pub bookings: usize,
+}
+
+impl Occupancy {
+    /// Working time not blocked by absences or blocks.
+    pub fn available_secs(&self) -> i64 {
+        (self.working_secs - self.blocked_secs).max(0)
+    }
+
+    /// Booked share of available time, in percent with one decimal.
+    pub fn rate(&self) -> f64 {
+        let available = self.available_secs();
+        if available > 0 {
+            (self.booked_secs as f64 * 1000.0 / available as f64).round() / 10.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Computes a therapist's occupancy over a range of local dates.
+pub async fn occupancy_of(
+    state: &AppState,
+    therapist: ObjectId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ApiResult<Occupancy> {
+    let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
     let zone = zone_of(&schedule)?;
     let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
     let (bookings, blocked) = busy(
-        &state,
-        me.0.id,
+        state,
+        therapist,
         DateTime::from_chrono(a),
         DateTime::from_chrono(b),
     )
@@ -638,17 +678,12 @@ pub async fn occupancy(
         }
         day = day.succ_opt().unwrap_or(to + Duration::days(1));
     }
-    let available = (working - blocked_secs).max(0);
-    let rate = if available > 0 {
-        (booked as f64 * 1000.0 / available as f64).round() / 10.0
-    } else {
-        0.0
-    };
-    Ok(envelope::ok(json!({
-        "startDate": from.to_string(), "endDate": to.to_string(),
-        "workingHours": working as f64 / 3600.0, "availableHours": available as f64 / 3600.0,
-        "bookedHours": booked as f64 / 3600.0, "occupancyRate": rate, "bookings": bookings.len(),
-    })))
+    Ok(Occupancy {
+        working_secs: working,
+        blocked_secs,
+        booked_secs: booked,
+        bookings: bookings.len(),
+    })
 }
 
 /// Bookings, blocks and absences as calendar events.

@@ -520,10 +520,43 @@ pub async fn statistics(
         Period::Year => chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
     };
     let since = DateTime::from_chrono(crate::time::day_bounds(zone, start).0);
+    let (current, monthly) = revenue(&state, me.0.id, since, today).await?;
+    let total = current.amount - current.refunded;
+    let (fees, count) = (current.fees, current.count);
+    Ok(envelope::ok(json!({
+        "period": period_name(period),
+        "currentPeriod": {
+            "totalAmount": Cents(total).to_major(),
+            "totalNetAmount": Cents(total - fees).to_major(),
+            "totalFees": Cents(fees).to_major(),
+            "count": count,
+            "avgAmount": if count > 0 { Cents(total / count).to_major() } else { json!(0) },
+        },
+        "monthlyRevenue": monthly,
+    })))
+}
+
+/// Sums of earned payments since an instant.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub amount: i64,
+    pub refunded: i64,
+    pub fees: i64,
+    pub count: i64,
+}
+
+/// Earned payments since `since`, and revenue (refunds deducted) for each of the 12 local months
+/// ending with `today`'s — one aggregation round trip, read from secondaries where available.
+pub async fn revenue(
+    state: &AppState,
+    therapist: ObjectId,
+    since: DateTime,
+    today: chrono::NaiveDate,
+) -> ApiResult<(Totals, Vec<Value>)> {
     let months = last_twelve_months(today);
     let earned = doc! { "$in": ["completed", "partially_refunded", "refunded"] };
     let pipeline = vec![
-        doc! { "$match": me.scope().filter(doc! { "status": earned }) },
+        doc! { "$match": { "therapistId": therapist, "status": earned } },
         doc! { "$facet": {
             "current": [
                 { "$match": { "paymentDate": { "$gte": since } } },
@@ -553,9 +586,12 @@ pub async fn statistics(
         .and_then(|b| b.as_document())
         .cloned()
         .unwrap_or_default();
-    let total = num(&cur, "amount") - num(&cur, "refunded");
-    let fees = num(&cur, "fees");
-    let count = num(&cur, "count");
+    let totals = Totals {
+        amount: num(&cur, "amount"),
+        refunded: num(&cur, "refunded"),
+        fees: num(&cur, "fees"),
+        count: num(&cur, "count"),
+    };
     let by_month: std::collections::HashMap<String, (i64, i64)> = d
         .get_array("monthly")
         .into_iter()
@@ -568,24 +604,14 @@ pub async fn statistics(
             ))
         })
         .collect();
-    let monthly: Vec<Value> = months
+    let monthly = months
         .iter()
         .map(|m| {
             let (rev, n) = by_month.get(m).copied().unwrap_or((0, 0));
             json!({ "month": m, "revenue": Cents(rev).to_major(), "count": n })
         })
         .collect();
-    Ok(envelope::ok(json!({
-        "period": period_name(period),
-        "currentPeriod": {
-            "totalAmount": Cents(total).to_major(),
-            "totalNetAmount": Cents(total - fees).to_major(),
-            "totalFees": Cents(fees).to_major(),
-            "count": count,
-            "avgAmount": if count > 0 { Cents(total / count).to_major() } else { json!(0) },
-        },
-        "monthlyRevenue": monthly,
-    })))
+    Ok((totals, monthly))
 }
 
 fn period_name(p: Period) -> &'static str {
@@ -595,4 +621,16 @@ fn period_name(p: Period) -> &'static str {
         Period::Quarter => "quarter",
         Period::Year => "year",
     }
+}
+
+/// The last day of `today`'s month.
+pub fn month_end(today: chrono::NaiveDate) -> chrono::NaiveDate {
+    let (y, m) = if today.month() == 12 {
+        (today.year() + 1, 1)
+    } else {
+        (today.year(), today.month() + 1)
+    };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.pred_opt())
+        .unwrap_or(today)
 }

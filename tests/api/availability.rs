@@ -303,6 +303,18 @@ async fn clients_book_check_and_cancel_within_the_rules() {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(json_body(r).await["data"]["status"], "cancelled");
+    let notes = json_body(app.get_as("/api/notifications", &me).await).await["data"]["notifications"].clone();
+    let kinds: Vec<&str> = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["booking_cancelled", "booking_requested"],
+        "the therapist hears of both"
+    );
 
     // Less than 24 hours ahead, cancelling online is refused.
     let soon = Utc::now().with_timezone(&chrono_tz::Europe::Madrid) + Duration::hours(3);

@@ -10,3 +10,4 @@ mod helpers;
 mod http;
 mod ops;
 mod payments;
+mod practice;

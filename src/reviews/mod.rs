@@ -1,0 +1,291 @@
+//! Reviews (SPEC section 3): clients review a completed session once; therapists read, see
+//! statistics and respond.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime, Document};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use validator::Validate;
+
+use crate::app::AppState;
+use crate::auth::extract::{parse_id, ClientUser, Therapist};
+use crate::bookings::model::BookingStatus;
+use crate::bookings::store::BookingStore;
+use crate::clients::as_i64;
+use crate::clients::model::rfc3339;
+use crate::error::{ApiError, ApiResult};
+use crate::http::envelope;
+use crate::http::extract::{parse_body, ApiQuery};
+use crate::http::pagination::{Cursor, Page};
+
+const REVIEWS: &str = "reviews";
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/reviews", get(list))
+        .route("/api/reviews/statistics", get(statistics))
+        .route("/api/reviews/create", post(create))
+        .route("/api/reviews/{id}/response", post(respond))
+}
+
+/// `POST /api/reviews/create`.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateReview {
+    pub booking_id: String,
+    #[validate(range(min = 1, max = 5, message = "must be between 1 and 5"))]
+    pub rating: u8,
+    #[validate(length(max = 2000))]
+    pub comment: Option<String>,
+}
+
+/// `POST /api/reviews/:id/response`.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Respond {
+    #[validate(length(min = 1, max = 2000, message = "must be 1 to 2000 characters"))]
+    pub response: String,
+}
+
+fn view(d: &Document, client_name: Option<&str>) -> Value {
+    let id = d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default();
+    let oid = |k: &str| d.get_object_id(k).ok().map(|i| i.to_hex());
+    let response = d.get_document("response").ok().map(|r| {
+        json!({ "text": r.get_str("text").unwrap_or_default(),
+                "respondedAt": r.get_datetime("respondedAt").map(|t| rfc3339(*t)).unwrap_or_default() })
+    });
+    json!({
+        "id": id, "_id": id,
+        "therapistId": oid("therapistId"), "clientId": oid("clientId"), "bookingId": oid("bookingId"),
+        "client": { "id": oid("clientId"), "name": client_name },
+        "rating": d.get("rating").and_then(as_i64).unwrap_or(0),
+        "comment": d.get_str("comment").ok(),
+        "status": d.get_str("status").unwrap_or("published"),
+        "response": response,
+        "createdAt": d.get_datetime("createdAt").map(|t| rfc3339(*t)).unwrap_or_default(),
+    })
+}
+
+/// A client reviews one of their completed sessions, once.
+#[utoipa::path(post, path = "/api/reviews/create", tag = "reviews", request_body = CreateReview,
+    responses((status = 201), (status = 400), (status = 404), (status = 409)))]
+pub async fn create(
+    State(state): State<AppState>,
+    me: ClientUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: CreateReview = parse_body(&headers, &body)?;
+    let booking_id = parse_id(&req.booking_id, "bookingId")?;
+    let booking = BookingStore::new(&state.db)
+        .get_unscoped(booking_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Booking"))?;
+    let record = state
+        .db
+        .collection::<Document>("clients")
+        .find_one(doc! { "_id": booking.client_id, "userId": me.0.id })
+        .await?;
+    let Some(record) = record else {
+        return Err(ApiError::not_found("Booking"));
+    };
+    if booking.status != BookingStatus::Completed {
+        return Err(ApiError::BadRequest {
+            code: "BOOKING_NOT_COMPLETED",
+            message: "Only a completed session can be reviewed".into(),
+        });
+    }
+    let now = DateTime::now();
+    let review = doc! {
+        "_id": ObjectId::new(), "therapistId": booking.therapist_id, "clientId": booking.client_id,
+        "clientUserId": me.0.id, "bookingId": booking.id, "rating": i32::from(req.rating),
+        "comment": req.comment, "status": "published", "createdAt": now, "updatedAt": now,
+    };
+    match state.db.collection::<Document>(REVIEWS).insert_one(&review).await {
+        Err(e) if crate::db::is_duplicate_key(&e) => {
+            return Err(ApiError::conflict(
+                "REVIEW_EXISTS",
+                "This session has already been reviewed",
+            ))
+        }
+        other => other?,
+    };
+    let message = format!(
+        "{} rated a session {} out of 5",
+        record.get_str("name").unwrap_or("A client"),
+        req.rating
+    );
+    crate::notifications::notify(
+        &state,
+        booking.therapist_id,
+        "review_received",
+        "New review",
+        message,
+        doc! { "reviewId": review.get_object_id("_id").ok() },
+    )
+    .await;
+    Ok(envelope::created(view(&review, record.get_str("name").ok())))
+}
+
+/// `GET /api/reviews` query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewQuery {
+    pub rating: Option<u8>,
+    pub page: Option<u64>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's reviews, newest first, with each client's name (one extra query per page).
+#[utoipa::path(get, path = "/api/reviews", tag = "reviews", responses((status = 200), (status = 400)))]
+pub async fn list(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<ReviewQuery>,
+) -> ApiResult<Response> {
+    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
+    let mut filter = Document::new();
+    if let Some(r) = q.rating {
+        if !(1..=5).contains(&r) {
+            return Err(ApiError::field("rating", "must be between 1 and 5"));
+        }
+        filter.insert("rating", i32::from(r));
+    }
+    let filter = me.scope().filter(filter);
+    let coll = state.db.collection::<Document>(REVIEWS);
+    let total = coll.count_documents(filter.clone()).await?;
+    let query = match page
+        .cursor
+        .as_ref()
+        .map(|c| c.filter("createdAt", true))
+        .transpose()?
+    {
+        Some(after) => doc! { "$and": [filter, after] },
+        None => filter,
+    };
+    let docs: Vec<Document> = coll
+        .find(query)
+        .sort(doc! { "createdAt": -1, "_id": -1 })
+        .skip(page.skip())
+        .limit(page.limit as i64)
+        .await?
+        .try_collect()
+        .await?;
+    let ids: Vec<ObjectId> = docs
+        .iter()
+        .filter_map(|d| d.get_object_id("clientId").ok())
+        .collect();
+    let names: std::collections::HashMap<ObjectId, String> = if ids.is_empty() {
+        Default::default()
+    } else {
+        state
+            .db
+            .collection::<Document>("clients")
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "name": 1 })
+            .await?
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .filter_map(|d| Some((d.get_object_id("_id").ok()?, d.get_str("name").ok()?.to_owned())))
+            .collect()
+    };
+    let next = if docs.len() as u64 == page.limit {
+        docs.last().and_then(|d| Cursor::after(d, "createdAt"))
+    } else {
+        None
+    };
+    let list: Vec<Value> = docs
+        .iter()
+        .map(|d| {
+            view(
+                d,
+                d.get_object_id("clientId")
+                    .ok()
+                    .and_then(|c| names.get(&c))
+                    .map(String::as_str),
+            )
+        })
+        .collect();
+    Ok(envelope::ok(json!({
+        "reviews": list,
+        "pagination": { "current": page.page, "pages": page.total_pages(total), "total": total, "nextCursor": next },
+    })))
+}
+
+/// Count, average and distribution of the caller's ratings.
+pub async fn summary(state: &AppState, therapist: ObjectId) -> ApiResult<(i64, f64, [i64; 5])> {
+    let pipeline = vec![
+        doc! { "$match": { "therapistId": therapist, "status": "published" } },
+        doc! { "$group": { "_id": "$rating", "n": { "$sum": 1 } } },
+    ];
+    let rows: Vec<Document> = state
+        .db
+        .analytics()
+        .collection::<Document>(REVIEWS)
+        .aggregate(pipeline)
+        .await?
+        .try_collect()
+        .await?;
+    let mut dist = [0i64; 5];
+    for r in rows {
+        if let (Some(rating), Some(n)) = (r.get("_id").and_then(as_i64), r.get("n").and_then(as_i64)) {
+            if (1..=5).contains(&rating) {
+                dist[(rating - 1) as usize] = n;
+            }
+        }
+    }
+    let total: i64 = dist.iter().sum();
+    let sum: i64 = dist.iter().enumerate().map(|(i, n)| (i as i64 + 1) * n).sum();
+    let avg = if total > 0 {
+        (sum as f64 * 10.0 / total as f64).round() / 10.0
+    } else {
+        0.0
+    };
+    Ok((total, avg, dist))
+}
+
+/// `totalReviews`, `averageRating`, `ratingDistribution`.
+#[utoipa::path(get, path = "/api/reviews/statistics", tag = "reviews", responses((status = 200)))]
+pub async fn statistics(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
+    let (total, avg, d) = summary(&state, me.0.id).await?;
+    Ok(envelope::ok(json!({
+        "totalReviews": total,
+        "averageRating": avg,
+        "ratingDistribution": { "1": d[0], "2": d[1], "3": d[2], "4": d[3], "5": d[4] },
+    })))
+}
+
+/// The therapist's public answer to a review.
+#[utoipa::path(post, path = "/api/reviews/{id}/response", tag = "reviews", request_body = Respond,
+    responses((status = 200), (status = 400), (status = 404)))]
+pub async fn respond(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: Respond = parse_body(&headers, &body)?;
+    let id = parse_id(&id, "id")?;
+    let updated = state
+        .db
+        .collection::<Document>(REVIEWS)
+        .find_one_and_update(
+            me.scope().by_id(id),
+            doc! { "$set": { "response": { "text": req.response.trim(), "respondedAt": DateTime::now() }, "updatedAt": DateTime::now() } },
+        )
+        .return_document(mongodb::options::ReturnDocument::After)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Review"))?;
+    Ok(envelope::ok(view(&updated, None)))
+}
