@@ -24,6 +24,7 @@ pub mod payments;
 pub mod profile;
 pub mod ratelimit;
 pub mod reviews;
+pub mod seed;
 pub mod telemetry;
 pub mod time;
 pub mod worker;

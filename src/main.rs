@@ -35,8 +35,24 @@ enum Command {
         #[arg(long)]
         replace_changed: bool,
     },
-    /// Load a demo practice into the database.
-    Seed,
+    /// Load a demo practice into the database (therapists demo.therapistN@dhara.local).
+    Seed {
+        /// How many therapists.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        therapists: u32,
+        /// Clients per therapist.
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=200))]
+        clients: u32,
+        /// Months of history (plus one month ahead).
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=36))]
+        months: u32,
+        /// Random seed: the same seed gives the same practice.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Password of the demo therapists.
+        #[arg(long, default_value = "demo-password")]
+        password: String,
+    },
 }
 
 #[tokio::main]
@@ -57,9 +73,21 @@ async fn main() -> ExitCode {
         }
         Command::Worker => worker(config).await,
         Command::Indexes { replace_changed } => return indexes(config, replace_changed).await,
-        Command::Seed => {
-            eprintln!("dhara seed: not yet available (arrives with the practice data capability)");
-            return ExitCode::from(1);
+        Command::Seed {
+            therapists,
+            clients,
+            months,
+            seed,
+            password,
+        } => {
+            let opts = dhara::seed::SeedOptions {
+                therapists,
+                clients,
+                months,
+                seed,
+                password,
+            };
+            seed_command(config, opts).await
         }
     };
     match result {
@@ -140,4 +168,27 @@ async fn indexes(config: Config, replace_changed: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn seed_command(config: Config, opts: dhara::seed::SeedOptions) -> anyhow::Result<()> {
+    let declared = db::indexes::declared()?;
+    let state = AppState::build(config, CancellationToken::new()).await?;
+    // Unique indexes first: the demo data relies on them like live data does.
+    db::indexes::sync(state.db.primary(), &declared, false).await?;
+    let report = dhara::seed::seed(&state, &opts).await?;
+    for email in &report.skipped {
+        println!("skipped {email}: already present");
+    }
+    println!(
+        "seeded {} therapist(s), {} clients, {} bookings, {} payments, {} reviews",
+        report.therapists.len(),
+        report.clients,
+        report.bookings,
+        report.payments,
+        report.reviews
+    );
+    for email in &report.therapists {
+        println!("  sign in as {email} / {}", opts.password);
+    }
+    Ok(())
 }

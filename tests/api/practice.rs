@@ -358,3 +358,68 @@ async fn dashboard_figures_equal_what_was_recorded() {
         (Some(0), Some(0))
     );
 }
+
+#[tokio::test]
+async fn seed_loads_a_demo_practice_the_dashboard_shows() {
+    let config = test_config(&[]);
+    let run = |extra: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_dhara"));
+        cmd.arg("seed")
+            .args(["--clients", "5", "--months", "2", "--seed", "7"])
+            .args(extra)
+            .env("DHARA_ENV", "test")
+            .env("DHARA_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+            .env("MONGODB_URI", mongodb_uri())
+            .env("MONGODB_DATABASE", &config.mongodb.database)
+            .env("REDIS_URL", "");
+        cmd.output()
+    };
+    let out = run(&[]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("demo.therapist1@dhara.local"), "{stdout}");
+    let again = run(&[]).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("skipped"),
+        "a second run adds nothing"
+    );
+
+    let app = spawn_with_config(config).await;
+    app.wait_ready().await;
+    let r = app
+        .post_json(
+            "/api/auth/login",
+            &json!({ "email": "demo.therapist1@dhara.local", "password": "demo-password" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let session = json_body(r).await;
+    let me = Caller {
+        auth: bearer(&session),
+        id: session["user"]["id"].as_str().unwrap().to_owned(),
+        email: String::new(),
+    };
+    let d = json_body(app.get_as("/api/dashboard", &me).await).await["data"].clone();
+    assert_eq!(d["totalClients"], 5);
+    assert!(d["statusCounts"]["completed"].as_i64().unwrap() > 0, "{d}");
+    assert!(d["upcomingCount"].as_i64().unwrap() > 0, "{d}");
+    let revenue: f64 = d["monthlyRevenue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["revenue"].as_f64().unwrap())
+        .sum();
+    assert!(revenue > 0.0);
+    let bookings = json_body(app.get_as("/api/bookings?limit=100", &me).await).await;
+    let total = bookings["total"].as_u64().unwrap();
+    assert!(total >= 10, "{total}");
+    // Seeded bookings hold their time like any other.
+    let upcoming =
+        json_body(app.get_as("/api/bookings/upcoming?limit=1", &me).await).await["data"][0].clone();
+    let clash = json!({ "clientId": upcoming["clientId"], "date": upcoming["date"], "startTime": upcoming["startTime"], "endTime": upcoming["endTime"] });
+    assert_error(app.post_as("/api/bookings", &me, &clash).await, 409, "SLOT_TAKEN").await;
+}
