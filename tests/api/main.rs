@@ -6,6 +6,7 @@ mod availability;
 mod bookings;
 mod clients;
 mod deploy;
+mod fuzz;
 mod helpers;
 mod http;
 mod ops;
