@@ -16,7 +16,7 @@ use crate::auth::extract::{parse_id, Therapist};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{ApiQuery, ValidatedJson};
-use crate::http::pagination::{Cursor, Page};
+use crate::http::pagination::Page;
 use model::{
     Client, ClientListQuery, ClientSort, ClientStatus, ClientView, CreateClient, SortOrder, UpdateClient,
 };
@@ -73,17 +73,9 @@ pub async fn list(
         ClientSort::UpdatedAt => ("updatedAt", true),
     };
     let descending = q.sort_order.map_or(default_desc, |o| o == SortOrder::Desc);
-    let after = page
-        .cursor
-        .as_ref()
-        .map(|c| c.filter(field, descending))
-        .transpose()?;
-    let (docs, total) = ClientStore::new(&state.db)
-        .list(me.scope().filter(filter), after, field, descending, &page)
+    let (docs, total, next_cursor) = ClientStore::new(&state.db)
+        .list(me.scope().filter(filter), field, descending, &page)
         .await?;
-    let next_cursor = (docs.len() as u64 == page.limit)
-        .then(|| docs.last().and_then(|d| Cursor::after(d, field)))
-        .flatten();
     let items: Vec<ClientView> = docs
         .into_iter()
         .map(mongodb::bson::from_document::<Client>)

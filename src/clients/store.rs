@@ -40,31 +40,15 @@ impl ClientStore {
         self.clients.find_one(scope.by_id(id)).await
     }
 
-    /// One page of the list and the total matching `filter` (already scoped).
+    /// One page of the list matching `filter` (already scoped), its total and next cursor.
     pub async fn list(
         &self,
         filter: Document,
-        after: Option<Document>,
         sort_field: &str,
         descending: bool,
         page: &Page,
-    ) -> mongodb::error::Result<(Vec<Document>, u64)> {
-        let total = self.raw.count_documents(filter.clone()).await?;
-        let dir = if descending { -1 } else { 1 };
-        let query = match after {
-            Some(after) => doc! { "$and": [filter, after] },
-            None => filter,
-        };
-        let items = self
-            .raw
-            .find(query)
-            .sort(doc! { sort_field: dir, "_id": dir })
-            .skip(page.skip())
-            .limit(page.limit as i64)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((items, total))
+    ) -> Result<(Vec<Document>, u64, Option<String>), crate::error::ApiError> {
+        crate::http::pagination::page_of(&self.raw, filter, sort_field, descending, page).await
     }
 
     /// Applies `$set` to a scoped client and returns it after the change.

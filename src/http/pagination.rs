@@ -106,3 +106,46 @@ impl Cursor {
         Ok(doc! { "$or": [ { field: { op: value.clone() } }, { field: value, "_id": { op: id } } ] })
     }
 }
+
+/// One page of `coll` matching `filter` (already scoped), sorted on (`field`, `_id`),
+/// continuing after the page's cursor; with the total count and the next cursor.
+pub async fn page_of(
+    coll: &mongodb::Collection<Document>,
+    filter: Document,
+    field: &str,
+    descending: bool,
+    page: &Page,
+) -> Result<(Vec<Document>, u64, Option<String>), ApiError> {
+    use futures_util::TryStreamExt;
+    let total = coll.count_documents(filter.clone()).await?;
+    let query = match page
+        .cursor
+        .as_ref()
+        .map(|c| c.filter(field, descending))
+        .transpose()?
+    {
+        Some(after) => doc! { "$and": [filter, after] },
+        None => filter,
+    };
+    let dir = if descending { -1 } else { 1 };
+    let docs: Vec<Document> = coll
+        .find(query)
+        .sort(doc! { field: dir, "_id": dir })
+        .skip(page.skip())
+        .limit(page.limit as i64)
+        .await?
+        .try_collect()
+        .await?;
+    let next = if docs.len() as u64 == page.limit {
+        docs.last().and_then(|d| Cursor::after(d, field))
+    } else {
+        None
+    };
+    Ok((docs, total, next))
+}
+
+/// The `{current, pages, total, nextCursor}` pagination of payments, reviews, documents and
+/// notifications.
+pub fn nested(page: &Page, total: u64, next: Option<String>) -> serde_json::Value {
+    serde_json::json!({ "current": page.page, "pages": page.total_pages(total), "total": total, "nextCursor": next })
+}

@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use serde::Deserialize;
@@ -15,7 +14,7 @@ use crate::auth::extract::{parse_id, AuthUser};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ApiQuery;
-use crate::http::pagination::{Cursor, Page};
+use crate::http::pagination::{nested, page_of, Page};
 
 const NOTIFICATIONS: &str = "notifications";
 
@@ -87,34 +86,11 @@ pub async fn list(
         filter.insert("isRead", false);
     }
     let coll = state.db.collection::<Document>(NOTIFICATIONS);
-    let total = coll.count_documents(filter.clone()).await?;
-    let query = match page
-        .cursor
-        .as_ref()
-        .map(|c| c.filter("createdAt", true))
-        .transpose()?
-    {
-        Some(after) => doc! { "$and": [filter, after] },
-        None => filter,
-    };
-    let items: Vec<Document> = coll
-        .find(query)
-        .sort(doc! { "createdAt": -1, "_id": -1 })
-        .skip(page.skip())
-        .limit(page.limit as i64)
-        .await?
-        .try_collect()
-        .await?;
-    let next = if items.len() as u64 == page.limit {
-        items.last().and_then(|d| Cursor::after(d, "createdAt"))
-    } else {
-        None
-    };
+    let (items, total, next) = page_of(&coll, filter, "createdAt", true, &page).await?;
     let list: Vec<Value> = items.iter().map(view).collect();
-    Ok(envelope::ok(json!({
-        "notifications": list,
-        "pagination": { "current": page.page, "pages": page.total_pages(total), "total": total, "nextCursor": next },
-    })))
+    Ok(envelope::ok(
+        json!({ "notifications": list, "pagination": nested(&page, total, next) }),
+    ))
 }
 
 /// Totals and unread count.

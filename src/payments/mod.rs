@@ -28,7 +28,7 @@ use crate::db::{transaction, TxError};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{parse_body, ApiQuery};
-use crate::http::pagination::{Cursor, Page};
+use crate::http::pagination::{nested, page_of, Page};
 use crate::idempotency;
 use crate::money::Cents;
 use model::{CreatePayment, Method, Payment, PaymentState, Refund, RefundRequest, StatusUpdate};
@@ -264,31 +264,8 @@ pub async fn list(
     if !range.is_empty() {
         filter.insert("paymentDate", range);
     }
-    let filter = me.scope().filter(filter);
     let raw = state.db.collection::<Document>(PAYMENTS);
-    let total = raw.count_documents(filter.clone()).await?;
-    let query = match page
-        .cursor
-        .as_ref()
-        .map(|c| c.filter("paymentDate", true))
-        .transpose()?
-    {
-        Some(after) => doc! { "$and": [filter, after] },
-        None => filter,
-    };
-    let docs: Vec<Document> = raw
-        .find(query)
-        .sort(doc! { "paymentDate": -1, "_id": -1 })
-        .skip(page.skip())
-        .limit(page.limit as i64)
-        .await?
-        .try_collect()
-        .await?;
-    let next = if docs.len() as u64 == page.limit {
-        docs.last().and_then(|d| Cursor::after(d, "paymentDate"))
-    } else {
-        None
-    };
+    let (docs, total, next) = page_of(&raw, me.scope().filter(filter), "paymentDate", true, &page).await?;
     let list: Vec<Value> = docs
         .into_iter()
         .map(mongodb::bson::from_document::<Payment>)
@@ -296,10 +273,9 @@ pub async fn list(
         .iter()
         .map(Payment::view)
         .collect();
-    Ok(envelope::ok(json!({
-        "payments": list,
-        "pagination": { "current": page.page, "pages": page.total_pages(total), "total": total, "nextCursor": next },
-    })))
+    Ok(envelope::ok(
+        json!({ "payments": list, "pagination": nested(&page, total, next) }),
+    ))
 }
 
 /// One payment.
@@ -353,12 +329,7 @@ pub async fn update_status(
                 .session(&mut *s)
                 .await?
                 .ok_or_else(|| TxError::Other(ApiError::PreconditionFailed("This payment changed meanwhile; reload and try again".into())))?;
-            if let Some(bid) = p.booking_id {
-                bookings
-                    .update_one(doc! { "_id": bid }, doc! { "$set": { "paymentStatus": to.booking_payment_status() }, "$inc": { "version": 1 } })
-                    .session(&mut *s)
-                    .await?;
-            }
+            set_booking_payment_status(&bookings, s, p.booking_id, to).await?;
             Ok(updated)
         })
     })
@@ -421,7 +392,10 @@ async fn refund_inner(
         Box::pin(async move {
             let entry_doc = mongodb::bson::to_document(&entry).map_err(|e| TxError::Other(e.into()))?;
             // The guard and the decrement are one document update: atomic everywhere.
-            let applied = coll.find_one(doc! { "_id": p.id, "refunds.id": entry.id }).session(&mut *s).await?;
+            let applied = coll
+                .find_one(doc! { "_id": p.id, "refunds.id": entry.id })
+                .session(&mut *s)
+                .await?;
             let after = match applied {
                 Some(done) => Some(done),
                 None => coll
@@ -436,31 +410,51 @@ async fn refund_inner(
                 .await?,
             };
             let after = after.ok_or_else(|| {
-                    TxError::Other(ApiError::BadRequest {
-                        code: "REFUND_EXCEEDS_PAYMENT",
-                        message: "The refund is more than what remains refundable on this payment".into(),
-                    })
-                })?;
-            let left = after.get("refundableCents").and_then(crate::clients::as_i64).unwrap_or(0);
-            let status = if left == 0 { PaymentState::Refunded } else { PaymentState::PartiallyRefunded };
+                TxError::Other(ApiError::BadRequest {
+                    code: "REFUND_EXCEEDS_PAYMENT",
+                    message: "The refund is more than what remains refundable on this payment".into(),
+                })
+            })?;
+            let left = after
+                .get("refundableCents")
+                .and_then(crate::clients::as_i64)
+                .unwrap_or(0);
+            let status = if left == 0 {
+                PaymentState::Refunded
+            } else {
+                PaymentState::PartiallyRefunded
+            };
             let after = coll
-                .find_one_and_update(doc! { "_id": p.id }, doc! { "$set": { "status": status.as_str() } })
+                .find_one_and_update(
+                    doc! { "_id": p.id },
+                    doc! { "$set": { "status": status.as_str() } },
+                )
                 .return_document(ReturnDocument::After)
                 .session(&mut *s)
                 .await?
                 .unwrap_or(after);
-            if let Some(bid) = p.booking_id {
-                bookings
-                    .update_one(doc! { "_id": bid }, doc! { "$set": { "paymentStatus": status.booking_payment_status() }, "$inc": { "version": 1 } })
-                    .session(&mut *s)
-                    .await?;
-            }
+            set_booking_payment_status(&bookings, s, p.booking_id, status).await?;
             Ok(after)
         })
     })
     .await?;
     let p: Payment = mongodb::bson::from_document(updated)?;
     Ok(envelope::ok(p.view()))
+}
+
+/// Inside a transaction: the paid booking (if any) follows its payment's state.
+async fn set_booking_payment_status(
+    bookings: &Collection<Document>,
+    s: &mut mongodb::ClientSession,
+    booking: Option<ObjectId>,
+    state: PaymentState,
+) -> mongodb::error::Result<()> {
+    if let Some(bid) = booking {
+        let set =
+            doc! { "$set": { "paymentStatus": state.booking_payment_status() }, "$inc": { "version": 1 } };
+        bookings.update_one(doc! { "_id": bid }, set).session(s).await?;
+    }
+    Ok(())
 }
 
 /// `?period=week|month|quarter|year`.

@@ -23,7 +23,7 @@ use crate::clients::model::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{parse_body, ApiQuery};
-use crate::http::pagination::{Cursor, Page};
+use crate::http::pagination::{nested, page_of, Page};
 
 const REVIEWS: &str = "reviews";
 
@@ -160,26 +160,8 @@ pub async fn list(
         }
         filter.insert("rating", i32::from(r));
     }
-    let filter = me.scope().filter(filter);
     let coll = state.db.collection::<Document>(REVIEWS);
-    let total = coll.count_documents(filter.clone()).await?;
-    let query = match page
-        .cursor
-        .as_ref()
-        .map(|c| c.filter("createdAt", true))
-        .transpose()?
-    {
-        Some(after) => doc! { "$and": [filter, after] },
-        None => filter,
-    };
-    let docs: Vec<Document> = coll
-        .find(query)
-        .sort(doc! { "createdAt": -1, "_id": -1 })
-        .skip(page.skip())
-        .limit(page.limit as i64)
-        .await?
-        .try_collect()
-        .await?;
+    let (docs, total, next) = page_of(&coll, me.scope().filter(filter), "createdAt", true, &page).await?;
     let ids: Vec<ObjectId> = docs
         .iter()
         .filter_map(|d| d.get_object_id("clientId").ok())
@@ -199,11 +181,6 @@ pub async fn list(
             .filter_map(|d| Some((d.get_object_id("_id").ok()?, d.get_str("name").ok()?.to_owned())))
             .collect()
     };
-    let next = if docs.len() as u64 == page.limit {
-        docs.last().and_then(|d| Cursor::after(d, "createdAt"))
-    } else {
-        None
-    };
     let list: Vec<Value> = docs
         .iter()
         .map(|d| {
@@ -216,10 +193,9 @@ pub async fn list(
             )
         })
         .collect();
-    Ok(envelope::ok(json!({
-        "reviews": list,
-        "pagination": { "current": page.page, "pages": page.total_pages(total), "total": total, "nextCursor": next },
-    })))
+    Ok(envelope::ok(
+        json!({ "reviews": list, "pagination": nested(&page, total, next) }),
+    ))
 }
 
 /// Count, average and distribution of the caller's ratings.

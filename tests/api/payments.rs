@@ -329,3 +329,37 @@ async fn payments_are_isolated_and_validated() {
     }
     assert_eq!(app.count("payments").await, 1);
 }
+
+#[tokio::test]
+async fn a_retried_payment_with_the_same_key_is_recorded_once() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Retry").await;
+    let booking = booked(&app, &me, &client, "2031-06-10").await;
+    let body = json!({ "amount": 70, "method": "card", "clientId": client, "bookingId": booking });
+    let send = |body: &Value| {
+        app.client
+            .post(app.url("/api/payments"))
+            .header("Authorization", &me.auth)
+            .header("Idempotency-Key", "pay-once-1")
+            .json(body)
+            .send()
+    };
+    let first = json_body(send(&body).await.unwrap()).await;
+    let again = send(&body).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(json_body(again).await, first);
+    assert_eq!(app.count("payments").await, 1);
+    let mut other = body.clone();
+    other["amount"] = json!(71);
+    assert_error(send(&other).await.unwrap(), 409, "IDEMPOTENCY_KEY_REUSED").await;
+    assert_eq!(
+        booking_doc(&app, &booking)
+            .await
+            .get("version")
+            .and_then(dhara::clients::as_i64)
+            .unwrap(),
+        2,
+        "booking changed once"
+    );
+}
