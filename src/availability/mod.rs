@@ -444,7 +444,20 @@ pub async fn delete_absence(
 }
 
 async fn public_therapist(state: &AppState, raw: &str) -> ApiResult<ObjectId> {
-    let id = parse_id(raw, "id")?;
+    public_therapist_as(state, raw, None).await
+}
+
+/// A therapist id from a public route; `current` means the signed-in therapist (SPEC 1).
+async fn public_therapist_as(
+    state: &AppState,
+    raw: &str,
+    caller: Option<crate::auth::extract::AuthUser>,
+) -> ApiResult<ObjectId> {
+    let id = match (raw, caller) {
+        ("current", Some(me)) if me.role == Role::Therapist => me.id,
+        ("current", _) => return Err(ApiError::not_found("Therapist")),
+        _ => parse_id(raw, "id")?,
+    };
     let user = crate::auth::store::AuthStore::new(&state.db)
         .user_by_id(id)
         .await?;
@@ -530,10 +543,11 @@ fn slot_view(zone: Tz, s: &slots::Slot) -> Value {
 #[utoipa::path(get, path = "/api/availability/therapist/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn slots_range(
     State(state): State<AppState>,
+    caller: Option<crate::auth::extract::AuthUser>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
-    let therapist = public_therapist(&state, &id).await?;
+    let therapist = public_therapist_as(&state, &id, caller).await?;
     let (from, to) = range_of(&q, 14, 62)?;
     let (zone, list) = compute_slots(&state, therapist, from, to, q.session_duration.unwrap_or(60)).await?;
     let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
@@ -553,10 +567,11 @@ pub struct DurationQuery {
 #[utoipa::path(get, path = "/api/availability/therapist/{id}/date/{date}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn slots_for_date(
     State(state): State<AppState>,
+    caller: Option<crate::auth::extract::AuthUser>,
     Path((id, date)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<DurationQuery>,
 ) -> ApiResult<Response> {
-    let therapist = public_therapist(&state, &id).await?;
+    let therapist = public_therapist_as(&state, &id, caller).await?;
     let day = time::parse_date(&date).map_err(|e| ApiError::field("date", e.to_string()))?;
     let (zone, list) = compute_slots(&state, therapist, day, day, q.session_duration.unwrap_or(60)).await?;
     let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
@@ -724,6 +739,32 @@ pub async fn calendar_events(
     Ok(envelope::ok(events))
 }
 
+/// The session price of the therapist's profile (0 EUR when none is set).
+async fn session_price(
+    state: &AppState,
+    therapist: ObjectId,
+) -> ApiResult<(crate::money::Cents, crate::money::Currency)> {
+    let profile = state
+        .db
+        .collection::<mongodb::bson::Document>("profiles")
+        .find_one(doc! { "userId": therapist })
+        .await?;
+    let rates = profile
+        .and_then(|p| p.get_document("rates").ok().cloned())
+        .unwrap_or_default();
+    let cents = rates
+        .get("sessionPriceCents")
+        .and_then(crate::clients::as_i64)
+        .unwrap_or(0)
+        .max(0);
+    let currency = rates
+        .get_str("currency")
+        .ok()
+        .and_then(|c| serde_json::from_value(json!(c)).ok())
+        .unwrap_or_default();
+    Ok((crate::money::Cents(cents), currency))
+}
+
 /// Books a slot as a signed-in client: rules checked, client record found or created, time
 /// claimed atomically like any booking.
 pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) -> ApiResult<Booking> {
@@ -752,6 +793,7 @@ pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) 
     )
     .map_err(|r| ApiError::field("startTime", format!("this time {r}")))?;
     let client_id = crate::auth::service::client_record_for(state, therapist, me.0.id).await?;
+    let (amount, currency) = session_price(state, therapist).await?;
     let now = DateTime::now();
     let booking = Booking {
         id: ObjectId::new(),
@@ -766,8 +808,8 @@ pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) 
         status: BookingStatus::Pending,
         therapy_type: req.therapy_type,
         therapy_duration: p.minutes(),
-        amount_cents: crate::money::Cents(0),
-        currency: crate::money::Currency::EUR,
+        amount_cents: amount,
+        currency,
         location: None,
         notes: req.notes,
         meeting_link: None,

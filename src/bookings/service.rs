@@ -112,8 +112,15 @@ pub async fn create_all(state: &AppState, bookings: Vec<Booking>) -> ApiResult<V
             }
         }
     }
-    if let Err(e) = BookingStore::new(&state.db).insert_all(&bookings).await {
-        claims.release_many(&held).await?;
+    let store = BookingStore::new(&state.db);
+    if let Err(e) = store.insert_all(&bookings).await {
+        // Part of a series may have been written. Remove it before letting go of the time; if
+        // that fails too, keep the claims: they protect the time until the reaper sees no
+        // booking behind them.
+        let ids: Vec<ObjectId> = bookings.iter().map(|b| b.id).collect();
+        if store.delete_ids(&ids).await.is_ok() {
+            claims.release_many(&held).await?;
+        }
         return Err(e.into());
     }
     Ok(bookings)

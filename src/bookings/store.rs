@@ -41,6 +41,14 @@ impl BookingStore {
             .map(|_| ())
     }
 
+    /// Removes bookings by id (undoing a partly written series).
+    pub async fn delete_ids(&self, ids: &[ObjectId]) -> mongodb::error::Result<()> {
+        self.bookings
+            .delete_many(doc! { "_id": { "$in": ids.to_vec() } })
+            .await
+            .map(|_| ())
+    }
+
     pub async fn get(&self, scope: &OwnerScope, id: ObjectId) -> mongodb::error::Result<Option<Booking>> {
         self.bookings.find_one(scope.by_id(id)).await
     }

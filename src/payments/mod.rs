@@ -114,13 +114,7 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
     if !matches!(status, PaymentState::Pending | PaymentState::Completed) {
         return Err(ApiError::field("status", "a new payment is pending or completed"));
     }
-    let zone = crate::time::parse_zone(
-        &AvailabilityStore::new(&state.db)
-            .schedule(me.0.id)
-            .await?
-            .timezone,
-    )
-    .unwrap_or(chrono_tz::Europe::Madrid);
+    let zone = zone_of(state, me.0.id).await?;
     let now = DateTime::now();
     let fee = fee_rule(state, req.method).fee(req.amount.0);
     let payment = Payment {
@@ -227,13 +221,20 @@ pub struct PaymentQuery {
     pub cursor: Option<String>,
 }
 
-fn day_start(raw: &str, field: &str, plus_days: i64) -> ApiResult<DateTime> {
+/// The start (or, with `end`, the end) of a local date in the therapist's zone.
+fn day_edge(zone: chrono_tz::Tz, raw: &str, field: &str, end: bool) -> ApiResult<DateTime> {
     let d = crate::time::parse_date(raw).map_err(|e| ApiError::field(field, e.to_string()))?;
-    let t = (d + Duration::days(plus_days))
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc();
-    Ok(DateTime::from_chrono(t))
+    let (start, stop) = crate::time::day_bounds(zone, d);
+    Ok(DateTime::from_chrono(if end { stop } else { start }))
+}
+
+/// The therapist's zone (Madrid when unset).
+async fn zone_of(state: &AppState, therapist: ObjectId) -> ApiResult<chrono_tz::Tz> {
+    let tz = AvailabilityStore::new(&state.db)
+        .schedule(therapist)
+        .await?
+        .timezone;
+    Ok(crate::time::parse_zone(&tz).unwrap_or(chrono_tz::Europe::Madrid))
 }
 
 /// The caller's payments, newest first, in the nested list shape.
@@ -255,11 +256,14 @@ pub async fn list(
         filter.insert("clientId", parse_id(c, "clientId")?);
     }
     let mut range = Document::new();
-    if let Some(d) = &q.start_date {
-        range.insert("$gte", day_start(d, "startDate", 0)?);
-    }
-    if let Some(d) = &q.end_date {
-        range.insert("$lt", day_start(d, "endDate", 1)?);
+    if q.start_date.is_some() || q.end_date.is_some() {
+        let zone = zone_of(&state, me.0.id).await?;
+        if let Some(d) = &q.start_date {
+            range.insert("$gte", day_edge(zone, d, "startDate", false)?);
+        }
+        if let Some(d) = &q.end_date {
+            range.insert("$lt", day_edge(zone, d, "endDate", true)?);
+        }
     }
     if !range.is_empty() {
         filter.insert("paymentDate", range);
@@ -497,13 +501,7 @@ pub async fn statistics(
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> ApiResult<Response> {
     let period = q.period.unwrap_or(Period::Month);
-    let zone = crate::time::parse_zone(
-        &AvailabilityStore::new(&state.db)
-            .schedule(me.0.id)
-            .await?
-            .timezone,
-    )
-    .unwrap_or(chrono_tz::Europe::Madrid);
+    let zone = zone_of(&state, me.0.id).await?;
     let today = Utc::now().with_timezone(&zone).date_naive();
     let start = match period {
         Period::Week => today - Duration::days(6),

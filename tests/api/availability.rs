@@ -94,6 +94,25 @@ async fn free_slots_subtract_bookings_blocks_and_absences() {
         slots(&app, &me.id, &day).await,
         vec!["09:00", "10:00", "11:00", "12:00"]
     );
+    // `current` means the signed-in therapist (and nobody when no one is signed in).
+    let r = app
+        .get_as(&format!("/api/availability/therapist/current/date/{day}"), &me)
+        .await;
+    let body = json_body(r).await;
+    assert_eq!(
+        body["data"]["slots"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .len(),
+        4
+    );
+    assert_error(
+        app.get(&format!("/api/availability/therapist/current/date/{day}"))
+            .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
 
     let client = new_client(&app, &me, "Slot Client").await;
     let r = app
@@ -248,10 +267,17 @@ async fn clients_book_check_and_cancel_within_the_rules() {
     let r = app.post_json("/api/availability/check-slot", &check).await;
     assert_eq!(json_body(r).await["data"]["available"], true);
 
+    app.put_as(
+        "/api/profile",
+        &me,
+        &json!({ "rates": { "sessionPrice": 55, "currency": "EUR" } }),
+    )
+    .await;
     let r = app.post_as("/api/bookings/client/book", &c, &check).await;
     assert_eq!(r.status(), 201);
     let booked = json_body(r).await["data"].clone();
     assert_eq!(booked["status"], "pending");
+    assert_eq!(booked["amount"], json!(55.0), "the therapist's session price");
     let r = app.post_json("/api/availability/check-slot", &check).await;
     assert_eq!(json_body(r).await["data"]["available"], false);
 

@@ -659,3 +659,31 @@ async fn orphaned_claims_from_a_crash_are_reaped() {
         "live claims stay"
     );
 }
+
+#[tokio::test]
+async fn a_series_failing_midway_leaves_no_booking_and_no_claim() {
+    use mongodb::bson::doc;
+    // The server refuses the third occurrence (a validator), after two were written.
+    let config = test_config(&[]);
+    let client = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
+    let db = client.database(&config.mongodb.database);
+    db.create_collection("bookings")
+        .validator(doc! { "date": { "$ne": "2031-06-16" } })
+        .await
+        .unwrap();
+    let app = spawn_with_config(config).await;
+    app.wait_ready().await;
+    let (me, c) = setup(&app).await;
+    let mut series = booking(&c, "2031-06-02", "17:00", "18:00");
+    series["recurrence"] = json!({ "frequency": "weekly", "count": 4 });
+    let r = create(&app, &me, &series).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(app.count("bookings").await, 0, "the written part was removed");
+    assert_eq!(app.count("slot_claims").await, 0, "and its time released");
+    assert_eq!(
+        create(&app, &me, &booking(&c, "2031-06-02", "17:00", "18:00"))
+            .await
+            .status(),
+        201
+    );
+}
