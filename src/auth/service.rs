@@ -140,7 +140,16 @@ pub async fn refresh(state: &AppState, ip: &str, presented: &str) -> ApiResult<S
         .hit(limits.refresh_ip, &format!("refresh:ip:{ip}"))
         .await?;
     let store = AuthStore::new(&state.db);
-    let token = match store.rotate(&token_hash(presented)).await? {
+    let hash = token_hash(presented);
+    // The per-account limit is checked before the token is spent, so a refused refresh leaves
+    // the session usable once the window passes.
+    if let Some(owner) = store.refresh_owner(&hash).await? {
+        state
+            .limiter
+            .hit(limits.refresh_account, &format!("refresh:acct:{owner}"))
+            .await?;
+    }
+    let token = match store.rotate(&hash).await? {
         Rotation::Rotated(t) => t,
         Rotation::Reused => {
             tracing::warn!("refresh token reuse detected; family revoked");
@@ -156,10 +165,6 @@ pub async fn refresh(state: &AppState, ip: &str, presented: &str) -> ApiResult<S
             })
         }
     };
-    state
-        .limiter
-        .hit(limits.refresh_account, &format!("refresh:acct:{}", token.user_id))
-        .await?;
     let user = store
         .user_by_id(token.user_id)
         .await?

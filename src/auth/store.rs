@@ -83,6 +83,15 @@ impl AuthStore {
         self.refresh.insert_one(token).await.map(|_| ())
     }
 
+    /// The user a refresh token belongs to, if it exists at all.
+    pub async fn refresh_owner(&self, token_hash: &str) -> mongodb::error::Result<Option<ObjectId>> {
+        Ok(self
+            .refresh
+            .find_one(doc! { "tokenHash": token_hash })
+            .await?
+            .map(|t| t.user_id))
+    }
+
     /// Atomically marks a live token used; detects reuse of a used one.
     pub async fn rotate(&self, token_hash: &str) -> mongodb::error::Result<Rotation> {
         let now = DateTime::now();

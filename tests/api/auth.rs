@@ -630,3 +630,30 @@ async fn a_successful_sign_in_clears_earlier_failures() {
     }
     assert_eq!(login(&app, &email, &password).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_refused_refresh_does_not_spend_the_token() {
+    let app = spawn_app_with(&[
+        ("DHARA_RATE_LIMIT__REFRESH_ACCOUNT__MAX", "2"),
+        ("DHARA_RATE_LIMIT__REFRESH_ACCOUNT__WINDOW_SECONDS", "1"),
+    ])
+    .await;
+    let (_, _, session) = register_therapist(&app).await;
+    let mut token = session["refreshToken"].clone();
+    for _ in 0..2 {
+        token = json_body(refresh(&app, &token).await).await["refreshToken"].clone();
+    }
+    let r = refresh(&app, &token).await;
+    assert_eq!(r.status(), 429, "third refresh within the window");
+    // Once the one-second window has passed, the very same token still works.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = refresh(&app, &token).await;
+        if r.status() == 200 {
+            break;
+        }
+        assert_eq!(r.status(), 429, "only the limit may refuse it");
+        assert!(Instant::now() < deadline, "the window never passed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -84,8 +84,12 @@ async fn every_failure_path_answers_the_error_envelope() {
 
 /// Opens a login request whose body is still arriving; returns the stream and the rest.
 async fn start_slow_login(app: &TestApp) -> (TcpStream, &'static [u8]) {
+    start_slow_login_at(&app.socket_addr()).await
+}
+
+async fn start_slow_login_at(addr: &str) -> (TcpStream, &'static [u8]) {
     let body: &'static [u8] = br#"{"email":"slow@example.com","password":"not the password"}"#;
-    let mut stream = TcpStream::connect(app.socket_addr()).await.unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "POST /api/auth/login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -215,4 +219,74 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         .await
         .expect("server stops");
     assert!(result.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn sigterm_makes_the_real_process_drain_and_exit_cleanly() {
+    let config = test_config(&[]);
+    let port = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dhara"))
+        .arg("serve")
+        .env("DHARA_ENV", "test")
+        .env("DHARA_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+        .env("PORT", port.to_string())
+        .env("MONGODB_URI", mongodb_uri())
+        .env("MONGODB_DATABASE", &config.mongodb.database)
+        .env("REDIS_URL", "")
+        .env("DHARA_MAIL__FILE_DIR", config.mail.file_dir.display().to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("http://{addr}/ready")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "process never became ready");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (mut stream, rest) = start_slow_login_at(&addr).await;
+    loop {
+        let text = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|l| l == "http_requests_in_flight 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "request never admitted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+    while TcpStream::connect(&addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stream.write_all(rest).await.unwrap();
+    let response = read_response(&mut stream).await;
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("process exits")
+        .unwrap();
+    assert!(status.success(), "{status}");
 }
