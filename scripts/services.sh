@@ -32,6 +32,8 @@ wait_port() { # port seconds name
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+# The deployment tests verify the systemd units.
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing ${need_apt[*]}: install them (apt-get install ${need_apt[*]}) or run as root"
