@@ -26,6 +26,8 @@ use crate::db::Db;
 pub const BUCKET_MINUTES: i64 = 5;
 /// A claim younger than this may belong to a booking still being written.
 pub const ORPHAN_AFTER_SECS: i64 = 300;
+/// How far back the reaper looks (it runs every minute).
+pub const REAP_WINDOW_SECS: i64 = 3600;
 
 /// Collection name.
 pub const CLAIMS: &str = "slot_claims";
@@ -132,43 +134,54 @@ impl Claims {
             .map(|_| ())
     }
 
-    /// Removes claims older than `ORPHAN_AFTER_SECS` whose booking does not exist or is
-    /// cancelled. Returns how many claims were removed.
+    /// Frees time held without reason: claims 5 to 60 minutes old whose booking never
+    /// appeared (a crash between the two writes), and claims of bookings cancelled in the last
+    /// hour whose release failed. The windows keep each run small; the job runs every minute.
+    /// Returns how many claims were removed.
     pub async fn reap_orphans(&self, db: &Db) -> mongodb::error::Result<u64> {
-        let cutoff = mongodb::bson::DateTime::from_millis(
-            mongodb::bson::DateTime::now().timestamp_millis() - ORPHAN_AFTER_SECS * 1000,
+        let now = mongodb::bson::DateTime::now().timestamp_millis();
+        let ms = mongodb::bson::DateTime::from_millis;
+        let (young, old) = (
+            ms(now - ORPHAN_AFTER_SECS * 1000),
+            ms(now - REAP_WINDOW_SECS * 1000),
         );
-        let old: Vec<Document> = self
+        let recent: Vec<Document> = self
             .coll
-            .find(doc! { "createdAt": { "$lt": cutoff } })
+            .find(doc! { "createdAt": { "$lt": young, "$gte": old } })
             .projection(doc! { "bookingId": 1 })
-            .limit(5000)
             .await?
             .try_collect()
             .await?;
-        let ids: BTreeSet<ObjectId> = old
+        let ids: BTreeSet<ObjectId> = recent
             .iter()
             .filter_map(|d| d.get_object_id("bookingId").ok())
             .collect();
-        if ids.is_empty() {
-            return Ok(0);
+        let bookings = db.collection::<Document>("bookings");
+        let mut dead: Vec<ObjectId> = Vec::new();
+        if !ids.is_empty() {
+            let list: Vec<ObjectId> = ids.iter().copied().collect();
+            let live: Vec<Document> = bookings
+                .find(doc! { "_id": { "$in": &list }, "status": { "$ne": "cancelled" } })
+                .projection(doc! { "_id": 1 })
+                .await?
+                .try_collect()
+                .await?;
+            let live: BTreeSet<ObjectId> = live.iter().filter_map(|d| d.get_object_id("_id").ok()).collect();
+            dead.extend(ids.difference(&live));
         }
-        let list: Vec<ObjectId> = ids.iter().copied().collect();
-        let live: Vec<Document> = db
-            .collection::<Document>("bookings")
-            .find(doc! { "_id": { "$in": &list }, "status": { "$ne": "cancelled" } })
+        let cancelled: Vec<Document> = bookings
+            .find(doc! { "status": "cancelled", "updatedAt": { "$gte": old } })
             .projection(doc! { "_id": 1 })
             .await?
             .try_collect()
             .await?;
-        let live: BTreeSet<ObjectId> = live.iter().filter_map(|d| d.get_object_id("_id").ok()).collect();
-        let dead: Vec<ObjectId> = ids.difference(&live).copied().collect();
+        dead.extend(cancelled.iter().filter_map(|d| d.get_object_id("_id").ok()));
         if dead.is_empty() {
             return Ok(0);
         }
         let r = self
             .coll
-            .delete_many(doc! { "bookingId": { "$in": dead }, "createdAt": { "$lt": cutoff } })
+            .delete_many(doc! { "bookingId": { "$in": dead } })
             .await?;
         Ok(r.deleted_count)
     }

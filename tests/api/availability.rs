@@ -541,4 +541,39 @@ async fn hot_queries_use_an_index() {
         doc! { "startsAt": 1 },
     )
     .await;
+    assert_indexed(
+        &app.db,
+        "slot_claims",
+        doc! { "createdAt": { "$lt": now } },
+        doc! {},
+    )
+    .await;
+    assert_indexed(
+        &app.db,
+        "bookings",
+        doc! { "status": "cancelled", "updatedAt": { "$gte": now } },
+        doc! {},
+    )
+    .await;
+    assert_indexed(
+        &app.db,
+        "payments",
+        doc! { "therapistId": t },
+        doc! { "paymentDate": -1 },
+    )
+    .await;
+    assert_indexed(
+        &app.db,
+        "notifications",
+        doc! { "userId": t },
+        doc! { "createdAt": -1 },
+    )
+    .await;
+    assert_indexed(
+        &app.db,
+        "reviews",
+        doc! { "therapistId": t },
+        doc! { "createdAt": -1 },
+    )
+    .await;
 }

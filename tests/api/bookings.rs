@@ -658,6 +658,26 @@ async fn orphaned_claims_from_a_crash_are_reaped() {
         0,
         "live claims stay"
     );
+
+    // A cancellation whose release failed: the booking says cancelled, its claims remain.
+    let kept = json_body(create(&app, &me, &booking(&client, "2031-11-04", "10:00", "11:00")).await).await
+        ["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kept = ObjectId::parse_str(&kept).unwrap();
+    app.db
+        .collection::<Document>("bookings")
+        .update_one(
+            doc! { "_id": kept },
+            doc! { "$set": { "status": "cancelled", "updatedAt": DateTime::now() } },
+        )
+        .await
+        .unwrap();
+    let again = booking(&client, "2031-11-04", "10:30", "11:30");
+    assert_error(create(&app, &me, &again).await, 409, "SLOT_TAKEN").await;
+    assert_eq!(claims.reap_orphans(&state.db).await.unwrap(), 12);
+    assert_eq!(create(&app, &me, &again).await.status(), 201);
 }
 
 #[tokio::test]
