@@ -190,6 +190,7 @@ pub struct RateLimitConfig {
     pub forgot_ip: Limit,
     pub forgot_account: Limit,
     pub register_ip: Limit,
+    pub public_ip: Limit,
 }
 
 /// At most `max` events per `window_seconds`.
@@ -400,6 +401,7 @@ impl Config {
             ("rate_limit.forgot_ip", r.forgot_ip),
             ("rate_limit.forgot_account", r.forgot_account),
             ("rate_limit.register_ip", r.register_ip),
+            ("rate_limit.public_ip", r.public_ip),
         ] {
             ensure(
                 l.max >= 1 && (1..=86_400).contains(&l.window_seconds),

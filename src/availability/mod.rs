@@ -447,6 +447,14 @@ async fn public_therapist(state: &AppState, raw: &str) -> ApiResult<ObjectId> {
     public_therapist_as(state, raw, None).await
 }
 
+/// Counts a public request against the per-IP limit.
+pub async fn public_limit(state: &AppState, ip: std::net::IpAddr) -> ApiResult<()> {
+    state
+        .limiter
+        .hit(state.config.rate_limit.public_ip, &format!("public:ip:{ip}"))
+        .await
+}
+
 /// A therapist id from a public route; `current` means the signed-in therapist (SPEC 1).
 async fn public_therapist_as(
     state: &AppState,
@@ -543,10 +551,12 @@ fn slot_view(zone: Tz, s: &slots::Slot) -> Value {
 #[utoipa::path(get, path = "/api/availability/therapist/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn slots_range(
     State(state): State<AppState>,
+    crate::http::client_ip::ClientIp(ip): crate::http::client_ip::ClientIp,
     caller: Option<crate::auth::extract::AuthUser>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
+    public_limit(&state, ip).await?;
     let therapist = public_therapist_as(&state, &id, caller).await?;
     let (from, to) = range_of(&q, 14, 62)?;
     let (zone, list) = compute_slots(&state, therapist, from, to, q.session_duration.unwrap_or(60)).await?;
@@ -567,10 +577,12 @@ pub struct DurationQuery {
 #[utoipa::path(get, path = "/api/availability/therapist/{id}/date/{date}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn slots_for_date(
     State(state): State<AppState>,
+    crate::http::client_ip::ClientIp(ip): crate::http::client_ip::ClientIp,
     caller: Option<crate::auth::extract::AuthUser>,
     Path((id, date)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<DurationQuery>,
 ) -> ApiResult<Response> {
+    public_limit(&state, ip).await?;
     let therapist = public_therapist_as(&state, &id, caller).await?;
     let day = time::parse_date(&date).map_err(|e| ApiError::field("date", e.to_string()))?;
     let (zone, list) = compute_slots(&state, therapist, day, day, q.session_duration.unwrap_or(60)).await?;
@@ -594,8 +606,10 @@ pub struct CheckSlot {
 #[utoipa::path(post, path = "/api/availability/check-slot", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn check_slot(
     State(state): State<AppState>,
+    crate::http::client_ip::ClientIp(ip): crate::http::client_ip::ClientIp,
     ValidatedJson(req): ValidatedJson<CheckSlot>,
 ) -> ApiResult<Response> {
+    public_limit(&state, ip).await?;
     let therapist = public_therapist(&state, &req.therapist_id).await?;
     let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
     let zone = zone_of(&schedule)?;

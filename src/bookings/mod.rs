@@ -631,14 +631,55 @@ async fn my_client_records(state: &AppState, me: &ClientUser) -> ApiResult<Vec<O
 
 /// The signed-in client's own bookings.
 #[utoipa::path(get, path = "/api/bookings/client", tag = "bookings", responses((status = 200), (status = 403)))]
-pub async fn client_list(State(state): State<AppState>, me: ClientUser) -> ApiResult<Response> {
+pub async fn client_list(
+    State(state): State<AppState>,
+    me: ClientUser,
+    ApiQuery(q): ApiQuery<BookingListQuery>,
+) -> ApiResult<Response> {
+    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let records = my_client_records(&state, &me).await?;
-    let list = BookingStore::new(&state.db).for_clients(&records, 100).await?;
-    let data: Vec<_> = list.iter().map(|b| b.view(None)).collect();
-    Ok(Json(
-        json!({ "success": true, "count": data.len(), "total": data.len(), "data": data,
-        "pagination": { "page": 1, "limit": 100, "totalPages": 1, "nextCursor": null } }),
-    )
+    let mut filter = doc! { "clientId": { "$in": records } };
+    if let Some(s) = q.status {
+        filter.insert("status", s.as_str());
+    }
+    let descending = q.sort_order.unwrap_or_default() == SortOrder::Desc;
+    let dir = if descending { -1 } else { 1 };
+    let after = page
+        .cursor
+        .as_ref()
+        .map(|c| c.filter("startsAt", descending))
+        .transpose()?;
+    let store = BookingStore::new(&state.db);
+    let (items, total) = store
+        .page(
+            filter,
+            after,
+            doc! { "startsAt": dir, "_id": dir },
+            page.skip(),
+            page.limit as i64,
+        )
+        .await?;
+    let next_cursor = if items.len() as u64 == page.limit {
+        items
+            .last()
+            .and_then(|b| mongodb::bson::to_document(b).ok())
+            .and_then(|d| Cursor::after(&d, "startsAt"))
+    } else {
+        None
+    };
+    let names = store.therapist_names(&items).await?;
+    let data: Vec<_> = items
+        .iter()
+        .map(|b| {
+            let mut v = b.view(None);
+            v["therapist"] = json!({ "id": b.therapist_id.to_hex(), "name": names.get(&b.therapist_id) });
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "success": true, "count": data.len(), "total": total, "data": data,
+        "pagination": { "page": page.page, "limit": page.limit, "totalPages": page.total_pages(total), "nextCursor": next_cursor },
+    }))
     .into_response())
 }
 

@@ -21,6 +21,7 @@ pub struct BookingStore {
     bookings: Collection<Booking>,
     analytics: Collection<Document>,
     clients: Collection<Document>,
+    users: Collection<Document>,
 }
 
 impl BookingStore {
@@ -29,6 +30,7 @@ impl BookingStore {
             bookings: db.collection(BOOKINGS),
             analytics: db.analytics().collection(BOOKINGS),
             clients: db.collection("clients"),
+            users: db.collection("users"),
         }
     }
 
@@ -185,22 +187,28 @@ impl BookingStore {
             .await
     }
 
-    /// Bookings of the given client records (a client user's own bookings).
-    pub async fn for_clients(
+    /// The names of the therapists of `bookings`, in one query.
+    pub async fn therapist_names(
         &self,
-        client_ids: &[ObjectId],
-        limit: i64,
-    ) -> mongodb::error::Result<Vec<Booking>> {
-        if client_ids.is_empty() {
-            return Ok(Vec::new());
+        bookings: &[Booking],
+    ) -> mongodb::error::Result<HashMap<ObjectId, String>> {
+        let mut ids: Vec<ObjectId> = bookings.iter().map(|b| b.therapist_id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
         }
-        self.bookings
-            .find(doc! { "clientId": { "$in": client_ids.to_vec() } })
-            .sort(doc! { "startsAt": -1 })
-            .limit(limit)
+        let docs: Vec<Document> = self
+            .users
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "name": 1 })
             .await?
             .try_collect()
-            .await
+            .await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| Some((d.get_object_id("_id").ok()?, d.get_str("name").ok()?.to_owned())))
+            .collect())
     }
 
     /// Statistics of a therapist's bookings whose local date is in `[from, to]`.

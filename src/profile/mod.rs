@@ -270,8 +270,10 @@ pub async fn user_profile(State(state): State<AppState>, me: AuthUser) -> ApiRes
 #[utoipa::path(get, path = "/api/profile/public/{user_id}", tag = "profile", responses((status = 200), (status = 404)))]
 pub async fn public_profile(
     State(state): State<AppState>,
+    crate::http::client_ip::ClientIp(ip): crate::http::client_ip::ClientIp,
     Path(user_id): Path<String>,
 ) -> ApiResult<Response> {
+    crate::availability::public_limit(&state, ip).await?;
     let id = parse_id(&user_id, "userId")?;
     let user = AuthStore::new(&state.db).user_by_id(id).await?;
     let Some(user) = user.filter(|u| u.role == Role::Therapist) else {

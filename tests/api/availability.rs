@@ -305,8 +305,13 @@ async fn clients_book_check_and_cancel_within_the_rules() {
     .await;
     assert_eq!(err["errors"][0]["field"], "startTime");
 
-    let mine = json_body(app.get_as("/api/bookings/client", &c).await).await;
-    assert_eq!(mine["count"], 1);
+    let mine = json_body(app.get_as("/api/bookings/client?limit=1", &c).await).await;
+    assert_eq!(
+        (mine["count"].as_u64(), mine["total"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(mine["data"][0]["therapist"]["name"].is_string(), "{mine}");
+    assert!(mine["pagination"]["nextCursor"].is_string());
     assert_eq!(
         json_body(app.get_as("/api/bookings/client", &other).await).await["count"],
         0
@@ -576,4 +581,28 @@ async fn hot_queries_use_an_index() {
         doc! { "createdAt": -1 },
     )
     .await;
+}
+
+#[tokio::test]
+async fn public_routes_are_limited_per_address() {
+    let app = spawn_app_with(&[("DHARA_RATE_LIMIT__PUBLIC_IP__MAX", "3")]).await;
+    let me = therapist(&app).await;
+    let path = format!("/api/availability/therapist/{}/date/{}", me.id, in_days(3));
+    let get = |ip: &'static str| {
+        app.client
+            .get(app.url(&path))
+            .header("X-Forwarded-For", ip)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(get("198.51.100.7").await.unwrap().status(), 200);
+    }
+    let r = get("198.51.100.7").await.unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(r, 429, "RATE_LIMITED").await;
+    assert_eq!(
+        get("198.51.100.8").await.unwrap().status(),
+        200,
+        "other visitors are not affected"
+    );
 }
