@@ -107,6 +107,11 @@ pub fn local_interval(zone: Tz, date: NaiveDate, start: &str, end: &str) -> Inte
     Ok((starts, ends))
 }
 
+/// RFC 3339 (UTC, milliseconds) of a stored instant.
+pub fn rfc3339(d: mongodb::bson::DateTime) -> String {
+    d.to_chrono().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// The local date and `HH:mm` of a UTC instant.
 pub fn to_local(zone: Tz, t: DateTime<Utc>) -> (String, String) {
     let local = t.with_timezone(&zone);

@@ -45,7 +45,9 @@ pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> Api
         return Err(e.into());
     }
     if role == Role::Client {
-        store.link_client_records(&state.db, &user.email, user.id).await?;
+        crate::clients::store::ClientStore::new(&state.db)
+            .link_user(&user.email, user.id)
+            .await?;
     }
     new_session(state, &user, true).await
 }

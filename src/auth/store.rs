@@ -176,22 +176,6 @@ impl AuthStore {
             .await?;
         Ok(d.and_then(|d| d.get_object_id("userId").ok()))
     }
-
-    /// Links the therapists' client records for `email` to the client's login identity.
-    pub async fn link_client_records(
-        &self,
-        db: &Db,
-        email: &str,
-        user_id: ObjectId,
-    ) -> mongodb::error::Result<()> {
-        db.collection::<mongodb::bson::Document>("clients")
-            .update_many(
-                doc! { "email": email, "userId": null },
-                doc! { "$set": { "userId": user_id } },
-            )
-            .await
-            .map(|_| ())
-    }
 }
 
 /// A role check used by queries that must not return another role's account.

@@ -212,7 +212,7 @@ fn block_view(b: &Block, zone: Tz) -> Value {
         "id": id, "_id": id, "therapistId": b.therapist_id.to_hex(), "kind": b.kind,
         "type": b.absence_type, "reason": b.reason,
         "date": sd, "startTime": st, "endTime": et, "startDate": sd, "endDate": ed,
-        "startsAt": crate::clients::model::rfc3339(b.starts_at), "endsAt": crate::clients::model::rfc3339(b.ends_at),
+        "startsAt": crate::time::rfc3339(b.starts_at), "endsAt": crate::time::rfc3339(b.ends_at),
     })
 }
 
@@ -642,7 +642,8 @@ pub async fn occupancy(
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
     let (from, to) = range_of(&q, 30, 366)?;
-    let o = occupancy_of(&state, me.0.id, from, to).await?;
+    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
+    let o = occupancy_of(&state, me.0.id, &schedule, from, to).await?;
     Ok(envelope::ok(json!({
         "startDate": from.to_string(), "endDate": to.to_string(),
         "workingHours": o.working_secs as f64 / 3600.0, "availableHours": o.available_secs() as f64 / 3600.0,
@@ -679,11 +680,11 @@ impl Occupancy {
 pub async fn occupancy_of(
     state: &AppState,
     therapist: ObjectId,
+    schedule: &Schedule,
     from: NaiveDate,
     to: NaiveDate,
 ) -> ApiResult<Occupancy> {
-    let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
-    let zone = zone_of(&schedule)?;
+    let zone = zone_of(schedule)?;
     let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
     let (bookings, blocked) = busy(
         state,
@@ -695,7 +696,7 @@ pub async fn occupancy_of(
     let (mut working, mut booked, mut blocked_secs) = (0i64, 0i64, 0i64);
     let mut day = from;
     while day <= to {
-        for (s, e) in slots::working_intervals(&schedule, zone, day) {
+        for (s, e) in slots::working_intervals(schedule, zone, day) {
             working += e - s;
             let overlap = |list: &[(i64, i64)]| {
                 list.iter()
@@ -736,9 +737,12 @@ pub async fn calendar_events(
         .iter()
         .zip(views)
         .map(|(bk, v)| {
-            let title = v["client"]["name"].as_str().map(str::to_owned).unwrap_or_else(|| "Session".into());
+            let title = v["client"]["name"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| "Session".into());
             json!({ "id": bk.id.to_hex(), "type": "booking", "title": title,
-                "start": crate::clients::model::rfc3339(bk.starts_at), "end": crate::clients::model::rfc3339(bk.ends_at),
+                "start": crate::time::rfc3339(bk.starts_at), "end": crate::time::rfc3339(bk.ends_at),
                 "status": bk.status, "booking": v })
         })
         .collect();
@@ -747,7 +751,7 @@ pub async fn calendar_events(
         .await?
     {
         events.push(json!({ "id": bl.id.to_hex(), "type": bl.kind, "title": bl.reason.clone().unwrap_or_else(|| "Unavailable".into()),
-            "start": crate::clients::model::rfc3339(bl.starts_at), "end": crate::clients::model::rfc3339(bl.ends_at) }));
+            "start": crate::time::rfc3339(bl.starts_at), "end": crate::time::rfc3339(bl.ends_at) }));
     }
     events.sort_by(|x, y| x["start"].as_str().cmp(&y["start"].as_str()));
     Ok(envelope::ok(events))
@@ -768,7 +772,7 @@ async fn session_price(
         .unwrap_or_default();
     let cents = rates
         .get("sessionPriceCents")
-        .and_then(crate::clients::as_i64)
+        .and_then(crate::db::as_i64)
         .unwrap_or(0)
         .max(0);
     let currency = rates

@@ -523,42 +523,20 @@ pub async fn statistics(
     let d = BookingStore::new(&state.db)
         .statistics(&me.scope(), &from, &to)
         .await?;
-    let mut counts = json!({ "pending": 0, "upcoming": 0, "completed": 0, "cancelled": 0, "no_show": 0 });
-    for row in d
-        .get_array("byStatus")
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_document())
-    {
-        if let (Ok(s), Some(n)) = (row.get_str("_id"), row.get("n").and_then(crate::clients::as_i64)) {
-            counts[s] = json!(n);
-        }
-    }
-    let n = |k: &str| counts[k].as_i64().unwrap_or(0);
-    let first = |key: &str, field: &str| {
-        d.get_array(key)
-            .ok()
-            .and_then(|a| a.first())
-            .and_then(|x| x.as_document())
-            .and_then(|x| x.get(field))
-            .cloned()
-    };
+    let by_status = crate::db::facet_counts(&d, "byStatus");
+    let n = |k: &str| by_status.get(k).copied().unwrap_or(0);
+    let first = |facet: &str, field: &str| crate::db::facet_first(&d, facet).get(field).cloned();
     let revenue = first("revenue", "cents")
         .as_ref()
-        .and_then(crate::clients::as_i64)
+        .and_then(crate::db::as_i64)
         .unwrap_or(0);
     let clients = first("clients", "n")
         .as_ref()
-        .and_then(crate::clients::as_i64)
+        .and_then(crate::db::as_i64)
         .unwrap_or(0);
-    let avg = first("duration", "avg").and_then(|b| {
-        b.as_f64()
-            .or_else(|| crate::clients::as_i64(&b).map(|i| i as f64))
-    });
-    let total: i64 = ["pending", "upcoming", "completed", "cancelled", "no_show"]
-        .iter()
-        .map(|k| n(k))
-        .sum();
+    let avg =
+        first("duration", "avg").and_then(|b| b.as_f64().or_else(|| crate::db::as_i64(&b).map(|i| i as f64)));
+    let total: i64 = by_status.values().sum();
     let finished = n("completed") + n("no_show");
     Ok(envelope::ok(json!({
         "totalBookings": total,
@@ -570,7 +548,7 @@ pub async fn statistics(
         "activeUniqueClients": clients,
         "completionRate": if finished > 0 { (n("completed") as f64 * 1000.0 / finished as f64).round() / 10.0 } else { 0.0 },
         "avgSessionDuration": avg.map(|a| (a * 10.0).round() / 10.0).unwrap_or(0.0),
-        "statusCounts": counts,
+        "statusCounts": model::status_counts(&by_status),
         "period": { "startDate": from, "endDate": if to == "9999-12-31" { None } else { Some(to) } },
     })))
 }
@@ -611,7 +589,7 @@ pub async fn check_availability(
         .await?;
     let conflicts: Vec<_> = found.iter().map(|b| json!({ "id": b.id.to_hex(), "date": b.date, "startTime": b.start_time, "endTime": b.end_time })).collect();
     Ok(envelope::ok(
-        json!({ "available": conflicts.is_empty(), "requested": service::interval_of(&p), "conflicts": conflicts }),
+        json!({ "available": conflicts.is_empty(), "requested": p.interval(), "conflicts": conflicts }),
     ))
 }
 

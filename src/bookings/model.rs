@@ -53,6 +53,27 @@ impl BookingStatus {
     }
 }
 
+/// `{pending, upcoming, completed, cancelled, no_show}` counts, zero where absent.
+pub fn status_counts(counts: &std::collections::HashMap<String, i64>) -> Value {
+    let all = [
+        BookingStatus::Pending,
+        BookingStatus::Upcoming,
+        BookingStatus::Completed,
+        BookingStatus::Cancelled,
+        BookingStatus::NoShow,
+    ];
+    let map: serde_json::Map<String, Value> = all
+        .iter()
+        .map(|s| {
+            (
+                s.as_str().to_owned(),
+                json!(counts.get(s.as_str()).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    Value::Object(map)
+}
+
 /// Payment state of a booking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
@@ -133,8 +154,8 @@ impl Booking {
             "clientId": self.client_id.to_hex(),
             "client": client,
             "date": self.date, "startTime": self.start_time, "endTime": self.end_time,
-            "startsAt": crate::clients::model::rfc3339(self.starts_at),
-            "endsAt": crate::clients::model::rfc3339(self.ends_at),
+            "startsAt": crate::time::rfc3339(self.starts_at),
+            "endsAt": crate::time::rfc3339(self.ends_at),
             "timezone": self.timezone,
             "status": self.status,
             "therapyType": self.therapy_type,
@@ -148,11 +169,11 @@ impl Booking {
             "seriesId": self.series_id.map(|s| s.to_hex()),
             "cancellation": self.cancellation.as_ref().map(|c| json!({
                 "reason": c.reason, "cancelledBy": c.cancelled_by,
-                "cancelledAt": crate::clients::model::rfc3339(c.cancelled_at),
+                "cancelledAt": crate::time::rfc3339(c.cancelled_at),
             })),
             "version": self.version,
-            "createdAt": crate::clients::model::rfc3339(self.created_at),
-            "updatedAt": crate::clients::model::rfc3339(self.updated_at),
+            "createdAt": crate::time::rfc3339(self.created_at),
+            "updatedAt": crate::time::rfc3339(self.updated_at),
         })
     }
 }

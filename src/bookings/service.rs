@@ -32,7 +32,8 @@ impl Placed {
         ((self.ends_at - self.starts_at).num_minutes()).max(0) as u32
     }
 
-    fn interval(&self) -> Value {
+    /// `{date, startTime, endTime}` of the occurrence.
+    pub fn interval(&self) -> Value {
         json!({ "date": self.date, "startTime": self.start_time, "endTime": self.end_time })
     }
 }
@@ -291,9 +292,4 @@ pub async fn reschedule(
             Err(e.into())
         }
     }
-}
-
-/// Interval of a placed occurrence, for check-availability answers.
-pub fn interval_of(p: &Placed) -> Value {
-    p.interval()
 }

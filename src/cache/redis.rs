@@ -99,11 +99,6 @@ impl RedisHandle {
         self.conn.get().cloned()
     }
 
-    /// Whether Redis is configured at all.
-    pub fn is_configured(&self) -> bool {
-        self.configured
-    }
-
     /// The longest any Redis call should be waited for.
     pub fn response_timeout(&self) -> Duration {
         self.response_timeout

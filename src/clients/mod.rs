@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, Therapist};
+use crate::db::{as_i64, facet_counts, facet_first};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{ApiQuery, ValidatedJson};
@@ -266,31 +267,17 @@ pub async fn stats(State(state): State<AppState>, me: Therapist) -> ApiResult<Re
     let d = ClientStore::new(&state.db)
         .stats(&me.scope(), month_start)
         .await?;
-    let count = |key: &str| -> i64 {
-        d.get_array(key)
-            .ok()
-            .and_then(|a| a.first())
-            .and_then(|x| x.as_document())
-            .and_then(|x| x.get("n"))
-            .and_then(as_i64)
-            .unwrap_or(0)
-    };
-    let mut by_status = json!({ "active": 0, "inactive": 0 });
-    for row in d
-        .get_array("byStatus")
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_document())
-    {
-        if let (Ok(s), Some(n)) = (row.get_str("_id"), row.get("n").and_then(as_i64)) {
-            by_status[s] = json!(n);
-        }
-    }
-    let total = by_status["active"].as_i64().unwrap_or(0) + by_status["inactive"].as_i64().unwrap_or(0);
+    let count = |facet: &str| facet_first(&d, facet).get("n").and_then(as_i64).unwrap_or(0);
+    let by_status = facet_counts(&d, "byStatus");
+    let (active, inactive) = (
+        by_status.get("active").copied().unwrap_or(0),
+        by_status.get("inactive").copied().unwrap_or(0),
+    );
+    let total = active + inactive;
     Ok(envelope::ok(json!({
         "total": total,
-        "active": by_status["active"],
-        "inactive": by_status["inactive"],
+        "active": active,
+        "inactive": inactive,
         "newThisMonth": count("newThisMonth"),
         "withEmail": count("withEmail"),
         "withAccount": count("linked"),
@@ -308,14 +295,4 @@ pub async fn tags(State(state): State<AppState>, me: Therapist) -> ApiResult<Res
         })
         .collect();
     Ok(envelope::ok(tags))
-}
-
-/// Any BSON integer or double as i64.
-pub fn as_i64(b: &mongodb::bson::Bson) -> Option<i64> {
-    match b {
-        mongodb::bson::Bson::Int32(i) => Some(i64::from(*i)),
-        mongodb::bson::Bson::Int64(i) => Some(*i),
-        mongodb::bson::Bson::Double(d) => Some(*d as i64),
-        _ => None,
-    }
 }

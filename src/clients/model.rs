@@ -6,6 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
+use crate::time::rfc3339;
+
 /// Client record status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -135,11 +137,6 @@ impl From<&Client> for ClientView {
             updated_at: rfc3339(c.updated_at),
         }
     }
-}
-
-/// RFC 3339 (UTC) of a stored instant.
-pub fn rfc3339(d: DateTime) -> String {
-    d.to_chrono().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn trimmed_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -16,7 +16,7 @@ use crate::auth::extract::Therapist;
 use crate::availability::store::AvailabilityStore;
 use crate::bookings::model::Booking;
 use crate::bookings::store::BookingStore;
-use crate::clients::as_i64;
+use crate::db::as_i64;
 use crate::error::ApiResult;
 use crate::http::envelope;
 use crate::money::Cents;
@@ -72,26 +72,11 @@ pub async fn dashboard(State(state): State<AppState>, me: Therapist) -> ApiResul
     let mut views = BookingStore::new(&state.db).views(&shown).await?;
     let next_view = if next.is_empty() { None } else { views.pop() };
     views.truncate(today_count);
-    let upcoming = facets
-        .get_array("upcoming")
-        .ok()
-        .and_then(|a| a.first())
-        .and_then(|d| d.as_document())
-        .and_then(|d| d.get("n"))
+    let upcoming = crate::db::facet_first(&facets, "upcoming")
+        .get("n")
         .and_then(as_i64)
         .unwrap_or(0);
-    let mut status_counts =
-        json!({ "pending": 0, "upcoming": 0, "completed": 0, "cancelled": 0, "no_show": 0 });
-    for row in facets
-        .get_array("byStatus")
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_document())
-    {
-        if let (Ok(s), Some(n)) = (row.get_str("_id"), row.get("n").and_then(as_i64)) {
-            status_counts[s] = json!(n);
-        }
-    }
+    let status_counts = crate::bookings::model::status_counts(&crate::db::facet_counts(&facets, "byStatus"));
 
     let month_start = today.with_day(1).unwrap_or(today);
     let since = DateTime::from_chrono(crate::time::day_bounds(zone, month_start).0);
@@ -102,7 +87,8 @@ pub async fn dashboard(State(state): State<AppState>, me: Therapist) -> ApiResul
         .await?;
     let total_clients = clients.count_documents(scope.filter(doc! {})).await?;
     let month_end = crate::payments::month_end(today);
-    let occupancy = crate::availability::occupancy_of(&state, me.0.id, month_start, month_end).await?;
+    let occupancy =
+        crate::availability::occupancy_of(&state, me.0.id, &schedule, month_start, month_end).await?;
     let (reviews, rating, _) = crate::reviews::summary(&state, me.0.id).await?;
 
     Ok(envelope::ok(json!({

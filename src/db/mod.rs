@@ -106,6 +106,38 @@ impl Db {
     }
 }
 
+/// Any BSON integer or double as i64 (servers may store small counters as Int32).
+pub fn as_i64(b: &Bson) -> Option<i64> {
+    match b {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(d) => Some(*d as i64),
+        _ => None,
+    }
+}
+
+/// The first document of a `$facet` output array.
+pub fn facet_first(facets: &Document, facet: &str) -> Document {
+    facets
+        .get_array(facet)
+        .ok()
+        .and_then(|a| a.first())
+        .and_then(|d| d.as_document())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `{_id: key, n: count}` rows of a `$facet` output as a map.
+pub fn facet_counts(facets: &Document, facet: &str) -> HashMap<String, i64> {
+    facets
+        .get_array(facet)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_document())
+        .filter_map(|r| Some((r.get_str("_id").ok()?.to_owned(), r.get("n").and_then(as_i64)?)))
+        .collect()
+}
+
 /// The server error code of a command or write error, when there is one.
 pub fn error_code(e: &Error) -> Option<i32> {
     match e.kind.as_ref() {

@@ -58,8 +58,8 @@ fn view(d: &Document) -> Value {
         "data": data,
         "isRead": read,
         "status": if read { "read" } else { "unread" },
-        "createdAt": d.get_datetime("createdAt").map(|t| crate::clients::model::rfc3339(*t)).unwrap_or_default(),
-        "readAt": d.get_datetime("readAt").ok().map(|t| crate::clients::model::rfc3339(*t)),
+        "createdAt": d.get_datetime("createdAt").map(|t| crate::time::rfc3339(*t)).unwrap_or_default(),
+        "readAt": d.get_datetime("readAt").ok().map(|t| crate::time::rfc3339(*t)),
     })
 }
 

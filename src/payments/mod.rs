@@ -421,7 +421,7 @@ async fn refund_inner(
             })?;
             let left = after
                 .get("refundableCents")
-                .and_then(crate::clients::as_i64)
+                .and_then(crate::db::as_i64)
                 .unwrap_or(0);
             let status = if left == 0 {
                 PaymentState::Refunded
@@ -570,14 +570,8 @@ pub async fn revenue(
         .try_next()
         .await?
         .unwrap_or_default();
-    let num = |d: &Document, k: &str| d.get(k).and_then(crate::clients::as_i64).unwrap_or(0);
-    let cur = d
-        .get_array("current")
-        .ok()
-        .and_then(|a| a.first())
-        .and_then(|b| b.as_document())
-        .cloned()
-        .unwrap_or_default();
+    let num = |d: &Document, k: &str| d.get(k).and_then(crate::db::as_i64).unwrap_or(0);
+    let cur = crate::db::facet_first(&d, "current");
     let totals = Totals {
         amount: num(&cur, "amount"),
         refunded: num(&cur, "refunded"),

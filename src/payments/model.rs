@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::clients::model::rfc3339;
 use crate::money::{major, Cents, Currency};
+use crate::time::rfc3339;
 
 /// How a payment was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

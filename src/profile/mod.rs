@@ -166,8 +166,8 @@ fn view(d: &Document) -> Value {
         .filter_map(|p| p.as_document())
         .map(|p| {
             json!({
-                "name": p.get_str("name").unwrap_or_default(), "sessions": p.get("sessions").and_then(crate::clients::as_i64),
-                "price": money(p.get("priceCents").and_then(crate::clients::as_i64)), "description": p.get_str("description").ok(),
+                "name": p.get_str("name").unwrap_or_default(), "sessions": p.get("sessions").and_then(crate::db::as_i64),
+                "price": money(p.get("priceCents").and_then(crate::db::as_i64)), "description": p.get_str("description").ok(),
             })
         })
         .collect();
@@ -177,13 +177,13 @@ fn view(d: &Document) -> Value {
         "about": plain("about"), "specialties": plain("specialties"), "languages": plain("languages"),
         "education": plain("education"),
         "rates": {
-            "sessionPrice": money(rates.get("sessionPriceCents").and_then(crate::clients::as_i64)),
+            "sessionPrice": money(rates.get("sessionPriceCents").and_then(crate::db::as_i64)),
             "currency": rates.get_str("currency").unwrap_or("EUR"),
-            "sessionDuration": rates.get("sessionDuration").and_then(crate::clients::as_i64),
+            "sessionDuration": rates.get("sessionDuration").and_then(crate::db::as_i64),
         },
         "pricingPackages": packages,
         "workLocations": plain("workLocations"), "externalLinks": plain("externalLinks"),
-        "updatedAt": d.get_datetime("updatedAt").map(|t| crate::clients::model::rfc3339(*t)).unwrap_or_default(),
+        "updatedAt": d.get_datetime("updatedAt").map(|t| crate::time::rfc3339(*t)).unwrap_or_default(),
     })
 }
 

@@ -18,12 +18,12 @@ use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser, Therapist};
 use crate::bookings::model::BookingStatus;
 use crate::bookings::store::BookingStore;
-use crate::clients::as_i64;
-use crate::clients::model::rfc3339;
+use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{parse_body, ApiQuery};
 use crate::http::pagination::{nested, page_of, Page};
+use crate::time::rfc3339;
 
 const REVIEWS: &str = "reviews";
 

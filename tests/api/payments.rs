@@ -357,7 +357,7 @@ async fn a_retried_payment_with_the_same_key_is_recorded_once() {
         booking_doc(&app, &booking)
             .await
             .get("version")
-            .and_then(dhara::clients::as_i64)
+            .and_then(dhara::db::as_i64)
             .unwrap(),
         2,
         "booking changed once"
