@@ -378,17 +378,6 @@ pub async fn cancel(
             Some(("therapist", req.reason)),
         )
         .await?;
-        let message = format!("The session of {} at {} was cancelled", b.date, b.start_time);
-        let data = doc! { "bookingId": b.id };
-        crate::notifications::notify(
-            &state,
-            me.0.id,
-            "booking_cancelled",
-            "Booking cancelled",
-            message,
-            data,
-        )
-        .await;
         Ok(envelope::ok(one_view(&state, &updated).await?))
     })
     .await
@@ -740,17 +729,6 @@ pub async fn client_cancel(
             Some(("client", req.reason)),
         )
         .await?;
-        let message = format!("A client cancelled the session of {} at {}", b.date, b.start_time);
-        let data = doc! { "bookingId": b.id };
-        crate::notifications::notify(
-            &state,
-            b.therapist_id,
-            "booking_cancelled",
-            "Booking cancelled",
-            message,
-            data,
-        )
-        .await;
         Ok(envelope::ok(updated.view(None)))
     })
     .await

@@ -226,7 +226,35 @@ pub async fn transition(
     if !to.holds_time() {
         Claims::new(&state.db).release_all(booking.id).await?;
     }
+    if to == BookingStatus::Cancelled && booking.status != BookingStatus::Cancelled {
+        // Every way of cancelling (PATCH cancel, PUT status, the client's cancel) reports it.
+        let who = if cancelled_by_client(&updated) {
+            "A client"
+        } else {
+            "You"
+        };
+        let message = format!(
+            "{who} cancelled the session of {} at {}",
+            booking.date, booking.start_time
+        );
+        let data = doc! { "bookingId": booking.id };
+        crate::notifications::notify(
+            state,
+            booking.therapist_id,
+            "booking_cancelled",
+            "Booking cancelled",
+            message,
+            data,
+        )
+        .await;
+    }
     Ok(updated)
+}
+
+fn cancelled_by_client(b: &Booking) -> bool {
+    b.cancellation
+        .as_ref()
+        .is_some_and(|c| c.cancelled_by == "client")
 }
 
 /// Moves a booking to `to`, claiming the new time first (keeping what it already holds).

@@ -423,3 +423,35 @@ async fn seed_loads_a_demo_practice_the_dashboard_shows() {
     let clash = json!({ "clientId": upcoming["clientId"], "date": upcoming["date"], "startTime": upcoming["startTime"], "endTime": upcoming["endTime"] });
     assert_error(app.post_as("/api/bookings", &me, &clash).await, 409, "SLOT_TAKEN").await;
 }
+
+#[tokio::test]
+async fn cancelling_through_a_status_update_also_notifies() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Estado").await;
+    let body = json!({ "clientId": client, "date": "2031-02-20", "startTime": "10:00", "endTime": "11:00" });
+    let id = json_body(app.post_as("/api/bookings", &me, &body).await).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .put_as(
+            &format!("/api/bookings/{id}"),
+            &me,
+            &json!({ "status": "cancelled" }),
+        )
+        .await;
+    assert_eq!(json_body(r).await["data"]["status"], "cancelled");
+    let list = json_body(app.get_as("/api/notifications", &me).await).await["data"]["notifications"].clone();
+    assert_eq!(list[0]["type"], "booking_cancelled");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        2,
+        "created, then cancelled: one each"
+    );
+    assert_eq!(
+        app.post_as("/api/bookings", &me, &body).await.status(),
+        201,
+        "the time is free again"
+    );
+}
