@@ -74,6 +74,17 @@ else
     >"$state/mongoeco.log" 2>&1 &
   echo $! >"$state/mongoeco.pid"
   wait_port "$mongo_port" 30 mongoeco
+  # Self-test of the launcher's wire patches (about a second; writes only to its own database and
+  # drops it). Only against a server started here, never a shared one found on the port. A failure
+  # stops the server again, so the next run starts (and tests) a fresh one.
+  if ! "$venv/bin/python" "$root/scripts/devdb/selftest.py" "mongodb://127.0.0.1:$mongo_port" \
+    >"$state/mongoeco-selftest.log" 2>&1; then
+    log "mongoeco launcher self-test failed (scripts/devdb/selftest.py):"
+    cat "$state/mongoeco-selftest.log" >&2
+    kill "$(cat "$state/mongoeco.pid")" 2>/dev/null || true
+    exit 1
+  fi
+  log "mongoeco launcher self-test passed"
 fi
 
 if port_open "$redis_port"; then
