@@ -28,6 +28,7 @@ pub struct App {
     pub redis: RedisHandle,
     pub metrics: Arc<Metrics>,
     pub admission: limits::Admission,
+    pub hashing: crate::auth::password::HashPool,
     pub tokens: crate::auth::tokens::TokenKeys,
     pub limiter: crate::ratelimit::RateLimiter,
     pub mailer: crate::mail::Mailer,
@@ -73,6 +74,8 @@ impl AppState {
         let db = Db::connect(&config.mongodb, metrics.clone()).await?;
         let redis = RedisHandle::start(&config.redis, shutdown.clone())?;
         let admission = limits::Admission::new(config.http.max_in_flight, config.http.max_queued);
+        let hashing =
+            crate::auth::password::HashPool::new(config.auth.hash_concurrency, config.auth.hash_queue);
         let tokens = crate::auth::tokens::TokenKeys::new(&config.auth);
         let limiter = crate::ratelimit::RateLimiter::new(redis.clone(), config.rate_limit.enabled);
         let mailer = crate::mail::Mailer::new(&config.mail)?;
@@ -82,6 +85,7 @@ impl AppState {
             redis,
             metrics,
             admission,
+            hashing,
             tokens,
             limiter,
             mailer,

@@ -86,11 +86,11 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutConfig {
-    pub auth_seconds: u64,
-    pub crud_seconds: u64,
-    pub search_seconds: u64,
-    pub upload_seconds: u64,
-    pub analytics_seconds: u64,
+    pub auth_seconds: f64,
+    pub crud_seconds: f64,
+    pub search_seconds: f64,
+    pub upload_seconds: f64,
+    pub analytics_seconds: f64,
 }
 
 /// Cross-origin policy for the dashboard and booking site.
@@ -133,6 +133,10 @@ pub struct AuthConfig {
     pub access_ttl_seconds: u64,
     pub refresh_ttl_days: u64,
     pub reset_token_ttl_minutes: u64,
+    /// Password hashes run at once (0: one per core).
+    pub hash_concurrency: usize,
+    /// Password hashes waiting for a turn; beyond that 503.
+    pub hash_queue: usize,
 }
 
 /// Booking rules that are operator settings rather than per-therapist ones.
@@ -140,6 +144,8 @@ pub struct AuthConfig {
 #[serde(deny_unknown_fields)]
 pub struct BookingsConfig {
     pub client_cancel_hours: u64,
+    /// Days a time claim outlives its time; bookings ending earlier than that are refused.
+    pub claim_retention_days: u32,
 }
 
 /// Payment processing settings.
@@ -317,7 +323,11 @@ impl Config {
             ("http.timeouts.upload_seconds", t.upload_seconds),
             ("http.timeouts.analytics_seconds", t.analytics_seconds),
         ] {
-            ensure((1..=600).contains(&v), key, "must be between 1 and 600 seconds")?;
+            ensure(
+                (0.01..=600.0).contains(&v),
+                key,
+                "must be between 0.01 and 600 seconds",
+            )?;
         }
         for origin in &self.cors.allowed_origins {
             let ok = origin == "*" || origin.starts_with("http://") || origin.starts_with("https://");
@@ -391,6 +401,16 @@ impl Config {
             "auth.refresh_ttl_days",
             "must be between 1 and 365",
         )?;
+        ensure(
+            self.auth.hash_concurrency <= 1024,
+            "auth.hash_concurrency",
+            "must be between 0 (one per core) and 1024",
+        )?;
+        ensure(
+            self.auth.hash_queue <= 100_000,
+            "auth.hash_queue",
+            "must be between 0 and 100000",
+        )?;
         let r = &self.rate_limit;
         for (key, l) in [
             ("rate_limit.login_ip", r.login_ip),
@@ -442,7 +462,7 @@ impl Config {
     pub fn timeout(&self, class: crate::http::limits::RequestClass) -> Duration {
         use crate::http::limits::RequestClass::*;
         let t = &self.http.timeouts;
-        Duration::from_secs(match class {
+        Duration::from_secs_f64(match class {
             Auth => t.auth_seconds,
             Crud => t.crud_seconds,
             Search => t.search_seconds,

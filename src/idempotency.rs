@@ -32,64 +32,141 @@ pub fn key_from(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(key.to_owned()))
 }
 
+/// Runs `work` to completion, even when the request that started it is dropped (its class
+/// timeout fired, or the client hung up): a write that has begun is never cut in half, and
+/// its real outcome is what a retry sees.
+pub async fn detached<T, Fut>(work: Fut) -> ApiResult<T>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = ApiResult<T>> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("write task failed: {e}")))?
+}
+
 /// Runs `work` at most once per (caller, route, key); replays its stored response afterwards.
-pub async fn once<F, Fut>(
+/// The work runs detached from the request (see [`detached`]) and its key's lease is renewed
+/// while it runs, so a retry waits for the real outcome instead of running it a second time.
+pub async fn once<Fut>(
     state: &AppState,
     caller: ObjectId,
     route: &str,
     key: Option<String>,
     body: &Bytes,
-    work: F,
+    work: Fut,
 ) -> ApiResult<Response>
 where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ApiResult<Response>>,
+    Fut: std::future::Future<Output = ApiResult<Response>> + Send + 'static,
 {
     let Some(key) = key else {
-        return work().await;
+        return detached(work).await;
     };
     let coll = state.db.collection::<Document>(KEYS);
     let id = hex::encode(Sha256::digest(format!("{caller}:{route}:{key}").as_bytes()));
     let fingerprint = hex::encode(Sha256::digest(body));
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER;
+    loop {
+        match begin(&coll, &id, &fingerprint).await? {
+            Begun::Replay(record) => return replay(&record),
+            Begun::Mine => break,
+            Begun::Busy if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(POLL_OTHER).await;
+            }
+            Begun::Busy => {
+                return Err(ApiError::Conflict {
+                    code: "IDEMPOTENCY_IN_PROGRESS",
+                    message: "A request with this Idempotency-Key is still being processed; retry shortly"
+                        .into(),
+                    extra: Default::default(),
+                })
+            }
+        }
+    }
+    detached(run_and_record(coll, id, work)).await
+}
+
+/// How long a retry waits for another attempt of its key to finish before answering 409.
+const WAIT_FOR_OTHER: std::time::Duration = std::time::Duration::from_secs(3);
+const POLL_OTHER: std::time::Duration = std::time::Duration::from_millis(100);
+
+enum Begun {
+    /// This request owns the key now.
+    Mine,
+    /// Another attempt is running (its lease is alive).
+    Busy,
+    /// Done before: replay this record.
+    Replay(Document),
+}
+
+async fn begin(coll: &mongodb::Collection<Document>, id: &str, fingerprint: &str) -> ApiResult<Begun> {
     let now = DateTime::now().timestamp_millis();
     let record = doc! {
-        "_id": &id, "fingerprint": &fingerprint, "state": "processing",
+        "_id": id, "fingerprint": fingerprint, "state": "processing",
         "leaseUntil": DateTime::from_millis(now + LEASE_MS),
         "createdAt": DateTime::from_millis(now), "expiresAt": DateTime::from_millis(now + TTL_MS),
     };
     match coll.insert_one(record).await {
-        Ok(_) => {}
-        Err(e) if crate::db::is_duplicate_key(&e) => {
-            let existing = coll.find_one(doc! { "_id": &id }).await?.unwrap_or_default();
-            if existing.get_str("fingerprint").unwrap_or_default() != fingerprint {
-                return Err(ApiError::conflict(
-                    "IDEMPOTENCY_KEY_REUSED",
-                    "This Idempotency-Key was used with a different request body",
-                ));
-            }
-            if existing.get_str("state") == Ok("done") {
-                return replay(&existing);
-            }
-            // Processing: take over only if the other attempt's lease ran out (it crashed).
-            let taken = coll
-                .update_one(
-                    doc! { "_id": &id, "state": "processing", "leaseUntil": { "$lt": DateTime::from_millis(now) } },
-                    doc! { "$set": { "leaseUntil": DateTime::from_millis(now + LEASE_MS) } },
-                )
-                .await?;
-            if taken.modified_count == 0 {
-                return Err(ApiError::Conflict {
-                    code: "IDEMPOTENCY_IN_PROGRESS",
-                    message: "A request with this Idempotency-Key is still being processed".into(),
-                    extra: Default::default(),
-                });
-            }
-        }
+        Ok(_) => return Ok(Begun::Mine),
+        Err(e) if crate::db::is_duplicate_key(&e) => {}
         Err(e) => return Err(e.into()),
     }
-    let response = match work().await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let Some(existing) = coll.find_one(doc! { "_id": id }).await? else {
+        // Removed meanwhile (a 5xx outcome): the next round inserts it again.
+        return Ok(Begun::Busy);
+    };
+    if existing.get_str("fingerprint").unwrap_or_default() != fingerprint {
+        return Err(ApiError::conflict(
+            "IDEMPOTENCY_KEY_REUSED",
+            "This Idempotency-Key was used with a different request body",
+        ));
+    }
+    if existing.get_str("state") == Ok("done") {
+        return Ok(Begun::Replay(existing));
+    }
+    // Processing: take over only if the other attempt's lease ran out (its process died).
+    let taken = coll
+        .update_one(
+            doc! { "_id": id, "state": "processing", "leaseUntil": { "$lt": DateTime::from_millis(now) } },
+            doc! { "$set": { "leaseUntil": DateTime::from_millis(now + LEASE_MS) } },
+        )
+        .await?;
+    Ok(if taken.modified_count == 0 {
+        Begun::Busy
+    } else {
+        Begun::Mine
+    })
+}
+
+/// Runs the work while renewing the key's lease, then stores its outcome.
+async fn run_and_record<Fut>(
+    coll: mongodb::Collection<Document>,
+    id: String,
+    work: Fut,
+) -> ApiResult<Response>
+where
+    Fut: std::future::Future<Output = ApiResult<Response>> + Send + 'static,
+{
+    let mut task = tokio::spawn(work);
+    let outcome = loop {
+        tokio::select! {
+            done = &mut task => break done,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(LEASE_MS as u64 / 3)) => {
+                let until = DateTime::from_millis(DateTime::now().timestamp_millis() + LEASE_MS);
+                let renew = coll.update_one(
+                    doc! { "_id": &id, "state": "processing" },
+                    doc! { "$set": { "leaseUntil": until } },
+                );
+                if let Err(e) = renew.await {
+                    tracing::warn!(error = %e, "could not renew an idempotency lease");
+                }
+            }
+        }
+    };
+    let response = match outcome {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::Internal(anyhow::anyhow!("write task failed: {e}")).into_response(),
     };
     let status = response.status();
     if status.is_server_error() {

@@ -8,6 +8,12 @@ use tokio_util::sync::CancellationToken;
 
 use dhara::{db, telemetry, AppState, Config};
 
+/// mimalloc, not glibc's malloc: each argon2id hash allocates a 19 MiB block, and glibc keeps
+/// such blocks in per-thread arenas after the first is freed (hundreds of MB after a burst of
+/// sign-ins); mimalloc returns them to the system (README, "Memory").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "dhara",

@@ -11,7 +11,7 @@ use utoipa::OpenApi;
         crate::auth::register, crate::auth::login, crate::auth::refresh, crate::auth::logout,
         crate::auth::me, crate::auth::change_password, crate::auth::forgot_password,
         crate::auth::reset_password, crate::auth::client_login, crate::auth::client_register,
-        crate::auth::client_activate,
+        crate::auth::client_activate, crate::auth::verify_email,
         crate::clients::list, crate::clients::create, crate::clients::get_one, crate::clients::update,
         crate::clients::remove, crate::clients::stats, crate::clients::tags,
         crate::bookings::list, crate::bookings::create, crate::bookings::get_one, crate::bookings::update,

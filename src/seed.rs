@@ -2,8 +2,6 @@
 //! Deterministic for a given `--seed`; bookings hold their time through the same claims as
 //! live ones, so the no-overlap guarantee covers demo data too.
 
-use std::collections::BTreeSet;
-
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
@@ -13,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use crate::app::AppState;
 use crate::auth::model::{Role, User};
 use crate::availability::model::Schedule;
-use crate::bookings::claims::{buckets, Claims};
+use crate::bookings::claims::buckets_of;
 use crate::bookings::model::{Booking, BookingStatus, PaymentStatus};
 use crate::clients::model::{Client, ClientStatus};
 use crate::money::{Cents, Currency};
@@ -75,7 +73,7 @@ const COMMENTS: &[&str] = &[
 pub async fn seed(state: &AppState, opts: &SeedOptions) -> anyhow::Result<SeedReport> {
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut report = SeedReport::default();
-    let hash = crate::auth::password::hash(opts.password.clone()).await?;
+    let hash = crate::auth::password::hash(&state.hashing, opts.password.clone()).await?;
     for t in 1..=opts.therapists {
         let email = format!("demo.therapist{t}@dhara.local");
         let users = state.db.collection::<User>("users");
@@ -98,6 +96,7 @@ pub async fn seed(state: &AppState, opts: &SeedOptions) -> anyhow::Result<SeedRe
             is_verified: true,
             verification_status: "verified".into(),
             timezone: "Europe/Madrid".into(),
+            email_verified_at: Some(now),
             created_at: now,
             updated_at: now,
         };
@@ -209,7 +208,7 @@ async fn seed_sessions(
         Weekday::Fri,
     ];
     let hours = [9u32, 10, 11, 12, 16, 17, 18, 19];
-    let claims = Claims::new(&state.db);
+    let claims = crate::bookings::service::claims(state);
     let (mut bookings_n, mut payments_n, mut reviews_n) = (0, 0, 0);
     for (i, client) in clients
         .iter()
@@ -226,13 +225,15 @@ async fn seed_sessions(
                     + offset,
             );
         while day <= end {
-            let booking = demo_booking(rng, therapist, client, day, hour, today, zone)?;
-            if booking.status.holds_time() {
-                let wanted: BTreeSet<i64> =
-                    buckets(booking.starts_at.to_chrono(), booking.ends_at.to_chrono(), 0)
-                        .into_iter()
-                        .collect();
-                if claims.claim(therapist.id, booking.id, &wanted).await?
+            let mut booking = demo_booking(rng, therapist, client, day, hour, today, zone)?;
+            // Time older than the claims' retention is closed to booking, and its claims would
+            // be removed at once: history is written without them.
+            if booking.status.holds_time() && booking.ends_at.to_chrono() >= claims.earliest_end() {
+                let token = mongodb::bson::oid::ObjectId::new();
+                booking.claim_tokens = vec![token];
+                if claims
+                    .claim(therapist.id, booking.id, token, &buckets_of(&booking))
+                    .await?
                     != crate::bookings::claims::Claimed::Ok
                 {
                     day += Duration::days(14);
@@ -296,6 +297,7 @@ fn demo_booking(
         currency: Currency::EUR,
         location: Some("Consulta Chamberí".into()),
         notes: None,
+        client_notes: None,
         meeting_link: None,
         payment_status: if status == BookingStatus::Completed {
             PaymentStatus::Paid
@@ -305,6 +307,7 @@ fn demo_booking(
         buffer_minutes: 0,
         series_id: None,
         cancellation: None,
+        claim_tokens: Vec::new(),
         version: 1,
         created_by: "seed".into(),
         created_at: now,

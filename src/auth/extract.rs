@@ -56,6 +56,19 @@ impl FromRequestParts<AppState> for AuthUser {
             code: "INVALID_TOKEN",
             message: "Invalid access token".into(),
         })?;
+        // A valid signature is not enough: the account must still exist with that role, and
+        // the token must not predate the account's last password change.
+        let gone = || ApiError::Unauthorized {
+            code: "INVALID_TOKEN",
+            message: "This account no longer exists or its sessions were ended".into(),
+        };
+        let account = super::store::AuthStore::new(&state.db)
+            .account_state(id)
+            .await?
+            .ok_or_else(gone)?;
+        if account.role != claims.role || account.password_changed_secs.is_some_and(|t| claims.iat < t) {
+            return Err(gone());
+        }
         Ok(AuthUser {
             id,
             role: claims.role,

@@ -40,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/clients/login", post(client_login))
         .route("/api/clients/register", post(client_register))
         .route("/api/clients/activate", post(client_activate))
+        .route("/api/clients/verify-email", post(verify_email))
+        .route("/api/auth/verify-email", post(verify_email))
 }
 
 /// Creates a therapist account (or a client one with `userType: "cliente"`).
@@ -203,9 +205,20 @@ pub async fn forgot_password(
         .limiter
         .hit(limits.forgot_account, &format!("forgot:acct:{}", req.email))
         .await?;
-    if let Some(user) = AuthStore::new(&state.db).user_by_email(&req.email).await? {
-        service::start_password_reset(&state, &user).await?;
-    }
+    // The lookup and the reset are done after answering, so the answer takes the same time
+    // whether or not the account exists.
+    let st = state.clone();
+    tokio::spawn(async move {
+        let found = AuthStore::new(&st.db).user_by_email(&req.email).await;
+        let outcome = match found {
+            Ok(Some(user)) => service::start_password_reset(&st, &user).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "password reset could not be started");
+        }
+    });
     Ok(envelope::message(
         "If an account exists for this email, a reset link has been sent",
     ))
@@ -238,6 +251,30 @@ pub struct ActivateRequest {
     pub confirm_password: String,
 }
 
+/// `{token}` of a verification link.
+#[derive(Debug, serde::Deserialize, validator::Validate, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyEmailRequest {
+    #[validate(length(min = 20, max = 200))]
+    pub token: String,
+}
+
+/// Proves a client login's email and links the records therapists keep for it.
+#[utoipa::path(post, path = "/api/clients/verify-email", tag = "auth", request_body = VerifyEmailRequest,
+    responses((status = 200), (status = 400)))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ValidatedJson(req): ValidatedJson<VerifyEmailRequest>,
+) -> ApiResult<Response> {
+    let linked = service::verify_email(&state, &req.token).await?;
+    Ok(Json(serde_json::json!({
+        "success": true,
+        "message": "Email confirmed",
+        "data": { "linkedRecords": linked },
+    }))
+    .into_response())
+}
+
 /// Activates a client login from the invitation a therapist's client record sent.
 #[utoipa::path(post, path = "/api/clients/activate", tag = "auth", request_body = ActivateRequest,
     responses((status = 201, body = Session), (status = 400), (status = 409)))]
@@ -245,6 +282,14 @@ pub async fn client_activate(
     State(state): State<AppState>,
     ValidatedJson(req): ValidatedJson<ActivateRequest>,
 ) -> ApiResult<Response> {
-    let session = service::activate_client(&state, &req.token, req.password).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(session)).into_response())
+    match service::activate_client(&state, &req.token, req.password).await? {
+        service::Activation::Created(session) => {
+            Ok((axum::http::StatusCode::CREATED, Json(session)).into_response())
+        }
+        service::Activation::Linked => Ok(Json(serde_json::json!({
+            "success": true,
+            "message": "You already have an account: sign in with it to see these sessions",
+        }))
+        .into_response()),
+    }
 }

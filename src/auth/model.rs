@@ -65,6 +65,10 @@ pub struct User {
     pub verification_status: String,
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// When the owner proved the email (a verification or invitation link). Client records a
+    /// therapist keeps for that email are linked to this login only after that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified_at: Option<DateTime>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
 }

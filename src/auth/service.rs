@@ -16,10 +16,24 @@ pub const BAD_CREDENTIALS: &str = "Invalid email or password";
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Creates an account and signs it in.
+/// Creates an account and signs it in. A client login links to no therapist's records yet: it
+/// is sent a verification email, and linking waits for that proof (see [`verify_email`]).
 pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> ApiResult<Session> {
+    let user = create_user(state, req, role, None).await?;
+    if role == Role::Client {
+        start_email_verification(state, &user).await?;
+    }
+    new_session(state, &user, true).await
+}
+
+async fn create_user(
+    state: &AppState,
+    req: RegisterRequest,
+    role: Role,
+    email_verified_at: Option<DateTime>,
+) -> ApiResult<User> {
     let store = AuthStore::new(&state.db);
-    let hash = password::hash(req.password).await?;
+    let hash = password::hash(&state.hashing, req.password).await?;
     let now = DateTime::now();
     let user = User {
         id: ObjectId::new(),
@@ -31,6 +45,7 @@ pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> Api
         is_verified: false,
         verification_status: "unverified".into(),
         timezone: super::model::default_timezone(),
+        email_verified_at,
         created_at: now,
         updated_at: now,
     };
@@ -44,12 +59,96 @@ pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> Api
         }
         return Err(e.into());
     }
-    if role == Role::Client {
-        crate::clients::store::ClientStore::new(&state.db)
-            .link_user(&user.email, user.id)
-            .await?;
+    Ok(user)
+}
+
+const VERIFICATIONS: &str = "email_verifications";
+const VERIFICATION_HOURS: i64 = 48;
+
+/// Emails a single-use link proving the client login's email (stored hashed, 48 h).
+pub async fn start_email_verification(state: &AppState, user: &User) -> ApiResult<()> {
+    use mongodb::bson::doc;
+    let token = random_token();
+    let now = DateTime::now();
+    let expires = DateTime::from_millis(now.timestamp_millis() + VERIFICATION_HOURS * 3_600_000);
+    state
+        .db
+        .collection::<mongodb::bson::Document>(VERIFICATIONS)
+        .insert_one(doc! {
+            "tokenHash": token_hash(&token), "userId": user.id, "email": &user.email,
+            "createdAt": now, "expiresAt": expires, "usedAt": null,
+        })
+        .await?;
+    let link = format!(
+        "{}/verify-email?token={token}",
+        state.config.mail.public_base_url.trim_end_matches('/')
+    );
+    let body = format!(
+        "Hola {},\n\nConfirm that this is your email to see the sessions your therapists keep for it.\n\
+         Open this link within {VERIFICATION_HOURS} hours:\n\n{link}\n\n\
+         If you did not create a Dhara account, ignore this email.\n",
+        user.name
+    );
+    send_later(state, &user.email, "Confirm your email", body, "verification");
+    Ok(())
+}
+
+/// Redeems a verification link: marks the email proven and links the client records that
+/// therapists keep for it, telling each therapist whose record was linked.
+pub async fn verify_email(state: &AppState, token: &str) -> ApiResult<usize> {
+    use mongodb::bson::doc;
+    let now = DateTime::now();
+    let record = state
+        .db
+        .collection::<mongodb::bson::Document>(VERIFICATIONS)
+        .find_one_and_update(
+            doc! { "tokenHash": token_hash(token), "usedAt": null, "expiresAt": { "$gt": now } },
+            doc! { "$set": { "usedAt": now } },
+        )
+        .await?
+        .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
+    let invalid = || ApiError::field("token", "is invalid, expired or already used");
+    let user_id = record.get_object_id("userId").map_err(|_| invalid())?;
+    let email = record.get_str("email").map_err(|_| invalid())?;
+    let store = AuthStore::new(&state.db);
+    if !store.mark_email_verified(user_id, email).await? {
+        return Err(invalid());
     }
-    new_session(state, &user, true).await
+    let user = store.user_by_id(user_id).await?.ok_or_else(invalid)?;
+    link_verified_client(state, &user).await
+}
+
+/// Links every unlinked record for a verified client login's email, notifying each therapist.
+async fn link_verified_client(state: &AppState, user: &User) -> ApiResult<usize> {
+    let linked = crate::clients::store::ClientStore::new(&state.db)
+        .link_user(&user.email, user.id)
+        .await?;
+    for (record, therapist) in &linked {
+        crate::notifications::notify(
+            state,
+            *therapist,
+            "client_linked",
+            "Client account linked",
+            format!(
+                "{} confirmed {} and can now see their sessions with you",
+                user.name, user.email
+            ),
+            mongodb::bson::doc! { "clientId": *record },
+        )
+        .await;
+    }
+    Ok(linked.len())
+}
+
+/// Sends an email in the background (the answer must not wait for SMTP).
+fn send_later(state: &AppState, to: &str, subject: &'static str, body: String, what: &'static str) {
+    let state = state.clone();
+    let to = to.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = state.mailer.send_text(&to, subject, body).await {
+            tracing::error!(error = format!("{e:#}"), email = what, "email failed");
+        }
+    });
 }
 
 /// Checks credentials under the per-IP, per-account and lockout limits.
@@ -66,11 +165,14 @@ pub async fn authenticate(
         .limiter
         .hit(limits.login_ip, &format!("login:ip:{ip}"))
         .await?;
-    state.limiter.check(limits.lockout, &fail_key).await?;
     state
         .limiter
         .hit(limits.login_account, &format!("login:acct:{email}"))
         .await?;
+    // Each attempt reserves one of the account's allowed failures *before* the password is
+    // checked (one atomic increment shared by every instance), so a burst of concurrent
+    // guesses gets exactly `lockout.max` checks; a success gives the reservation back.
+    state.limiter.hit(limits.lockout, &fail_key).await?;
 
     let store = AuthStore::new(&state.db);
     let user = store.user_by_email(email).await?;
@@ -79,22 +181,19 @@ pub async fn authenticate(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_owned());
-    let verdict = password::verify(password_attempt.clone(), stored).await?;
+    let verdict = password::verify(&state.hashing, password_attempt.clone(), stored).await?;
     match user {
         Some(user) if verdict != Verdict::Mismatch && role_matches(&user, expected) => {
             state.limiter.reset(&fail_key).await;
             if verdict == Verdict::OkRehash {
-                let upgraded = password::hash(password_attempt).await?;
+                let upgraded = password::hash(&state.hashing, password_attempt).await?;
                 store
                     .replace_password_hash(user.id, &user.password_hash, &upgraded)
                     .await?;
             }
             Ok(user)
         }
-        _ => {
-            state.limiter.record(limits.lockout, &fail_key).await;
-            Err(ApiError::unauthorized(BAD_CREDENTIALS))
-        }
+        _ => Err(ApiError::unauthorized(BAD_CREDENTIALS)),
     }
 }
 
@@ -177,7 +276,7 @@ pub async fn refresh(state: &AppState, ip: &str, presented: &str) -> ApiResult<S
 /// Sets a new password and ends every session of the user.
 pub async fn set_password(state: &AppState, user_id: ObjectId, new_password: String) -> ApiResult<()> {
     let store = AuthStore::new(&state.db);
-    let hash = password::hash(new_password).await?;
+    let hash = password::hash(&state.hashing, new_password).await?;
     store.set_password_hash(user_id, &hash).await?;
     store.revoke_all_for_user(user_id).await?;
     Ok(())
@@ -203,17 +302,13 @@ pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()
         name = user.name,
         mins = state.config.auth.reset_token_ttl_minutes,
     );
-    let state = state.clone();
-    let to = user.email.clone();
-    tokio::spawn(async move {
-        if let Err(e) = state
-            .mailer
-            .send_text(&to, "Reset your Dhara password", body)
-            .await
-        {
-            tracing::error!(error = format!("{e:#}"), "password reset email failed");
-        }
-    });
+    send_later(
+        state,
+        &user.email,
+        "Reset your Dhara password",
+        body,
+        "password reset",
+    );
     Ok(())
 }
 
@@ -221,7 +316,8 @@ const INVITATIONS: &str = "client_invitations";
 const INVITATION_DAYS: i64 = 7;
 
 /// After a therapist creates a client with an email: link the record to an existing client
-/// login, or email a single-use invitation to activate one.
+/// login whose owner has proven that email, else email a single-use invitation (whose link
+/// is the proof).
 pub async fn invite_client(
     state: &AppState,
     client: &crate::clients::model::Client,
@@ -230,16 +326,21 @@ pub async fn invite_client(
     use mongodb::bson::doc;
     let store = AuthStore::new(&state.db);
     if let Some(user) = store.user_by_email(email).await? {
-        if user.role == Role::Client {
-            crate::clients::store::ClientStore::new(&state.db)
-                .link_user(email, user.id)
-                .await?;
+        if user.role != Role::Client {
+            // The email belongs to a therapist account: no client login can be made for it.
+            return Ok(client.clone());
+        }
+        if user.email_verified_at.is_some() {
             let mut linked = client.clone();
-            linked.user_id = Some(user.id);
+            if crate::clients::store::ClientStore::new(&state.db)
+                .link_record(client.id, user.id)
+                .await?
+            {
+                linked.user_id = Some(user.id);
+            }
             return Ok(linked);
         }
-        // The email belongs to a therapist account: no client login can be made for it.
-        return Ok(client.clone());
+        // An unproven login: whoever made it may not own the email. The invitation decides.
     }
     let token = random_token();
     let expires = DateTime::from_millis(DateTime::now().timestamp_millis() + INVITATION_DAYS * DAY_MS);
@@ -261,18 +362,21 @@ pub async fn invite_client(
          Open this link within {INVITATION_DAYS} days to choose your password:\n\n{link}\n",
         client.name
     );
-    let state = state.clone();
-    let to = email.to_owned();
-    tokio::spawn(async move {
-        if let Err(e) = state.mailer.send_text(&to, "Your Dhara account", body).await {
-            tracing::error!(error = format!("{e:#}"), "invitation email failed");
-        }
-    });
+    send_later(state, email, "Your Dhara account", body, "invitation");
     Ok(client.clone())
 }
 
-/// Redeems an invitation: creates the client login and links every record with its email.
-pub async fn activate_client(state: &AppState, token: &str, password: String) -> ApiResult<Session> {
+/// What redeeming an invitation did.
+pub enum Activation {
+    /// A new client login, signed in.
+    Created(Box<Session>),
+    /// The email already had a client login: the invited record is now linked to it.
+    Linked,
+}
+
+/// Redeems an invitation (the link proves the email): creates the client login, or uses the
+/// one that exists, and links the invited record, and only that one.
+pub async fn activate_client(state: &AppState, token: &str, password: String) -> ApiResult<Activation> {
     use mongodb::bson::doc;
     let now = DateTime::now();
     let invitation = state
@@ -286,6 +390,23 @@ pub async fn activate_client(state: &AppState, token: &str, password: String) ->
         .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
     let email = invitation.get_str("email").unwrap_or_default().to_owned();
     let name = invitation.get_str("name").unwrap_or("Client").to_owned();
+    let record = invitation
+        .get_object_id("clientId")
+        .map_err(|_| ApiError::field("token", "is invalid, expired or already used"))?;
+    let store = AuthStore::new(&state.db);
+    let clients = crate::clients::store::ClientStore::new(&state.db);
+    if let Some(user) = store.user_by_email(&email).await? {
+        if user.role != Role::Client {
+            return Err(ApiError::Conflict {
+                code: "EMAIL_TAKEN",
+                message: "An account with this email already exists".into(),
+                extra: Default::default(),
+            });
+        }
+        store.mark_email_verified(user.id, &email).await?;
+        clients.link_record(record, user.id).await?;
+        return Ok(Activation::Linked);
+    }
     let req = RegisterRequest {
         name,
         email,
@@ -293,7 +414,11 @@ pub async fn activate_client(state: &AppState, token: &str, password: String) ->
         password,
         user_type: None,
     };
-    register(state, req, Role::Client).await
+    let user = create_user(state, req, Role::Client, Some(now)).await?;
+    clients.link_record(record, user.id).await?;
+    Ok(Activation::Created(Box::new(
+        new_session(state, &user, true).await?,
+    )))
 }
 
 /// The therapist's client record for a client login: found by login or email, else created.
@@ -314,14 +439,27 @@ pub async fn client_record_for(
         .user_by_id(user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
-    let linked = clients
-        .find_one_and_update(
-            doc! { "therapistId": therapist, "email": &user.email },
-            doc! { "$set": { "userId": user_id, "updatedAt": DateTime::now() } },
-        )
-        .await?;
-    if let Some(d) = linked {
-        return Ok(d.get_object_id("_id").map_err(anyhow::Error::from)?);
+    if let Some(d) = clients
+        .find_one(doc! { "therapistId": therapist, "email": &user.email })
+        .await?
+    {
+        // The therapist keeps a record for this email (with its history and notes): only a
+        // login that proved the email may take it over.
+        if user.email_verified_at.is_none() {
+            return Err(ApiError::Forbidden(
+                "Confirm your email (see the link we sent you) before booking with this therapist".into(),
+            ));
+        }
+        let id = d.get_object_id("_id").map_err(anyhow::Error::from)?;
+        if d.get_object_id("userId").is_ok_and(|u| u != user_id) {
+            return Err(ApiError::Forbidden(
+                "This email's record belongs to another account".into(),
+            ));
+        }
+        crate::clients::store::ClientStore::new(&state.db)
+            .link_record(id, user_id)
+            .await?;
+        return Ok(id);
     }
     let now = DateTime::now();
     let record = crate::clients::model::Client {

@@ -1,7 +1,7 @@
 //! Every MongoDB query of users, refresh tokens and password resets.
 
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, DateTime};
+use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 
@@ -11,6 +11,14 @@ use crate::db::Db;
 const USERS: &str = "users";
 const REFRESH_TOKENS: &str = "refresh_tokens";
 const PASSWORD_RESETS: &str = "password_resets";
+
+/// The parts of an account that decide whether its tokens still count.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountState {
+    pub role: Role,
+    /// Seconds since the epoch of the last password change, if any.
+    pub password_changed_secs: Option<i64>,
+}
 
 /// Queries of the auth capability.
 #[derive(Clone)]
@@ -46,6 +54,40 @@ impl AuthStore {
 
     pub async fn user_by_email(&self, email: &str) -> mongodb::error::Result<Option<User>> {
         self.users.find_one(doc! { "email": email }).await
+    }
+
+    /// What a request's token is checked against: the account's role and last password change.
+    pub async fn account_state(&self, id: ObjectId) -> mongodb::error::Result<Option<AccountState>> {
+        let found = self
+            .users
+            .clone_with_type::<Document>()
+            .find_one(doc! { "_id": id })
+            .projection(doc! { "role": 1, "passwordChangedAt": 1 })
+            .await?;
+        Ok(found.and_then(|d| {
+            let role = mongodb::bson::from_bson(d.get("role")?.clone()).ok()?;
+            let password_changed_secs = d
+                .get_datetime("passwordChangedAt")
+                .ok()
+                .map(|t| t.timestamp_millis().div_euclid(1000));
+            Some(AccountState {
+                role,
+                password_changed_secs,
+            })
+        }))
+    }
+
+    /// Records that `id` proved it owns `email` (only while that is still its email).
+    pub async fn mark_email_verified(&self, id: ObjectId, email: &str) -> mongodb::error::Result<bool> {
+        let now = DateTime::now();
+        let r = self
+            .users
+            .update_one(
+                doc! { "_id": id, "email": email },
+                doc! { "$set": { "emailVerifiedAt": now, "updatedAt": now } },
+            )
+            .await?;
+        Ok(r.matched_count == 1)
     }
 
     pub async fn user_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<User>> {

@@ -102,6 +102,8 @@ mod tests {
             access_ttl_seconds: ttl,
             refresh_ttl_days: 30,
             reset_token_ttl_minutes: 10,
+            hash_concurrency: 0,
+            hash_queue: 64,
         })
     }
 

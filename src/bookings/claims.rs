@@ -7,11 +7,21 @@
 //! share a bucket, i.e. `a.start < b.end + buffer && b.start < a.end + buffer`.
 //!
 //! Claims are written before the booking (so no booking is ever visible without them), in
-//! ascending bucket order — one global lock order, so among requests that all overlap one
-//! instant exactly one wins. A loser removes what it wrote. Claims whose booking never appeared
-//! (a crash between the two writes) or was cancelled are removed by `reap_orphans`.
+//! ascending bucket order: one global lock order, so among requests that all overlap one
+//! instant exactly one wins.
+//!
+//! Every claim attempt carries its own `token`, and every removal names the tokens it may
+//! remove: a loser removes only what *it* wrote (never what a concurrent attempt on the same
+//! booking just took), a reschedule releases only buckets held under the tokens the booking
+//! recorded (`claimTokens`), and the reaper removes a claim only by `_id` and token after
+//! seeing that it does not belong to its booking's current time.
+//!
+//! Claims of time that has passed are not needed for long: each carries `expiresAt` (its
+//! bucket's end plus the retention) and a TTL index removes it. Bookings whose time ends
+//! before `now - retention + margin` are refused, so no booking is ever written over time
+//! whose claims may already be gone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
@@ -24,10 +34,14 @@ use crate::db::Db;
 
 /// Claim granularity. Booking times are whole multiples of it.
 pub const BUCKET_MINUTES: i64 = 5;
-/// A claim younger than this may belong to a booking still being written.
+/// A claim younger than this may belong to a booking write still in progress; the reaper
+/// leaves it alone. Writers give up (and release) well before: see `WRITE_DEADLINE_SECS`.
 pub const ORPHAN_AFTER_SECS: i64 = 300;
-/// How far back the reaper looks (it runs every minute).
-pub const REAP_WINDOW_SECS: i64 = 3600;
+/// A write path that has held its new claims this long without writing the booking releases
+/// them and fails instead (so a claim the reaper may take is never relied upon).
+pub const WRITE_DEADLINE_SECS: i64 = 60;
+/// Claims looked at per reaper batch.
+pub const REAP_BATCH: i64 = 500;
 
 /// Collection name.
 pub const CLAIMS: &str = "slot_claims";
@@ -40,6 +54,13 @@ pub fn buckets(start: DateTime<Utc>, end: DateTime<Utc>, buffer_minutes: u32) ->
     (first..last).collect()
 }
 
+/// The buckets a booking holds while it holds time.
+pub fn buckets_of(b: &super::model::Booking) -> BTreeSet<i64> {
+    buckets(b.starts_at.to_chrono(), b.ends_at.to_chrono(), b.buffer_minutes)
+        .into_iter()
+        .collect()
+}
+
 fn claim_id(therapist: ObjectId, bucket: i64) -> String {
     format!("{}:{bucket}", therapist.to_hex())
 }
@@ -48,74 +69,154 @@ fn claim_id(therapist: ObjectId, bucket: i64) -> String {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claimed {
     Ok,
-    /// Some bucket is held by another booking; nothing was kept.
+    /// Some bucket is held by another booking (or attempt); nothing of this attempt was kept.
     Conflict,
+}
+
+/// What one reaper pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    /// Claims examined by the sweep.
+    pub examined: u64,
+    /// Claims removed because they do not belong to their booking's current time.
+    pub orphans: u64,
+    /// Claims removed because their time has passed the retention.
+    pub expired: u64,
+    /// Whether this pass reached the end of the collection (the sweep starts over).
+    pub wrapped: bool,
 }
 
 /// Claim operations.
 pub struct Claims {
     coll: Collection<Document>,
+    bookings: Collection<Document>,
+    retention_ms: i64,
 }
 
 impl Claims {
-    pub fn new(db: &Db) -> Self {
+    /// Claims of `db`, kept `retention_days` after their time.
+    pub fn new(db: &Db, retention_days: u32) -> Self {
         Self {
             coll: db.collection(CLAIMS),
+            bookings: db.collection(super::store::BOOKINGS),
+            retention_ms: i64::from(retention_days.max(1)) * 86_400_000,
         }
     }
 
-    /// Claims `buckets` (any order) for `booking`; all or nothing.
+    /// The earliest end a booking written now may have: its claims then live at least a day.
+    pub fn earliest_end(&self) -> DateTime<Utc> {
+        let ms = Utc::now().timestamp_millis() - self.retention_ms + 86_400_000;
+        DateTime::from_timestamp_millis(ms).unwrap_or_else(Utc::now)
+    }
+
+    fn expires_at(&self, bucket: i64) -> mongodb::bson::DateTime {
+        let end_ms = (bucket + 1) * BUCKET_MINUTES * 60_000;
+        mongodb::bson::DateTime::from_millis(end_ms.saturating_add(self.retention_ms))
+    }
+
+    /// Claims `buckets` for `booking` under the attempt's `token`; all or nothing. A bucket held
+    /// by a claim the reaper would free (not its booking's time, older than the grace) is
+    /// freed and the claim tried once more, so creation agrees with the free-slot view.
     pub async fn claim(
         &self,
         therapist: ObjectId,
         booking: ObjectId,
+        token: ObjectId,
         buckets: &BTreeSet<i64>,
     ) -> mongodb::error::Result<Claimed> {
         if buckets.is_empty() {
             return Ok(Claimed::Ok);
         }
+        for attempt in 0..2 {
+            match self.try_claim(therapist, booking, token, buckets).await? {
+                Claimed::Ok => return Ok(Claimed::Ok),
+                Claimed::Conflict if attempt == 0 => {
+                    let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
+                    if self.reap_filter(doc! { "_id": { "$in": ids } }).await? == 0 {
+                        return Ok(Claimed::Conflict);
+                    }
+                }
+                Claimed::Conflict => return Ok(Claimed::Conflict),
+            }
+        }
+        Ok(Claimed::Conflict)
+    }
+
+    async fn try_claim(
+        &self,
+        therapist: ObjectId,
+        booking: ObjectId,
+        token: ObjectId,
+        buckets: &BTreeSet<i64>,
+    ) -> mongodb::error::Result<Claimed> {
         let now = mongodb::bson::DateTime::now();
         let docs: Vec<Document> = buckets
             .iter()
             .map(|b| {
                 doc! {
                     "_id": claim_id(therapist, *b), "therapistId": therapist, "bookingId": booking,
-                    "bucket": *b, "createdAt": now,
+                    "bucket": *b, "token": token, "createdAt": now, "expiresAt": self.expires_at(*b),
                 }
             })
             .collect();
+        let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
+        // Undoing this call removes its own documents only: earlier occurrences of the same
+        // attempt (a series) keep theirs until the caller decides.
+        let undo = doc! { "_id": { "$in": ids }, "token": token };
         let options = InsertManyOptions::builder().ordered(true).build();
         match self.coll.insert_many(docs).with_options(options).await {
             Ok(_) => Ok(Claimed::Ok),
             Err(e) if crate::db::is_duplicate_key(&e) => {
-                self.release_buckets(booking, buckets).await?;
+                self.coll.delete_many(undo).await?;
                 Ok(Claimed::Conflict)
             }
             Err(e) => {
                 // Unknown outcome (network): do not leave a partial claim behind.
-                let _ = self.release_buckets(booking, buckets).await;
+                let _ = self.coll.delete_many(undo).await;
                 Err(e)
             }
         }
     }
 
-    /// Releases the given buckets if (and only if) `booking` holds them.
+    /// Removes what one claim attempt wrote, and nothing else.
+    pub async fn release_attempt(&self, token: ObjectId) -> mongodb::error::Result<()> {
+        self.coll.delete_many(doc! { "token": token }).await.map(|_| ())
+    }
+
+    /// Removes what several claim attempts wrote.
+    pub async fn release_attempts(&self, tokens: &[ObjectId]) -> mongodb::error::Result<()> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        self.coll
+            .delete_many(doc! { "token": { "$in": tokens.to_vec() } })
+            .await
+            .map(|_| ())
+    }
+
+    /// Releases `buckets` of `booking` held under one of `tokens` (the booking's recorded
+    /// claims before a move): a bucket some later attempt claimed again is left alone.
     pub async fn release_buckets(
         &self,
         booking: ObjectId,
+        tokens: &[ObjectId],
         buckets: &BTreeSet<i64>,
     ) -> mongodb::error::Result<()> {
         if buckets.is_empty() {
             return Ok(());
         }
         let list: Vec<i64> = buckets.iter().copied().collect();
+        // `null` also matches claims written before tokens existed.
+        let mut held: Vec<mongodb::bson::Bson> = tokens.iter().map(|t| (*t).into()).collect();
+        held.push(mongodb::bson::Bson::Null);
         self.coll
-            .delete_many(doc! { "bookingId": booking, "bucket": { "$in": list } })
+            .delete_many(doc! { "bookingId": booking, "bucket": { "$in": list }, "token": { "$in": held } })
             .await
             .map(|_| ())
     }
 
-    /// Releases everything `booking` holds.
+    /// Releases everything a booking that no longer holds time (cancelled) still holds. A
+    /// cancelled booking never holds time again, so any claim naming it is stale.
     pub async fn release_all(&self, booking: ObjectId) -> mongodb::error::Result<()> {
         self.coll
             .delete_many(doc! { "bookingId": booking })
@@ -123,67 +224,141 @@ impl Claims {
             .map(|_| ())
     }
 
-    /// Releases everything held by any of `bookings`.
-    pub async fn release_many(&self, bookings: &[ObjectId]) -> mongodb::error::Result<()> {
-        if bookings.is_empty() {
-            return Ok(());
+    /// One reaper pass: removes claims whose time passed the retention (the TTL index does the
+    /// same on a genuine server), then examines the next batch of the sweep after `cursor`
+    /// and removes every claim that does not belong to its booking's current time (booking
+    /// missing, cancelled, or moved elsewhere), whatever its age (see `remove_unowned`). The
+    /// sweep walks the whole collection by `_id` in batches, so repeated passes converge.
+    pub async fn reap(&self, cursor: &mut Option<String>) -> mongodb::error::Result<Reaped> {
+        let mut out = Reaped {
+            expired: self.reap_expired().await?,
+            ..Reaped::default()
+        };
+        let mut filter = Document::new();
+        if let Some(after) = cursor.as_ref() {
+            filter.insert("_id", doc! { "$gt": after.clone() });
         }
-        self.coll
-            .delete_many(doc! { "bookingId": { "$in": bookings.to_vec() } })
-            .await
-            .map(|_| ())
+        let batch: Vec<Document> = self
+            .coll
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(REAP_BATCH)
+            .await?
+            .try_collect()
+            .await?;
+        out.examined = batch.len() as u64;
+        out.wrapped = (batch.len() as i64) < REAP_BATCH;
+        *cursor = if out.wrapped {
+            None
+        } else {
+            batch
+                .last()
+                .and_then(|d| d.get_str("_id").ok())
+                .map(str::to_owned)
+        };
+        out.orphans = self.remove_unowned(batch).await?;
+        Ok(out)
     }
 
-    /// Frees time held without reason: claims 5 to 60 minutes old whose booking never
-    /// appeared (a crash between the two writes), and claims of bookings cancelled in the last
-    /// hour whose release failed. The windows keep each run small; the job runs every minute.
-    /// Returns how many claims were removed.
-    pub async fn reap_orphans(&self, db: &Db) -> mongodb::error::Result<u64> {
-        let now = mongodb::bson::DateTime::now().timestamp_millis();
-        let ms = mongodb::bson::DateTime::from_millis;
-        let (young, old) = (
-            ms(now - ORPHAN_AFTER_SECS * 1000),
-            ms(now - REAP_WINDOW_SECS * 1000),
-        );
-        let recent: Vec<Document> = self
-            .coll
-            .find(doc! { "createdAt": { "$lt": young, "$gte": old } })
-            .projection(doc! { "bookingId": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        let ids: BTreeSet<ObjectId> = recent
-            .iter()
-            .filter_map(|d| d.get_object_id("bookingId").ok())
-            .collect();
-        let bookings = db.collection::<Document>("bookings");
-        let mut dead: Vec<ObjectId> = Vec::new();
-        if !ids.is_empty() {
-            let list: Vec<ObjectId> = ids.iter().copied().collect();
-            let live: Vec<Document> = bookings
-                .find(doc! { "_id": { "$in": &list }, "status": { "$ne": "cancelled" } })
-                .projection(doc! { "_id": 1 })
-                .await?
-                .try_collect()
-                .await?;
-            let live: BTreeSet<ObjectId> = live.iter().filter_map(|d| d.get_object_id("_id").ok()).collect();
-            dead.extend(ids.difference(&live));
+    /// Runs reaper passes until the sweep has covered the whole collection once.
+    pub async fn reap_all(&self) -> mongodb::error::Result<Reaped> {
+        let mut cursor = None;
+        let mut total = Reaped::default();
+        loop {
+            let r = self.reap(&mut cursor).await?;
+            total.examined += r.examined;
+            total.orphans += r.orphans;
+            total.expired += r.expired;
+            if r.wrapped {
+                total.wrapped = true;
+                return Ok(total);
+            }
         }
-        let cancelled: Vec<Document> = bookings
-            .find(doc! { "status": "cancelled", "updatedAt": { "$gte": old } })
+    }
+
+    async fn reap_expired(&self) -> mongodb::error::Result<u64> {
+        let now = mongodb::bson::DateTime::now();
+        let ids: Vec<Document> = self
+            .coll
+            .find(doc! { "expiresAt": { "$lt": now } })
             .projection(doc! { "_id": 1 })
+            .limit(REAP_BATCH)
             .await?
             .try_collect()
             .await?;
-        dead.extend(cancelled.iter().filter_map(|d| d.get_object_id("_id").ok()));
-        if dead.is_empty() {
+        if ids.is_empty() {
             return Ok(0);
         }
+        let ids: Vec<&str> = ids.iter().filter_map(|d| d.get_str("_id").ok()).collect();
         let r = self
             .coll
-            .delete_many(doc! { "bookingId": { "$in": dead } })
+            .delete_many(doc! { "_id": { "$in": ids }, "expiresAt": { "$lt": now } })
             .await?;
         Ok(r.deleted_count)
+    }
+
+    /// Frees the claims matching `filter` that the reaper would free.
+    async fn reap_filter(&self, filter: Document) -> mongodb::error::Result<u64> {
+        let found: Vec<Document> = self.coll.find(filter).await?.try_collect().await?;
+        self.remove_unowned(found).await
+    }
+
+    /// Removes, of `claims` (read before their bookings, so a booking read can only be newer),
+    /// those their booking's current time does not cover: at any age when the booking no
+    /// longer holds time (a cancelled booking never will again), and past the grace otherwise
+    /// (a young claim may belong to a write still in progress). Each is removed by `_id` and
+    /// token: a bucket claimed again meanwhile is never touched.
+    async fn remove_unowned(&self, claims: Vec<Document>) -> mongodb::error::Result<u64> {
+        let young = mongodb::bson::DateTime::now().timestamp_millis() - ORPHAN_AFTER_SECS * 1000;
+        let ids: BTreeSet<ObjectId> = claims
+            .iter()
+            .filter_map(|c| c.get_object_id("bookingId").ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list: Vec<ObjectId> = ids.into_iter().collect();
+        let found: Vec<super::model::Booking> = self
+            .bookings
+            .clone_with_type::<super::model::Booking>()
+            .find(doc! { "_id": { "$in": list } })
+            .await?
+            .try_collect()
+            .await?;
+        // Some(time) for a booking that holds time, None for one that never will again.
+        let held: HashMap<ObjectId, Option<BTreeSet<i64>>> = found
+            .iter()
+            .map(|b| (b.id, b.status.holds_time().then(|| buckets_of(b))))
+            .collect();
+        let mut removed = 0;
+        for c in &claims {
+            let (Ok(id), Ok(booking), Some(bucket)) = (
+                c.get_str("_id"),
+                c.get_object_id("bookingId"),
+                c.get("bucket").and_then(crate::db::as_i64),
+            ) else {
+                continue;
+            };
+            let old = c
+                .get_datetime("createdAt")
+                .map(|t| t.timestamp_millis() < young)
+                .unwrap_or(true);
+            let stale = match held.get(&booking) {
+                Some(None) => true,
+                Some(Some(time)) => old && !time.contains(&bucket),
+                None => old,
+            };
+            if !stale {
+                continue;
+            }
+            let token = c.get("token").cloned().unwrap_or(mongodb::bson::Bson::Null);
+            let r = self
+                .coll
+                .delete_one(doc! { "_id": id, "bookingId": booking, "token": token })
+                .await?;
+            removed += r.deleted_count;
+        }
+        Ok(removed)
     }
 }
 

@@ -190,8 +190,9 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: CreateBooking = parse_body(&headers, &body)?;
-    idempotency::once(&state, me.0.id, "POST /api/bookings", key, &body, || {
-        create_inner(&state, me, req)
+    let st = state.clone();
+    idempotency::once(&state, me.0.id, "POST /api/bookings", key, &body, async move {
+        create_inner(&st, me, req).await
     })
     .await
 }
@@ -242,11 +243,13 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreateBooking) -> Ap
             currency: req.currency.unwrap_or_default(),
             location: req.location.clone(),
             notes: req.notes.clone(),
+            client_notes: None,
             meeting_link: req.meeting_link.clone(),
             payment_status: PaymentStatus::Pending,
             buffer_minutes: schedule.buffer_minutes,
             series_id,
             cancellation: None,
+            claim_tokens: Vec::new(),
             version: 1,
             created_by: "therapist".into(),
             created_at: now,
@@ -367,7 +370,9 @@ pub async fn cancel(
     let key = idempotency::key_from(&headers)?;
     let req: CancelBooking = parse_body(&headers, &body)?;
     let route = format!("PATCH /api/bookings/{id}/cancel");
-    idempotency::once(&state, me.0.id, &route, key, &body, || async {
+    let st = state.clone();
+    idempotency::once(&state, me.0.id, &route, key, &body, async move {
+        let state = st;
         let b = load(&state, &me, &id).await?;
         check_version(&b, version_of(&headers, req.version)?)?;
         let updated = service::transition(
@@ -638,7 +643,7 @@ pub async fn client_list(
     let data: Vec<_> = items
         .iter()
         .map(|b| {
-            let mut v = b.view(None);
+            let mut v = b.client_view();
             v["therapist"] = json!({ "id": b.therapist_id.to_hex(), "name": names.get(&b.therapist_id) });
             v
         })
@@ -661,13 +666,9 @@ pub async fn client_book(
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: model::ClientBook = parse_body(&headers, &body)?;
-    idempotency::once(
-        &state,
-        me.0.id,
-        "POST /api/bookings/client/book",
-        key,
-        &body,
-        || async {
+    idempotency::once(&state, me.0.id, "POST /api/bookings/client/book", key, &body, {
+        let state = state.clone();
+        async move {
             let created = crate::availability::book_as_client(&state, &me, req).await?;
             let message = format!("A client requested {} at {}", created.date, created.start_time);
             let data = doc! { "bookingId": created.id };
@@ -682,11 +683,11 @@ pub async fn client_book(
             .await;
             Ok((
                 StatusCode::CREATED,
-                Json(json!({ "success": true, "data": created.view(None) })),
+                Json(json!({ "success": true, "data": created.client_view() })),
             )
                 .into_response())
-        },
-    )
+        }
+    })
     .await
 }
 
@@ -703,7 +704,9 @@ pub async fn client_cancel(
     let key = idempotency::key_from(&headers)?;
     let req: CancelBooking = parse_body(&headers, &body)?;
     let route = format!("PATCH /api/bookings/client/{id}/cancel");
-    idempotency::once(&state, me.0.id, &route, key, &body, || async {
+    let st = state.clone();
+    idempotency::once(&state, me.0.id, &route, key, &body, async move {
+        let state = st;
         let id = parse_id(&id, "id")?;
         let records = my_client_records(&state, &me).await?;
         let b = BookingStore::new(&state.db)
@@ -729,7 +732,7 @@ pub async fn client_cancel(
             Some(("client", req.reason)),
         )
         .await?;
-        Ok(envelope::ok(updated.view(None)))
+        Ok(envelope::ok(updated.client_view()))
     })
     .await
 }

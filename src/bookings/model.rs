@@ -118,6 +118,9 @@ pub struct Booking {
     pub location: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// What the client wrote when booking from the booking site (shown to both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_notes: Option<String>,
     #[serde(default)]
     pub meeting_link: Option<String>,
     #[serde(default)]
@@ -128,6 +131,9 @@ pub struct Booking {
     pub series_id: Option<ObjectId>,
     #[serde(default)]
     pub cancellation: Option<Cancellation>,
+    /// Tokens of the claim attempts under which this booking holds its current time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claim_tokens: Vec<ObjectId>,
     pub version: i64,
     pub created_by: String,
     pub created_at: DateTime,
@@ -164,6 +170,7 @@ impl Booking {
             "currency": self.currency,
             "location": self.location,
             "notes": self.notes,
+            "clientNotes": self.client_notes,
             "meetingLink": self.meeting_link,
             "paymentStatus": self.payment_status,
             "seriesId": self.series_id.map(|s| s.to_hex()),
@@ -175,6 +182,18 @@ impl Booking {
             "createdAt": crate::time::rfc3339(self.created_at),
             "updatedAt": crate::time::rfc3339(self.updated_at),
         })
+    }
+}
+
+impl Booking {
+    /// The client's view: never the therapist's private notes.
+    pub fn client_view(&self) -> Value {
+        let mut v = self.view(None);
+        if let Some(o) = v.as_object_mut() {
+            o.remove("notes");
+            o.remove("client");
+        }
+        v
     }
 }
 

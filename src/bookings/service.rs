@@ -9,7 +9,7 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime};
 use serde_json::{json, Map, Value};
 
-use super::claims::{buckets, Claimed, Claims, BUCKET_MINUTES};
+use super::claims::{buckets, buckets_of, Claimed, Claims, BUCKET_MINUTES};
 use super::model::{Booking, BookingStatus, Cancellation};
 use super::store::BookingStore;
 use crate::app::AppState;
@@ -93,26 +93,62 @@ pub fn series(zone: Tz, first: &Placed, interval_weeks: u32, count: u32) -> ApiR
         .collect()
 }
 
-/// Inserts `bookings` (one occurrence each) after claiming their time; all or nothing.
-pub async fn create_all(state: &AppState, bookings: Vec<Booking>) -> ApiResult<Vec<Booking>> {
-    let claims = Claims::new(&state.db);
-    let mut held: Vec<ObjectId> = Vec::new();
+/// The claims of this deployment.
+pub fn claims(state: &AppState) -> Claims {
+    Claims::new(&state.db, state.config.bookings.claim_retention_days)
+}
+
+/// 400 when a booking would end before the time whose claims are kept.
+fn check_not_too_old(claims: &Claims, ends_at: chrono::DateTime<chrono::Utc>) -> ApiResult<()> {
+    if ends_at < claims.earliest_end() {
+        return Err(ApiError::field(
+            "date",
+            "is too far in the past to be booked or moved to",
+        ));
+    }
+    Ok(())
+}
+
+/// 503 (after releasing the attempt) when claiming took so long that the reaper could soon
+/// take the claims: the booking is never written on top of claims it may lose.
+async fn check_deadline(claims: &Claims, token: ObjectId, started: std::time::Instant) -> ApiResult<()> {
+    if started.elapsed().as_secs() as i64 >= super::claims::WRITE_DEADLINE_SECS {
+        claims.release_attempt(token).await?;
+        return Err(ApiError::Unavailable {
+            code: "TIMEOUT",
+            message: "The booking could not be written in time; nothing was booked".into(),
+            retry_after_secs: 1,
+        });
+    }
+    Ok(())
+}
+
+/// Inserts `bookings` (one occurrence each) after claiming their time under one attempt
+/// token; all or nothing.
+pub async fn create_all(state: &AppState, mut bookings: Vec<Booking>) -> ApiResult<Vec<Booking>> {
+    let claims = claims(state);
+    let token = ObjectId::new();
+    let started = std::time::Instant::now();
     for b in &bookings {
-        let wanted: BTreeSet<i64> = buckets(b.starts_at.to_chrono(), b.ends_at.to_chrono(), b.buffer_minutes)
-            .into_iter()
-            .collect();
-        match claims.claim(b.therapist_id, b.id, &wanted).await {
-            Ok(Claimed::Ok) => held.push(b.id),
+        check_not_too_old(&claims, b.ends_at.to_chrono())?;
+    }
+    for b in &mut bookings {
+        b.claim_tokens = vec![token];
+    }
+    for b in &bookings {
+        match claims.claim(b.therapist_id, b.id, token, &buckets_of(b)).await {
+            Ok(Claimed::Ok) => {}
             Ok(Claimed::Conflict) => {
-                claims.release_many(&held).await?;
+                claims.release_attempt(token).await?;
                 return Err(slot_taken(state, &bookings, None).await);
             }
             Err(e) => {
-                let _ = claims.release_many(&held).await;
+                let _ = claims.release_attempt(token).await;
                 return Err(e.into());
             }
         }
     }
+    check_deadline(&claims, token, started).await?;
     let store = BookingStore::new(&state.db);
     if let Err(e) = store.insert_all(&bookings).await {
         // Part of a series may have been written. Remove it before letting go of the time; if
@@ -120,7 +156,7 @@ pub async fn create_all(state: &AppState, bookings: Vec<Booking>) -> ApiResult<V
         // booking behind them.
         let ids: Vec<ObjectId> = bookings.iter().map(|b| b.id).collect();
         if store.delete_ids(&ids).await.is_ok() {
-            claims.release_many(&held).await?;
+            claims.release_attempt(token).await?;
         }
         return Err(e.into());
     }
@@ -224,7 +260,7 @@ pub async fn transition(
             ApiError::PreconditionFailed("This booking changed meanwhile; reload and try again".into())
         })?;
     if !to.holds_time() {
-        Claims::new(&state.db).release_all(booking.id).await?;
+        claims(state).release_all(booking.id).await?;
     }
     if to == BookingStatus::Cancelled && booking.status != BookingStatus::Cancelled {
         // Every way of cancelling (PATCH cancel, PUT status, the client's cancel) reports it.
@@ -273,19 +309,21 @@ pub async fn reschedule(
             message: format!("A {} booking cannot be rescheduled", booking.status.as_str()),
         });
     }
-    let old: BTreeSet<i64> = buckets(
-        booking.starts_at.to_chrono(),
-        booking.ends_at.to_chrono(),
-        booking.buffer_minutes,
-    )
-    .into_iter()
-    .collect();
+    let old = buckets_of(booking);
     let new: BTreeSet<i64> = buckets(to.starts_at, to.ends_at, booking.buffer_minutes)
         .into_iter()
         .collect();
     let added: BTreeSet<i64> = new.difference(&old).copied().collect();
-    let claims = Claims::new(&state.db);
-    if claims.claim(booking.therapist_id, booking.id, &added).await? == Claimed::Conflict {
+    let claims = claims(state);
+    check_not_too_old(&claims, to.ends_at)?;
+    // This attempt's own token: a loser of a race on this booking removes only what it wrote.
+    let token = ObjectId::new();
+    let started = std::time::Instant::now();
+    if claims
+        .claim(booking.therapist_id, booking.id, token, &added)
+        .await?
+        == Claimed::Conflict
+    {
         let mut probe = booking.clone();
         probe.date = to.date.clone();
         probe.start_time = to.start_time.clone();
@@ -294,6 +332,11 @@ pub async fn reschedule(
         probe.ends_at = DateTime::from_chrono(to.ends_at);
         return Err(slot_taken(state, &[probe], Some(booking.id)).await);
     }
+    check_deadline(&claims, token, started).await?;
+    let mut tokens = booking.claim_tokens.clone();
+    if !added.is_empty() {
+        tokens.push(token);
+    }
     let mut set = extra;
     set.insert("date", &to.date);
     set.insert("startTime", &to.start_time);
@@ -301,22 +344,27 @@ pub async fn reschedule(
     set.insert("startsAt", DateTime::from_chrono(to.starts_at));
     set.insert("endsAt", DateTime::from_chrono(to.ends_at));
     set.insert("therapyDuration", to.minutes());
+    set.insert("claimTokens", tokens);
     set.insert("updatedAt", DateTime::now());
     let guard = doc! { "_id": booking.id, "therapistId": booking.therapist_id, "version": booking.version };
     match BookingStore::new(&state.db).update_guarded(guard, set).await {
         Ok(Some(updated)) => {
+            // Only buckets held under the tokens of the time it had: never a bucket that a
+            // later move of this booking (or the reaper and then another booking) took since.
             let dropped: BTreeSet<i64> = old.difference(&new).copied().collect();
-            claims.release_buckets(booking.id, &dropped).await?;
+            claims
+                .release_buckets(booking.id, &booking.claim_tokens, &dropped)
+                .await?;
             Ok(updated)
         }
         Ok(None) => {
-            claims.release_buckets(booking.id, &added).await?;
+            claims.release_attempt(token).await?;
             Err(ApiError::PreconditionFailed(
                 "This booking changed meanwhile; reload and try again".into(),
             ))
         }
         Err(e) => {
-            let _ = claims.release_buckets(booking.id, &added).await;
+            let _ = claims.release_attempt(token).await;
             Err(e.into())
         }
     }

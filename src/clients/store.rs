@@ -104,15 +104,49 @@ impl ClientStore {
         self.analytics.aggregate(pipeline).await?.try_collect().await
     }
 
-    /// Links records for `email` to a client login, across therapists.
-    pub async fn link_user(&self, email: &str, user_id: ObjectId) -> mongodb::error::Result<()> {
-        self.raw
-            .update_many(
-                doc! { "email": email, "userId": null },
-                doc! { "$set": { "userId": user_id } },
+    /// Links the unlinked records for `email` to a client login whose owner proved the email,
+    /// across therapists; returns `(record, therapist)` of each record linked.
+    pub async fn link_user(
+        &self,
+        email: &str,
+        user_id: ObjectId,
+    ) -> mongodb::error::Result<Vec<(ObjectId, ObjectId)>> {
+        let found: Vec<Document> = self
+            .raw
+            .find(doc! { "email": email, "userId": null })
+            .projection(doc! { "_id": 1, "therapistId": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let mut linked = Vec::new();
+        for d in found {
+            let (Ok(id), Ok(therapist)) = (d.get_object_id("_id"), d.get_object_id("therapistId")) else {
+                continue;
+            };
+            let r = self
+                .raw
+                .update_one(
+                    doc! { "_id": id, "email": email, "userId": null },
+                    doc! { "$set": { "userId": user_id, "updatedAt": DateTime::now() } },
+                )
+                .await?;
+            if r.modified_count == 1 {
+                linked.push((id, therapist));
+            }
+        }
+        Ok(linked)
+    }
+
+    /// Links one record (an invitation's) to a client login, if still unlinked.
+    pub async fn link_record(&self, id: ObjectId, user_id: ObjectId) -> mongodb::error::Result<bool> {
+        let r = self
+            .raw
+            .update_one(
+                doc! { "_id": id, "userId": null },
+                doc! { "$set": { "userId": user_id, "updatedAt": DateTime::now() } },
             )
-            .await
-            .map(|_| ())
+            .await?;
+        Ok(r.modified_count == 1)
     }
 }
 

@@ -81,8 +81,9 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: CreatePayment = parse_body(&headers, &body)?;
-    idempotency::once(&state, me.0.id, "POST /api/payments", key, &body, || {
-        create_inner(&state, me, req)
+    let st = state.clone();
+    idempotency::once(&state, me.0.id, "POST /api/payments", key, &body, async move {
+        create_inner(&st, me, req).await
     })
     .await
 }
@@ -355,8 +356,9 @@ pub async fn refund(
     let key = idempotency::key_from(&headers)?;
     let req: RefundRequest = parse_body(&headers, &body)?;
     let route = format!("POST /api/payments/{id}/refund");
-    idempotency::once(&state, me.0.id, &route, key, &body, || {
-        refund_inner(&state, me, id.clone(), req)
+    let st = state.clone();
+    idempotency::once(&state, me.0.id, &route, key, &body, async move {
+        refund_inner(&st, me, id, req).await
     })
     .await
 }

@@ -20,12 +20,21 @@ pub trait Job: Send + Sync {
 
 /// The jobs this build runs.
 fn jobs() -> Vec<Box<dyn Job>> {
-    vec![Box::new(ReapClaims)]
+    vec![Box::<ReapClaims>::default()]
 }
 
-/// Frees time claimed by bookings that were never written (a crash between the two writes) or
-/// that were cancelled without their claims being released.
-pub struct ReapClaims;
+/// Frees time held without reason: claims whose booking never appeared (a crash between the
+/// two writes), was cancelled, or moved elsewhere (a crash between claiming the new time and
+/// releasing the old), whatever their age; and claims whose time passed the retention. Each run
+/// sweeps a bounded number of batches and remembers where it stopped, so every claim is seen
+/// again within `claims / (REAP_BATCH * BATCHES_PER_RUN)` minutes.
+#[derive(Default)]
+pub struct ReapClaims {
+    cursor: std::sync::Mutex<Option<String>>,
+}
+
+/// Batches of the sweep per run of `ReapClaims`.
+const BATCHES_PER_RUN: usize = 10;
 
 impl Job for ReapClaims {
     fn name(&self) -> &'static str {
@@ -38,14 +47,41 @@ impl Job for ReapClaims {
 
     fn run<'a>(&'a self, state: &'a AppState) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let n = crate::bookings::claims::Claims::new(&state.db)
-                .reap_orphans(&state.db)
-                .await?;
-            if n > 0 {
-                tracing::warn!(claims = n, "released orphaned time claims");
+            let claims = crate::bookings::service::claims(state);
+            let mut cursor = self.cursor.lock().map(|mut c| c.take()).unwrap_or_default();
+            let (mut orphans, mut expired) = (0, 0);
+            for _ in 0..BATCHES_PER_RUN {
+                let r = claims.reap(&mut cursor).await;
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.store_cursor(cursor);
+                        return Err(e.into());
+                    }
+                };
+                orphans += r.orphans;
+                expired += r.expired;
+                if r.wrapped {
+                    break;
+                }
+            }
+            self.store_cursor(cursor);
+            if orphans > 0 {
+                tracing::warn!(claims = orphans, "released time claims no booking uses");
+            }
+            if expired > 0 {
+                tracing::info!(claims = expired, "removed time claims past their retention");
             }
             Ok(())
         })
+    }
+}
+
+impl ReapClaims {
+    fn store_cursor(&self, cursor: Option<String>) {
+        if let Ok(mut c) = self.cursor.lock() {
+            *c = cursor;
+        }
     }
 }
 

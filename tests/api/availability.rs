@@ -546,10 +546,25 @@ async fn hot_queries_use_an_index() {
         doc! { "startsAt": 1 },
     )
     .await;
+    // The reaper: expired claims, claims of one attempt, a booking's claims in some buckets.
     assert_indexed(
         &app.db,
         "slot_claims",
-        doc! { "createdAt": { "$lt": now } },
+        doc! { "expiresAt": { "$lt": now } },
+        doc! {},
+    )
+    .await;
+    assert_indexed(
+        &app.db,
+        "slot_claims",
+        doc! { "token": mongodb::bson::oid::ObjectId::new() },
+        doc! {},
+    )
+    .await;
+    assert_indexed(
+        &app.db,
+        "slot_claims",
+        doc! { "bookingId": mongodb::bson::oid::ObjectId::new(), "bucket": { "$in": [1, 2] } },
         doc! {},
     )
     .await;

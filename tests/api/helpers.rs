@@ -216,9 +216,18 @@ pub async fn therapist(app: &TestApp) -> Caller {
     }
 }
 
-/// Registers and signs in a booking-site client.
+/// Registers and signs in a booking-site client, and proves its email with the link it was
+/// sent (so therapists' records for that email link to it).
 pub async fn client_user(app: &TestApp) -> Caller {
     let (email, _, s) = register_client(app).await;
+    let token = mailed_token(app, &email, "verify-email").await;
+    let r = app
+        .post_json(
+            "/api/clients/verify-email",
+            &serde_json::json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "verify email");
     Caller {
         auth: bearer(&s),
         id: s["user"]["id"].as_str().unwrap().to_owned(),
@@ -285,4 +294,31 @@ pub async fn new_client(app: &TestApp, who: &Caller, name: &str) -> String {
         .await;
     assert_eq!(r.status(), 201, "create client");
     json_body(r).await["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits for an email to `to` whose text contains `marker`, and returns the value of the
+/// `token=` parameter of its link.
+pub async fn mailed_token(app: &TestApp, to: &str, marker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mails: Vec<String> = std::fs::read_dir(&app.config.mail.file_dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .map(|m| m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "="))
+                    .filter(|m| m.contains(to) && m.contains(marker))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(m) = mails.first() {
+            let start = m.find("token=").expect("a link with a token") + 6;
+            return m[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+        }
+        assert!(Instant::now() < deadline, "no email to {to} with {marker}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

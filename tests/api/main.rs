@@ -9,6 +9,7 @@ mod deploy;
 mod fuzz;
 mod helpers;
 mod http;
+mod integrity;
 mod ops;
 mod payments;
 mod practice;

@@ -1,0 +1,498 @@
+//! Integrity under races and faults on every write path (issue 8): reschedules racing each
+//! other over two instances, crashes between the steps of a move, writes cut off by their
+//! timeout and retried with their key, and claims of time long past.
+
+use std::collections::{BTreeSet, HashMap};
+
+use dhara::bookings::claims::buckets_of;
+use dhara::bookings::model::Booking;
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn booking(client: &str, date: &str, start: &str, end: &str) -> Value {
+    json!({ "clientId": client, "date": date, "startTime": start, "endTime": end })
+}
+
+async fn two_instances() -> (TestApp, TestApp) {
+    let a = spawn_app().await;
+    let shared = [
+        ("MONGODB_DATABASE", a.config.mongodb.database.as_str()),
+        ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
+    ];
+    let b = spawn_app_with(&shared).await;
+    (a, b)
+}
+
+async fn stored_bookings(app: &TestApp) -> Vec<Booking> {
+    app.db
+        .collection::<Booking>("bookings")
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// Every booking that holds time holds exactly its own buckets, no claim exists without such a
+/// booking, and no two such bookings overlap.
+async fn assert_claims_match_bookings(app: &TestApp) {
+    let bookings = stored_bookings(app).await;
+    let claims: Vec<Document> = app
+        .db
+        .collection::<Document>("slot_claims")
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut held: HashMap<ObjectId, BTreeSet<i64>> = HashMap::new();
+    for c in &claims {
+        let bucket = c.get_i64("bucket").unwrap();
+        held.entry(c.get_object_id("bookingId").unwrap())
+            .or_default()
+            .insert(bucket);
+    }
+    let mut owner: HashMap<i64, ObjectId> = HashMap::new();
+    for b in bookings.iter().filter(|b| b.status.holds_time()) {
+        let own = buckets_of(b);
+        assert_eq!(
+            held.remove(&b.id).unwrap_or_default(),
+            own,
+            "booking {} ({} {}-{}) must hold exactly its own time",
+            b.id,
+            b.date,
+            b.start_time,
+            b.end_time
+        );
+        for bucket in own {
+            if let Some(other) = owner.insert(bucket, b.id) {
+                panic!("bookings {other} and {} overlap", b.id);
+            }
+        }
+    }
+    assert!(held.is_empty(), "claims without a booking using them: {held:?}");
+}
+
+#[tokio::test]
+async fn racing_duplicate_and_crossing_reschedules_never_free_or_share_time() {
+    let (a, b) = two_instances().await;
+    let me = therapist(&a).await;
+    let client = new_client(&a, &me, "Elena Soto").await;
+    let other = new_client(&a, &me, "Marta Gil").await;
+    for round in 0..50 {
+        let day = format!("2031-07-{:02}", 1 + round % 28);
+        let (from, dup, cross) = if round < 28 {
+            (("08:00", "09:00"), ("11:00", "12:00"), ("11:30", "12:30"))
+        } else {
+            (("14:00", "15:00"), ("17:00", "18:00"), ("16:30", "17:30"))
+        };
+        let r = a
+            .post_as("/api/bookings", &me, &booking(&client, &day, from.0, from.1))
+            .await;
+        assert_eq!(r.status(), 201, "round {round}");
+        let id = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/bookings/{id}/reschedule");
+        let move_to = |(s, e): (&str, &str)| json!({ "date": day, "startTime": s, "endTime": e });
+        // Two identical moves (one per instance) and a crossing move to an overlapping time.
+        let (to_dup, to_cross) = (move_to(dup), move_to(cross));
+        let (r1, r2, r3) = tokio::join!(
+            a.put_as(&path, &me, &to_dup),
+            b.put_as(&path, &me, &to_dup),
+            b.put_as(&path, &me, &to_cross),
+        );
+        let statuses = [r1.status().as_u16(), r2.status().as_u16(), r3.status().as_u16()];
+        assert!(
+            statuses.iter().all(|s| [200, 409, 412].contains(s)),
+            "round {round}: {statuses:?}"
+        );
+        assert!(
+            statuses.contains(&200),
+            "round {round}: one move wins: {statuses:?}"
+        );
+        // Whatever won, the booking's time is held: nobody else can take it.
+        let now: Value = json_body(a.get_as(&format!("/api/bookings/{id}"), &me).await).await["data"].clone();
+        let (s, e) = (
+            now["startTime"].as_str().unwrap(),
+            now["endTime"].as_str().unwrap(),
+        );
+        let r = b
+            .post_as("/api/bookings", &me, &booking(&other, &day, s, e))
+            .await;
+        assert_eq!(
+            r.status(),
+            409,
+            "round {round}: the moved booking's time {s}-{e} stays held"
+        );
+    }
+    assert_claims_match_bookings(&a).await;
+}
+
+async fn state_of(app: &TestApp) -> dhara::AppState {
+    dhara::AppState::build(app.config.clone(), tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap()
+}
+
+/// Claims as a crash would have left them `age_minutes` ago for `booking`.
+async fn leave_claims(
+    app: &TestApp,
+    therapist: &str,
+    booking: ObjectId,
+    utc_start: &str,
+    minutes: i64,
+    age_minutes: i64,
+) {
+    let first = chrono::DateTime::parse_from_rfc3339(utc_start)
+        .unwrap()
+        .timestamp()
+        / 300;
+    let created = DateTime::from_millis(DateTime::now().timestamp_millis() - age_minutes * 60_000);
+    let token = ObjectId::new();
+    let docs: Vec<Document> = (first..first + minutes / 5)
+        .map(|bucket| {
+            doc! {
+                "_id": format!("{therapist}:{bucket}"), "therapistId": ObjectId::parse_str(therapist).unwrap(),
+                "bookingId": booking, "bucket": bucket, "token": token, "createdAt": created,
+                "expiresAt": DateTime::from_millis(DateTime::now().timestamp_millis() + 86_400_000 * 400),
+            }
+        })
+        .collect();
+    app.db
+        .collection::<Document>("slot_claims")
+        .insert_many(docs)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn time_left_held_by_a_crash_mid_move_is_freed_whatever_its_age() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Elena Soto").await;
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&client, "2031-07-07", "09:00", "10:00"),
+        )
+        .await;
+    let live = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let live = ObjectId::parse_str(&live).unwrap();
+    // A move of the live booking claimed 14:00-15:00 (12:00 UTC) three hours ago and crashed
+    // before writing it; another move left 16:00-17:00 behind after writing elsewhere. Both
+    // are older than any "recent" window, and their booking exists and holds time.
+    leave_claims(&app, &me.id, live, "2031-07-07T12:00:00Z", 60, 180).await;
+    leave_claims(&app, &me.id, live, "2031-07-07T14:00:00Z", 60, 60 * 24 * 3).await;
+
+    // The availability check and creation agree that 14:00 is free.
+    let q = "/api/bookings/check-availability?date=2031-07-07&startTime=14:00&endTime=15:00";
+    assert_eq!(
+        json_body(app.get_as(q, &me).await).await["data"]["available"],
+        true
+    );
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&client, "2031-07-07", "14:00", "15:00"),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        201,
+        "a stale claim of a live booking does not block creation"
+    );
+
+    // The worker's sweep frees the other one, and leaves every claim in use alone.
+    let claims = dhara::bookings::service::claims(&state_of(&app).await);
+    let reaped = claims.reap_all().await.unwrap();
+    assert_eq!(reaped.orphans, 12, "{reaped:?}");
+    assert_claims_match_bookings(&app).await;
+    assert_eq!(claims.reap_all().await.unwrap().orphans, 0, "live claims stay");
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&client, "2031-07-07", "16:00", "17:00"),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn young_claims_of_a_write_in_progress_are_left_alone() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Elena Soto").await;
+    // A create that is claiming right now: no booking yet, claims a second old.
+    leave_claims(&app, &me.id, ObjectId::new(), "2031-07-08T08:00:00Z", 60, 0).await;
+    let claims = dhara::bookings::service::claims(&state_of(&app).await);
+    assert_eq!(claims.reap_all().await.unwrap().orphans, 0);
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&client, "2031-07-08", "10:00", "11:00"),
+        )
+        .await;
+    assert_error(r, 409, "SLOT_TAKEN").await;
+    assert_eq!(app.count("slot_claims").await, 12);
+}
+
+#[tokio::test]
+async fn claims_of_time_long_past_are_removed_and_that_time_cannot_be_booked() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Elena Soto").await;
+    let day = |d: i64| {
+        (chrono::Utc::now().date_naive() + chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    // Within the retention (30 days by default): recorded, and guarded like any booking.
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&client, &day(-3), "10:00", "11:00"),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&client, &day(-3), "10:30", "11:30"),
+        )
+        .await;
+    assert_error(r, 409, "SLOT_TAKEN").await;
+    // Beyond it: refused, since its claims would already be gone.
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&client, &day(-45), "10:00", "11:00"),
+        )
+        .await;
+    let body = assert_error(r, 400, "VALIDATION_ERROR").await;
+    assert_eq!(body["errors"][0]["field"], "date");
+
+    // Each claim expires with its time plus the retention (TTL index; the reaper does the same).
+    let claim = app
+        .db
+        .collection::<Document>("slot_claims")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    let expires = claim.get_datetime("expiresAt").unwrap().timestamp_millis();
+    let bucket_end = (claim.get_i64("bucket").unwrap() + 1) * 300_000;
+    assert_eq!(expires - bucket_end, 30 * 86_400_000);
+    let indexes: Vec<Document> = app
+        .db
+        .collection::<Document>("slot_claims")
+        .list_indexes()
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| mongodb::bson::to_document(&i).unwrap())
+        .collect();
+    assert!(
+        indexes.iter().any(|i| i
+            .get_document("key")
+            .map(|k| k.contains_key("expiresAt"))
+            .unwrap_or(false)
+            && (i.contains_key("expireAfterSeconds")
+                || i.get_document("options")
+                    .map(|o| o.contains_key("expireAfterSeconds"))
+                    .unwrap_or(false))),
+        "a TTL index on expiresAt: {indexes:?}"
+    );
+    // Claims whose retention has run out go (the server's TTL monitor or the reaper, whichever
+    // comes first; the reaper covers servers where TTL monitoring is off).
+    app.db
+        .collection::<Document>("slot_claims")
+        .update_many(
+            doc! {},
+            doc! { "$set": { "expiresAt": DateTime::from_millis(1_000) } },
+        )
+        .await
+        .unwrap();
+    let claims = dhara::bookings::service::claims(&state_of(&app).await);
+    let reaped = claims.reap_all().await.unwrap();
+    assert!(reaped.expired <= 12, "{reaped:?}");
+    assert_eq!(app.count("slot_claims").await, 0);
+}
+
+#[tokio::test]
+async fn a_write_cut_off_by_its_timeout_completes_and_its_key_replays_it() {
+    // Instance A abandons CRUD requests after 50 ms; B is normal. A 52-week series takes far
+    // longer than that to claim and write, so A's answer comes while the write is under way.
+    let a = spawn_app_with(&[("DHARA_HTTP__TIMEOUTS__CRUD_SECONDS", "0.05")]).await;
+    let shared = [
+        ("MONGODB_DATABASE", a.config.mongodb.database.as_str()),
+        ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
+    ];
+    let b = spawn_app_with(&shared).await;
+    let me = therapist(&b).await;
+    let client = new_client(&b, &me, "Elena Soto").await;
+    let mut series = booking(&client, "2031-01-06", "10:00", "11:00");
+    series["recurrence"] = json!({ "frequency": "weekly", "count": 52 });
+    let mut started = false;
+    for attempt in 0..5 {
+        let key = format!("series-{attempt}");
+        let send = |app: &TestApp| {
+            app.client
+                .post(app.url("/api/bookings"))
+                .header("Authorization", &me.auth)
+                .header("Idempotency-Key", &key)
+                .json(&series)
+                .send()
+        };
+        let r = send(&a).await.unwrap();
+        if r.status() != 503 {
+            // The whole series fit in 50 ms (or was refused): nothing to prove with this key.
+            assert!(r.status() == 201 || r.status() == 409, "{}", r.status());
+            continue;
+        }
+        assert_eq!(json_body(r).await["code"], "TIMEOUT");
+        if a.count("idempotency_keys").await == 0 {
+            // Cut off before the write began; try again with a new key.
+            continue;
+        }
+        started = true;
+        // The retry (on the other instance) waits for the real outcome and replays it.
+        let mut replay = send(&b).await.unwrap();
+        for _ in 0..100 {
+            if replay.status() != 409 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            replay = send(&b).await.unwrap();
+        }
+        assert_eq!(
+            replay.status(),
+            201,
+            "the retry returns what the cut-off request created"
+        );
+        let data = json_body(replay).await["data"].clone();
+        assert_eq!(data.as_array().unwrap().len(), 52);
+        assert_eq!(b.count("bookings").await, 52, "stored once");
+        assert_claims_match_bookings(&b).await;
+        break;
+    }
+    assert!(started, "no attempt was cut off mid-write");
+}
+
+#[tokio::test]
+async fn a_login_with_a_stored_email_sees_nothing_until_it_proves_the_email() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let victim = "paciente@example.com";
+    let r = app
+        .post_as(
+            "/api/clients",
+            &me,
+            &json!({ "name": "Paciente Real", "email": victim }),
+        )
+        .await;
+    let record = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let mut b = booking(&record, "2031-03-03", "10:00", "11:00");
+    b["notes"] = json!("private clinical note");
+    assert_eq!(app.post_as("/api/bookings", &me, &b).await.status(), 201);
+
+    // A stranger registers a booking-site login with that email.
+    let (_, _, session) = register_as(&app, "/api/clients/register", Some(victim)).await;
+    let stranger = Caller {
+        auth: bearer(&session),
+        id: session["user"]["id"].as_str().unwrap().to_owned(),
+        email: victim.to_owned(),
+    };
+    let mine = json_body(app.get_as("/api/bookings/client", &stranger).await).await;
+    assert_eq!(mine["total"], 0, "nothing is linked by registering: {mine}");
+    let got = json_body(app.get_as(&format!("/api/clients/{record}"), &me).await).await;
+    assert!(got["data"]["userId"].is_null(), "{got}");
+    // Nor by booking with that therapist: the record for that email is not theirs yet.
+    app.put_as(
+        "/api/availability/schedule",
+        &me,
+        &json!({ "timezone": "Europe/Madrid", "weekly": { "monday": [{ "start": "00:00", "end": "24:00" }], "tuesday": [{ "start": "00:00", "end": "24:00" }], "wednesday": [{ "start": "00:00", "end": "24:00" }], "thursday": [{ "start": "00:00", "end": "24:00" }], "friday": [{ "start": "00:00", "end": "24:00" }], "saturday": [{ "start": "00:00", "end": "24:00" }], "sunday": [{ "start": "00:00", "end": "24:00" }] }, "bufferMinutes": 0, "minNoticeHours": 0, "maxAdvanceDays": 365 }),
+    )
+    .await;
+    let day = (chrono::Utc::now().date_naive() + chrono::Duration::days(10))
+        .format("%Y-%m-%d")
+        .to_string();
+    let ask = json!({ "therapistId": me.id, "date": day, "startTime": "10:00", "endTime": "11:00" });
+    assert_error(
+        app.post_as("/api/bookings/client/book", &stranger, &ask).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    assert_eq!(app.count("bookings").await, 1);
+
+    // The owner of the mailbox proves it: now the records are linked, and the therapist told.
+    let token = mailed_token(&app, victim, "verify-email").await;
+    let r = app
+        .post_json("/api/clients/verify-email", &json!({ "token": token }))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_body(r).await["data"]["linkedRecords"], 1);
+    let again = app
+        .post_json("/api/clients/verify-email", &json!({ "token": token }))
+        .await;
+    assert_error(again, 400, "VALIDATION_ERROR").await;
+    let mine = json_body(app.get_as("/api/bookings/client", &stranger).await).await;
+    assert_eq!(mine["total"], 1);
+    let seen = &mine["data"][0];
+    assert!(
+        seen.get("notes").is_none(),
+        "the therapist's private notes never reach a client: {seen}"
+    );
+    let notes = json_body(app.get_as("/api/notifications", &me).await).await;
+    assert!(notes.to_string().contains("client_linked"), "{notes}");
+}
+
+#[tokio::test]
+async fn a_burst_of_wrong_passwords_over_two_instances_gets_exactly_the_allowed_checks() {
+    let (a, b) = two_instances().await;
+    let (email, password, _) = register_therapist(&a).await;
+    let wrong = json!({ "email": email, "password": "not the password" });
+    let requests = (0..40).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.post_json("/api/auth/login", &wrong)
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(requests)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, 5, "lockout.max password checks, no more: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    // Locked: even the right password waits for the window.
+    let right = json!({ "email": email, "password": password });
+    assert_eq!(a.post_json("/api/auth/login", &right).await.status(), 429);
+}
+
+#[tokio::test]
+async fn a_signed_token_of_a_deleted_account_reaches_nothing() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    assert_eq!(app.get_as("/api/bookings", &me).await.status(), 200);
+    app.db
+        .collection::<Document>("users")
+        .delete_one(doc! { "_id": ObjectId::parse_str(&me.id).unwrap() })
+        .await
+        .unwrap();
+    assert_error(app.get_as("/api/bookings", &me).await, 401, "INVALID_TOKEN").await;
+    assert_error(app.get_as("/api/auth/me", &me).await, 401, "INVALID_TOKEN").await;
+}
