@@ -28,7 +28,9 @@ pub struct Cents(pub i64);
 impl Cents {
     /// Major units for JSON output (`8050` → `80.5`).
     pub fn to_major(self) -> serde_json::Value {
-        let text = format!("{}.{:02}", self.0 / 100, self.0 % 100);
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let text = format!("{sign}{}.{:02}", abs / 100, abs % 100);
         text.parse::<serde_json::Number>()
             .map(serde_json::Value::Number)
             .unwrap_or_default()

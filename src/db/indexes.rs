@@ -14,6 +14,12 @@ use serde_json::{Map, Value};
 
 include!(concat!(env!("OUT_DIR"), "/indexes.rs"));
 
+/// Indexes that earlier versions declared and whose rule is withdrawn: a unique index left in
+/// place would keep enforcing it, so sync drops them. `payments.transactionId_1` made
+/// transaction ids unique across therapists (one therapist could probe and block another's
+/// ids); uniqueness is per therapist now (`therapistId_1_transactionId_1`).
+const RETIRED: &[(&str, &str)] = &[("payments", "transactionId_1")];
+
 /// One declared index.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -196,6 +202,15 @@ pub async fn sync(
         }
         for stored in &existing {
             let name = stored.get_str("name").unwrap_or_default();
+            if RETIRED.contains(&(coll.collection.as_str(), name)) {
+                // An index whose rule we withdrew (it would still enforce it): dropped, always.
+                db.run_command(doc! { "dropIndexes": &coll.collection, "index": name })
+                    .await?;
+                report
+                    .replaced
+                    .push(format!("{}.{name}: retired, dropped", coll.collection));
+                continue;
+            }
             if name != "_id_" && !coll.indexes.iter().any(|s| s.name == name) {
                 report.undeclared.push(format!("{}.{name}", coll.collection));
             }

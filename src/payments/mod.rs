@@ -98,7 +98,7 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
         .get(&scope, client_id)
         .await?
         .ok_or_else(|| ApiError::field("clientId", "is not one of your clients"))?;
-    let booking_id = match &req.booking_id {
+    let booking = match &req.booking_id {
         Some(raw) => {
             let b = BookingStore::new(&state.db)
                 .get(&scope, parse_id(raw, "bookingId")?)
@@ -107,9 +107,20 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
             if b.client_id != client_id {
                 return Err(ApiError::field("bookingId", "belongs to another client"));
             }
-            Some(b.id)
+            Some(b)
         }
         None => None,
+    };
+    let booking_id = booking.as_ref().map(|b| b.id);
+    let currency = match (&booking, req.currency) {
+        (Some(b), Some(c)) if c != b.currency => {
+            return Err(ApiError::field(
+                "currency",
+                format!("must be the booking's currency ({:?})", b.currency),
+            ))
+        }
+        (Some(b), None) => b.currency,
+        (_, c) => c.unwrap_or_default(),
     };
     let status = req.status.unwrap_or(PaymentState::Completed);
     if !matches!(status, PaymentState::Pending | PaymentState::Completed) {
@@ -124,7 +135,7 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
         client_id,
         booking_id,
         amount_cents: req.amount,
-        currency: req.currency.unwrap_or_default(),
+        currency,
         method: req.method,
         status,
         fee_cents: Cents(fee),
@@ -147,31 +158,29 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
     };
     let coll = payments(state);
     let bookings = state.db.collection::<Document>("bookings");
+    let allow_overpayment = req.allow_overpayment;
     let result = transaction(&state.db, |s| {
         let (p, coll, bookings) = (payment.clone(), coll.clone(), bookings.clone());
         Box::pin(async move {
             // Each write recognises its own earlier effect, so a repeated attempt (after a
             // commit whose outcome was reported wrongly or not at all) applies nothing twice.
             if let Some(bid) = p.booking_id {
-                let r = bookings
-                    .update_one(
-                        doc! { "_id": bid, "therapistId": p.therapist_id, "paymentId": { "$ne": p.id } },
-                        doc! {
-                            "$set": { "paymentStatus": p.status.booking_payment_status(), "paymentId": p.id, "updatedAt": DateTime::now() },
-                            "$inc": { "version": 1 },
-                        },
-                    )
-                    .session(&mut *s)
-                    .await?;
-                if r.matched_count != 1 {
-                    let already = bookings.find_one(doc! { "_id": bid, "paymentId": p.id }).session(&mut *s).await?;
-                    if already.is_none() {
-                        return Err(TxError::Other(ApiError::field("bookingId", "is not one of your bookings")));
-                    }
-                }
+                let charge = Charge {
+                    booking: bid,
+                    therapist: p.therapist_id,
+                    payment: p.id,
+                    cents: p.amount_cents.0,
+                    allow_over: allow_overpayment,
+                };
+                charge_booking(&bookings, s, &charge, Some(p.status.booking_payment_status())).await?;
             }
             if let Err(e) = coll.insert_one(&p).session(&mut *s).await {
-                let mine = crate::db::is_duplicate_key(&e) && coll.find_one(doc! { "_id": p.id }).session(&mut *s).await?.is_some();
+                let mine = crate::db::is_duplicate_key(&e)
+                    && coll
+                        .find_one(doc! { "_id": p.id })
+                        .session(&mut *s)
+                        .await?
+                        .is_some();
                 if !mine {
                     return Err(e.into());
                 }
@@ -315,10 +324,27 @@ pub async fn update_status(
             ),
         });
     }
+    if req.status == p.status {
+        // Nothing changes: never recompute (and lose) what remains refundable.
+        return Ok(envelope::ok(p.view()));
+    }
     let refundable = if req.status == PaymentState::Completed {
-        p.amount_cents.0
+        p.amount_cents.0 - p.refunded_cents.0
     } else {
         0
+    };
+    // What the booking counts as paid moves with the payment: a payment that failed or was
+    // cancelled no longer counts; one that is pending again counts (within the price) again.
+    let counted = |st: PaymentState| {
+        matches!(
+            st,
+            PaymentState::Pending | PaymentState::Completed | PaymentState::PartiallyRefunded
+        )
+    };
+    let delta = match (counted(p.status), counted(req.status)) {
+        (true, false) => -(p.amount_cents.0 - p.refunded_cents.0),
+        (false, true) => p.amount_cents.0 - p.refunded_cents.0,
+        _ => 0,
     };
     let (coll, bookings) = (
         state.db.collection::<Document>(PAYMENTS),
@@ -334,7 +360,13 @@ pub async fn update_status(
                 .session(&mut *s)
                 .await?
                 .ok_or_else(|| TxError::Other(ApiError::PreconditionFailed("This payment changed meanwhile; reload and try again".into())))?;
-            set_booking_payment_status(&bookings, s, p.booking_id, to).await?;
+            match p.booking_id {
+                Some(bid) if delta != 0 => {
+                    let charge = Charge { booking: bid, therapist: p.therapist_id, payment: p.id, cents: delta, allow_over: false };
+                    charge_booking(&bookings, s, &charge, Some(to.booking_payment_status())).await?;
+                }
+                _ => set_booking_payment_status(&bookings, s, p.booking_id, to).await?,
+            }
             Ok(updated)
         })
     })
@@ -402,6 +434,7 @@ async fn refund_inner(
                 .find_one(doc! { "_id": p.id, "refunds.id": entry.id })
                 .session(&mut *s)
                 .await?;
+            let applied_now = applied.is_none();
             let after = match applied {
                 Some(done) => Some(done),
                 None => coll
@@ -439,6 +472,18 @@ async fn refund_inner(
                 .session(&mut *s)
                 .await?
                 .unwrap_or(after);
+            if applied_now {
+                if let Some(bid) = p.booking_id {
+                    let charge = Charge {
+                        booking: bid,
+                        therapist: p.therapist_id,
+                        payment: entry.id,
+                        cents: -amount,
+                        allow_over: false,
+                    };
+                    charge_booking(&bookings, s, &charge, None).await?;
+                }
+            }
             set_booking_payment_status(&bookings, s, p.booking_id, status).await?;
             Ok(after)
         })
@@ -446,6 +491,81 @@ async fn refund_inner(
     .await?;
     let p: Payment = mongodb::bson::from_document(updated)?;
     Ok(envelope::ok(p.view()))
+}
+
+/// A change of what a booking counts as paid, made once per `payment` (a payment, or a refund).
+struct Charge {
+    booking: ObjectId,
+    therapist: ObjectId,
+    payment: ObjectId,
+    cents: i64,
+    allow_over: bool,
+}
+
+/// Inside a transaction: adds `charge.cents` to the booking's `paidCents` (refusing a booking
+/// that is cancelled, or a total beyond its price unless allowed), once per `charge.payment`.
+/// The read and the version-guarded write are in the same transaction, so two concurrent
+/// payments of one booking conflict and the retry sees the first.
+async fn charge_booking(
+    bookings: &Collection<Document>,
+    s: &mut mongodb::ClientSession,
+    charge: &Charge,
+    payment_status: Option<&'static str>,
+) -> Result<(), TxError<ApiError>> {
+    let b = bookings
+        .find_one(doc! { "_id": charge.booking, "therapistId": charge.therapist })
+        .session(&mut *s)
+        .await?
+        .ok_or_else(|| TxError::Other(ApiError::field("bookingId", "is not one of your bookings")))?;
+    let done = b
+        .get_array("chargeIds")
+        .map(|ids| ids.iter().any(|i| i.as_object_id() == Some(charge.payment)))
+        .unwrap_or(false);
+    if done {
+        return Ok(());
+    }
+    let paid = b.get("paidCents").and_then(crate::db::as_i64).unwrap_or(0);
+    let price = b.get("amountCents").and_then(crate::db::as_i64).unwrap_or(0);
+    if charge.cents > 0 {
+        if b.get_str("status") == Ok("cancelled") {
+            return Err(TxError::Other(ApiError::field(
+                "bookingId",
+                "is cancelled: nothing to pay",
+            )));
+        }
+        if !charge.allow_over && paid + charge.cents > price {
+            let left = crate::money::Cents((price - paid).max(0)).to_major();
+            return Err(TxError::Other(ApiError::Conflict {
+                code: "PAYMENT_EXCEEDS_PRICE",
+                message: format!(
+                    "This booking's payments would exceed its price ({left} left to pay); send allowOverpayment: true to record it anyway"
+                ),
+                extra: [("remaining".to_owned(), left)].into_iter().collect(),
+            }));
+        }
+    }
+    let version = b.get("version").and_then(crate::db::as_i64).unwrap_or(0);
+    let mut set = doc! { "updatedAt": DateTime::now() };
+    if let Some(st) = payment_status {
+        set.insert("paymentStatus", st);
+        if charge.cents > 0 {
+            set.insert("paymentId", charge.payment);
+        }
+    }
+    let r = bookings
+        .update_one(
+            doc! { "_id": charge.booking, "version": version },
+            doc! { "$set": set, "$inc": { "paidCents": charge.cents, "version": 1 }, "$push": { "chargeIds": charge.payment } },
+        )
+        .session(&mut *s)
+        .await?;
+    if r.matched_count != 1 {
+        return Err(TxError::Other(ApiError::conflict(
+            "CONCURRENT_UPDATE",
+            "The booking changed meanwhile; retry",
+        )));
+    }
+    Ok(())
 }
 
 /// Inside a transaction: the paid booking (if any) follows its payment's state.

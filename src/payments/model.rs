@@ -154,6 +154,9 @@ pub struct CreatePayment {
     pub status: Option<PaymentState>,
     #[validate(length(min = 1, max = 100))]
     pub transaction_id: Option<String>,
+    /// Lets a booking's payments add up to more than its price (a tip, a deliberate extra).
+    #[serde(default)]
+    pub allow_overpayment: bool,
 }
 
 /// `PUT /api/payments/:id/status`.

@@ -496,3 +496,161 @@ async fn a_signed_token_of_a_deleted_account_reaches_nothing() {
     assert_error(app.get_as("/api/bookings", &me).await, 401, "INVALID_TOKEN").await;
     assert_error(app.get_as("/api/auth/me", &me).await, 401, "INVALID_TOKEN").await;
 }
+
+async fn priced_booking(app: &TestApp, me: &Caller, client: &str, date: &str, amount: f64) -> String {
+    let mut b = booking(client, date, "10:00", "11:00");
+    b["amount"] = json!(amount);
+    json_body(app.post_as("/api/bookings", me, &b).await).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_booking_is_never_paid_beyond_its_price_in_another_currency_or_while_cancelled() {
+    let (a, b) = two_instances().await;
+    let me = therapist(&a).await;
+    let client = new_client(&a, &me, "Pagadora").await;
+    let booking_id = priced_booking(&a, &me, &client, "2031-02-03", 50.0).await;
+    let pay = json!({ "amount": 50, "method": "cash", "clientId": client, "bookingId": booking_id });
+    assert_eq!(a.post_as("/api/payments", &me, &pay).await.status(), 201);
+    let r = a.post_as("/api/payments", &me, &pay).await;
+    assert_error(r, 409, "PAYMENT_EXCEEDS_PRICE").await;
+    let mut tip = json!({ "amount": 5, "method": "cash", "clientId": client, "bookingId": booking_id });
+    assert_error(
+        a.post_as("/api/payments", &me, &tip).await,
+        409,
+        "PAYMENT_EXCEEDS_PRICE",
+    )
+    .await;
+    tip["allowOverpayment"] = json!(true);
+    assert_eq!(
+        a.post_as("/api/payments", &me, &tip).await.status(),
+        201,
+        "said explicitly"
+    );
+    assert_eq!(a.count("payments").await, 2);
+
+    // Concurrently, over two instances: one payment of the full price wins.
+    let other = priced_booking(&a, &me, &client, "2031-02-04", 50.0).await;
+    let pay = json!({ "amount": 50, "method": "card", "clientId": client, "bookingId": other });
+    let tries = (0..8).map(|i| {
+        if i % 2 == 0 {
+            a.post_as("/api/payments", &me, &pay)
+        } else {
+            b.post_as("/api/payments", &me, &pay)
+        }
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(tries)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    let oid = ObjectId::parse_str(&other).unwrap();
+    let stored =
+        a.db.collection::<Document>("bookings")
+            .find_one(doc! { "_id": oid })
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(stored.get_i64("paidCents").unwrap(), 5000);
+    assert_eq!(
+        a.db.collection::<Document>("payments")
+            .count_documents(doc! { "bookingId": oid })
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Another currency, or a cancelled booking: refused, nothing stored.
+    let third = priced_booking(&a, &me, &client, "2031-02-05", 50.0).await;
+    let usd =
+        json!({ "amount": 50, "currency": "USD", "method": "cash", "clientId": client, "bookingId": third });
+    let body = assert_error(
+        a.post_as("/api/payments", &me, &usd).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "currency");
+    a.patch_as(&format!("/api/bookings/{third}/cancel"), &me, &json!({}))
+        .await;
+    let eur = json!({ "amount": 50, "method": "cash", "clientId": client, "bookingId": third });
+    let body = assert_error(
+        a.post_as("/api/payments", &me, &eur).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "bookingId");
+    assert_eq!(a.count("payments").await, 3);
+}
+
+#[tokio::test]
+async fn refunded_money_is_never_lost_by_a_status_update_and_renders_signed() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Reembolsada").await;
+    let booking_id = priced_booking(&app, &me, &client, "2031-02-10", 100.0).await;
+    let pay = json!({ "amount": 100, "method": "cash", "clientId": client, "bookingId": booking_id });
+    let id = json_body(app.post_as("/api/payments", &me, &pay).await).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post_as(
+            &format!("/api/payments/{id}/refund"),
+            &me,
+            &json!({ "refundAmount": 40 }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = app
+        .put_as(
+            &format!("/api/payments/{id}/status"),
+            &me,
+            &json!({ "status": "partially_refunded" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let p = json_body(app.get_as(&format!("/api/payments/{id}"), &me).await).await["data"].clone();
+    assert_eq!(p["refundedAmount"], json!(40.0));
+    // 60 remain refundable: a refund of 60 goes through, one cent more would not have.
+    let r = app
+        .post_as(
+            &format!("/api/payments/{id}/refund"),
+            &me,
+            &json!({ "refundAmount": 60 }),
+        )
+        .await;
+    assert_eq!(json_body(r).await["data"]["status"], "refunded");
+    // Fully refunded, the booking counts nothing as paid: it can be paid again.
+    let again = app.post_as("/api/payments", &me, &pay).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(dhara::money::Cents(-1234).to_major(), json!(-12.34));
+    assert_eq!(dhara::money::Cents(-5).to_major(), json!(-0.05));
+}
+
+#[tokio::test]
+async fn transaction_ids_are_unique_per_therapist_only() {
+    let app = spawn_app().await;
+    let (one, two) = (therapist(&app).await, therapist(&app).await);
+    for me in [&one, &two] {
+        let client = new_client(&app, me, "Cliente").await;
+        let pay =
+            json!({ "amount": 10, "method": "transfer", "clientId": client, "transactionId": "BANK-42" });
+        assert_eq!(
+            app.post_as("/api/payments", me, &pay).await.status(),
+            201,
+            "another therapist's id is no obstacle"
+        );
+        assert_error(
+            app.post_as("/api/payments", me, &pay).await,
+            409,
+            "TRANSACTION_EXISTS",
+        )
+        .await;
+    }
+}
