@@ -60,6 +60,11 @@ impl Readiness {
         self.indexes_synced.store(true, Ordering::SeqCst);
     }
 
+    /// Marks the declared indexes as not known to be present (a check failed).
+    pub fn clear_indexes_synced(&self) {
+        self.indexes_synced.store(false, Ordering::SeqCst);
+    }
+
     /// Whether the declared indexes are present (unique ones guard correctness).
     pub fn indexes_synced(&self) -> bool {
         self.indexes_synced.load(Ordering::SeqCst)
@@ -161,6 +166,23 @@ async fn readiness_gate(State(state): State<AppState>, req: Request, next: Next)
     next.run(req).await
 }
 
+/// `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control: no-store` on the API's
+/// (they carry personal data: no shared or browser cache may keep them), unless a route set
+/// its own caching.
+async fn protective_headers(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if api && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
 }
@@ -188,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), observe::observe))
         .layer(cors(config))
         .layer(from_fn(request_id::request_id))
+        .layer(from_fn(protective_headers))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

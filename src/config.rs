@@ -113,6 +113,8 @@ pub struct MongoConfig {
     pub server_selection_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub replace_changed_indexes: bool,
+    /// Seconds between checks that the declared indexes still exist (re-created if missing).
+    pub index_check_seconds: u64,
 }
 
 /// Redis connection; an empty URL disables the Redis layer.
@@ -365,6 +367,11 @@ impl Config {
             m.min_pool_size <= m.max_pool_size,
             "mongodb.min_pool_size",
             "must not exceed mongodb.max_pool_size",
+        )?;
+        ensure(
+            (1..=86_400).contains(&m.index_check_seconds),
+            "mongodb.index_check_seconds",
+            "must be between 1 and 86400",
         )?;
         ensure(
             m.server_selection_timeout_ms >= 100,

@@ -68,17 +68,22 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     Ok(())
 }
 
-/// Applies the declared indexes, retrying with backoff while MongoDB is unreachable; the API
-/// answers 503 `NOT_READY` until this has succeeded once.
+/// Applies the declared indexes, retrying with backoff while MongoDB is unreachable (the API
+/// answers 503 `NOT_READY` until this has succeeded), then keeps checking every
+/// `mongodb.index_check_seconds`: an index lost since (a restored or dropped database, a
+/// restarted dev server) is re-created, and while that fails the instance is not ready.
 pub async fn sync_indexes_until_done(state: AppState, declared: Vec<db::indexes::CollectionIndexes>) {
     let mut delay = Duration::from_millis(250);
+    let every = Duration::from_secs(state.config.mongodb.index_check_seconds);
     loop {
         let replace = state.config.mongodb.replace_changed_indexes;
         match db::indexes::sync(state.db.primary(), &declared, replace).await {
             Ok(report) => {
                 if report.has_drift() {
                     tracing::warn!(report = %report, "index definitions differ from indexes/");
-                } else {
+                } else if !report.created.is_empty() && state.readiness.indexes_synced() {
+                    tracing::warn!(created = ?report.created, "declared indexes were missing; re-created");
+                } else if !state.readiness.indexes_synced() {
                     tracing::info!(
                         created = report.created.len(),
                         unchanged = report.unchanged.len(),
@@ -86,14 +91,17 @@ pub async fn sync_indexes_until_done(state: AppState, declared: Vec<db::indexes:
                     );
                 }
                 state.readiness.set_indexes_synced();
-                return;
+                delay = every;
             }
-            Err(e) => tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "index sync failed"),
+            Err(e) => {
+                state.readiness.clear_indexes_synced();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "index sync failed");
+                delay = (delay * 2).clamp(Duration::from_millis(250), Duration::from_secs(15));
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = state.shutdown.cancelled() => return,
         }
-        delay = (delay * 2).min(Duration::from_secs(15));
     }
 }

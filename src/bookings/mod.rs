@@ -198,6 +198,7 @@ pub async fn create(
 }
 
 async fn create_inner(state: &AppState, me: Therapist, req: CreateBooking) -> ApiResult<Response> {
+    crate::http::extract::require_https(&state.config, "meetingLink", req.meeting_link.as_deref())?;
     let client_id = parse_id(&req.client_id, "clientId")?;
     let client = ClientStore::new(&state.db)
         .get(&me.scope(), client_id)
@@ -304,6 +305,7 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<Response> {
     let req: UpdateBooking = parse_body(&headers, &body)?;
+    crate::http::extract::require_https(&state.config, "meetingLink", req.meeting_link.as_deref())?;
     let b = load(&state, &me, &id).await?;
     check_version(&b, version_of(&headers, req.version)?)?;
     let mut set = Document::new();

@@ -241,7 +241,11 @@ pub struct CreateBooking {
     pub location: Option<String>,
     #[validate(length(max = 5000))]
     pub notes: Option<String>,
-    #[validate(url(message = "must be a URL"), length(max = 500))]
+    #[validate(
+        url(message = "must be a URL"),
+        custom(function = "crate::http::extract::web_link"),
+        length(max = 500)
+    )]
     pub meeting_link: Option<String>,
     pub status: Option<BookingStatus>,
     #[validate(nested)]
@@ -266,7 +270,11 @@ pub struct UpdateBooking {
     pub location: Option<String>,
     #[validate(length(max = 5000))]
     pub notes: Option<String>,
-    #[validate(url(message = "must be a URL"), length(max = 500))]
+    #[validate(
+        url(message = "must be a URL"),
+        custom(function = "crate::http::extract::web_link"),
+        length(max = 500)
+    )]
     pub meeting_link: Option<String>,
     pub status: Option<BookingStatus>,
 }

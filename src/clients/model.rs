@@ -188,6 +188,7 @@ fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateClient {
+    #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120, message = "must be 1 to 120 characters"))]
     pub name: String,
     #[serde(default, deserialize_with = "email_opt")]
@@ -215,6 +216,7 @@ pub struct CreateClient {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateClient {
+    #[serde(default, deserialize_with = "trimmed_opt")]
     #[validate(length(min = 1, max = 120, message = "must be 1 to 120 characters"))]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "email_opt")]

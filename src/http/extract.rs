@@ -51,6 +51,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Deserializes a string trimmed, so validation sees (and storage keeps) what matters.
+pub fn trimmed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::Deserialize;
+    Ok(String::deserialize(d)?.trim().to_owned())
+}
+
+/// A link shown to others (meeting links, profile links): `https:` or `http:` only, never
+/// `javascript:`, `data:` and the like. Whether `http:` is allowed is the deployment's choice:
+/// see [`require_https`].
+pub fn web_link(v: &str) -> Result<(), validator::ValidationError> {
+    let lower = v.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("scheme").with_message("must be an https:// link".into()))
+    }
+}
+
+/// 400 for an `http:` link outside development: links served publicly must be `https:`.
+pub fn require_https(
+    config: &crate::config::Config,
+    field: &str,
+    link: Option<&str>,
+) -> Result<(), ApiError> {
+    match link {
+        Some(l) if !l.trim().to_ascii_lowercase().starts_with("https://") && config.env != "development" => {
+            Err(ApiError::field(field, "must be an https:// link"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn require_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(ApiError::UnsupportedMediaType(

@@ -59,6 +59,7 @@ pub struct Rates {
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PricingPackage {
+    #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
     pub name: String,
     #[validate(range(min = 1, max = 100))]
@@ -74,6 +75,7 @@ pub struct PricingPackage {
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkLocation {
+    #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
     pub name: String,
     #[validate(length(max = 300))]
@@ -90,7 +92,11 @@ pub struct WorkLocation {
 pub struct ExternalLink {
     #[validate(length(min = 1, max = 60))]
     pub label: String,
-    #[validate(url(message = "must be a URL"), length(max = 500))]
+    #[validate(
+        url(message = "must be a URL"),
+        custom(function = "crate::http::extract::web_link"),
+        length(max = 500)
+    )]
     pub url: String,
 }
 
@@ -237,6 +243,13 @@ pub async fn put_profile(
         set.insert("workLocations", mongodb::bson::to_bson(&v)?);
     }
     if let Some(v) = req.external_links {
+        for (i, l) in v.iter().enumerate() {
+            crate::http::extract::require_https(
+                &state.config,
+                &format!("externalLinks[{i}].url"),
+                Some(&l.url),
+            )?;
+        }
         set.insert("externalLinks", mongodb::bson::to_bson(&v)?);
     }
     let d = state

@@ -654,3 +654,81 @@ async fn transaction_ids_are_unique_per_therapist_only() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn lost_indexes_are_recreated_and_readiness_follows() {
+    let app = spawn_app_with(&[("DHARA_MONGODB__INDEX_CHECK_SECONDS", "1")]).await;
+    app.wait_ready().await;
+    // The database loses its indexes (a restore, a dropped collection, a restarted server).
+    app.db
+        .run_command(doc! { "dropIndexes": "users", "index": "*" })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let names: Vec<String> = app
+            .db
+            .collection::<Document>("users")
+            .list_index_names()
+            .await
+            .unwrap_or_default();
+        if names.iter().any(|n| n == "email_1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unique email index was not re-created: {names:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // And it guards again: the same email cannot register twice.
+    let (email, _, _) = register_therapist(&app).await;
+    let again = json!({ "name": "Otra", "email": email, "password": "correct horse battery", "confirmPassword": "correct horse battery" });
+    assert_error(
+        app.post_json("/api/auth/register", &again).await,
+        409,
+        "EMAIL_TAKEN",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn links_must_be_web_links_names_are_trimmed_and_personal_data_is_not_cached() {
+    let app = spawn_app_with(&[("DHARA_ENV", "test")]).await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Elena").await;
+    for link in [
+        "javascript:alert(1)",
+        "data:text/html,<script>1</script>",
+        "http://meet.example.com/x",
+    ] {
+        let mut b = booking(&client, "2031-09-01", "10:00", "11:00");
+        b["meetingLink"] = json!(link);
+        let body = assert_error(
+            app.post_as("/api/bookings", &me, &b).await,
+            400,
+            "VALIDATION_ERROR",
+        )
+        .await;
+        assert_eq!(body["errors"][0]["field"], "meetingLink", "{link}: {body}");
+        let profile = json!({ "externalLinks": [{ "label": "web", "url": link }] });
+        let r = app.put_as("/api/profile", &me, &profile).await;
+        assert_eq!(r.status(), 400, "{link}");
+    }
+    let mut b = booking(&client, "2031-09-01", "10:00", "11:00");
+    b["meetingLink"] = json!("https://meet.example.com/x");
+    assert_eq!(app.post_as("/api/bookings", &me, &b).await.status(), 201);
+    assert_eq!(app.count("bookings").await, 1);
+
+    let r = app.post_as("/api/clients", &me, &json!({ "name": "   " })).await;
+    let body = assert_error(r, 400, "VALIDATION_ERROR").await;
+    assert_eq!(body["errors"][0]["field"], "name");
+    let r = app
+        .post_as("/api/clients", &me, &json!({ "name": "  Ana Ruiz  " }))
+        .await;
+    assert_eq!(json_body(r).await["data"]["name"], "Ana Ruiz");
+
+    let r = app.get_as("/api/clients", &me).await;
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+}
