@@ -93,20 +93,26 @@ pub async fn start_email_verification(state: &AppState, user: &User) -> ApiResul
     Ok(())
 }
 
-/// Redeems a verification link: marks the email proven and links the client records that
-/// therapists keep for it, telling each therapist whose record was linked.
-pub async fn verify_email(state: &AppState, token: &str) -> ApiResult<usize> {
+/// Spends a single-use emailed token of `collection` (stored hashed): its record, once, while
+/// unexpired; a 400 on `token` otherwise.
+async fn spend_token(state: &AppState, collection: &str, token: &str) -> ApiResult<mongodb::bson::Document> {
     use mongodb::bson::doc;
     let now = DateTime::now();
-    let record = state
+    state
         .db
-        .collection::<mongodb::bson::Document>(VERIFICATIONS)
+        .collection::<mongodb::bson::Document>(collection)
         .find_one_and_update(
             doc! { "tokenHash": token_hash(token), "usedAt": null, "expiresAt": { "$gt": now } },
             doc! { "$set": { "usedAt": now } },
         )
         .await?
-        .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
+        .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))
+}
+
+/// Redeems a verification link: marks the email proven and links the client records that
+/// therapists keep for it, telling each therapist whose record was linked.
+pub async fn verify_email(state: &AppState, token: &str) -> ApiResult<usize> {
+    let record = spend_token(state, VERIFICATIONS, token).await?;
     let invalid = || ApiError::field("token", "is invalid, expired or already used");
     let user_id = record.get_object_id("userId").map_err(|_| invalid())?;
     let email = record.get_str("email").map_err(|_| invalid())?;
@@ -377,17 +383,8 @@ pub enum Activation {
 /// Redeems an invitation (the link proves the email): creates the client login, or uses the
 /// one that exists, and links the invited record, and only that one.
 pub async fn activate_client(state: &AppState, token: &str, password: String) -> ApiResult<Activation> {
-    use mongodb::bson::doc;
     let now = DateTime::now();
-    let invitation = state
-        .db
-        .collection::<mongodb::bson::Document>(INVITATIONS)
-        .find_one_and_update(
-            doc! { "tokenHash": token_hash(token), "usedAt": null, "expiresAt": { "$gt": now } },
-            doc! { "$set": { "usedAt": now } },
-        )
-        .await?
-        .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
+    let invitation = spend_token(state, INVITATIONS, token).await?;
     let email = invitation.get_str("email").unwrap_or_default().to_owned();
     let name = invitation.get_str("name").unwrap_or("Client").to_owned();
     let record = invitation
