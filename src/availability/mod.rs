@@ -443,7 +443,11 @@ pub async fn delete_absence(
     Ok(envelope::message("Absence removed"))
 }
 
+/// A therapist id from a request body's `therapistId`.
 async fn public_therapist(state: &AppState, raw: &str) -> ApiResult<ObjectId> {
+    if raw != "current" {
+        parse_id(raw, "therapistId")?;
+    }
     public_therapist_as(state, raw, None).await
 }
 

@@ -24,7 +24,7 @@ use crate::clients::model::SortOrder;
 use crate::clients::store::ClientStore;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
-use crate::http::extract::{parse_body, ApiQuery};
+use crate::http::extract::{parse_body, ApiQuery, RawBody};
 use crate::http::pagination::{Cursor, Page};
 use crate::idempotency;
 use crate::time::parse_zone;
@@ -186,7 +186,7 @@ pub async fn create(
     State(state): State<AppState>,
     me: Therapist,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: CreateBooking = parse_body(&headers, &body)?;
@@ -302,6 +302,17 @@ pub async fn update(
     me: Therapist,
     Path(id): Path<String>,
     headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    // A move claims and releases time: once begun it runs to completion, whatever the request.
+    idempotency::detached(update_inner(state, me, id, headers, body)).await
+}
+
+async fn update_inner(
+    state: AppState,
+    me: Therapist,
+    id: String,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let req: UpdateBooking = parse_body(&headers, &body)?;
@@ -367,7 +378,7 @@ pub async fn cancel(
     me: Therapist,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: CancelBooking = parse_body(&headers, &body)?;
@@ -397,6 +408,17 @@ pub async fn reschedule(
     State(state): State<AppState>,
     me: Therapist,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    // A move claims and releases time: once begun it runs to completion, whatever the request.
+    idempotency::detached(reschedule_inner(state, me, id, headers, body)).await
+}
+
+async fn reschedule_inner(
+    state: AppState,
+    me: Therapist,
+    id: String,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -448,9 +470,9 @@ pub async fn complete(
     me: Therapist,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
-    set_status(state, me, id, headers, body, BookingStatus::Completed).await
+    idempotency::detached(set_status(state, me, id, headers, body, BookingStatus::Completed)).await
 }
 
 /// Marks a booking as a no-show.
@@ -460,9 +482,9 @@ pub async fn no_show(
     me: Therapist,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
-    set_status(state, me, id, headers, body, BookingStatus::NoShow).await
+    idempotency::detached(set_status(state, me, id, headers, body, BookingStatus::NoShow)).await
 }
 
 /// `?limit` of the upcoming list.
@@ -664,7 +686,7 @@ pub async fn client_book(
     State(state): State<AppState>,
     me: ClientUser,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: model::ClientBook = parse_body(&headers, &body)?;
@@ -701,7 +723,7 @@ pub async fn client_cancel(
     me: ClientUser,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: CancelBooking = parse_body(&headers, &body)?;

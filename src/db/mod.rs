@@ -185,6 +185,13 @@ fn command_metrics(metrics: Arc<Metrics>) -> EventHandler<CommandEvent> {
                 }
                 return;
             }
+            // A write whose documents failed (duplicate key, validation) still replies `ok: 1`,
+            // with `writeErrors`: that is a failed query too.
+            CommandEvent::Succeeded(e)
+                if e.reply.contains_key("writeErrors") || e.reply.contains_key("writeConcernError") =>
+            {
+                (e.request_id, "error")
+            }
             CommandEvent::Succeeded(e) => (e.request_id, "success"),
             CommandEvent::Failed(e) => (e.request_id, "error"),
             _ => return,

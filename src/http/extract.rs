@@ -51,6 +51,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// The raw body of a request, for handlers that parse it themselves (idempotency fingerprints):
+/// a body over the limit is the SPEC's 413 envelope, like every other route's.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_rejection)
+    }
+}
+
 /// Deserializes a string trimmed, so validation sees (and storage keeps) what matters.
 pub fn trimmed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     use serde::Deserialize;
@@ -113,6 +128,13 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 
 /// Parses JSON bytes into `T`, naming the field that failed.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde lets a struct come as a JSON array of its fields: every body here is an object.
+    let first = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF);
+    if first == Some(&b'[') {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();

@@ -104,11 +104,26 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
             }
         }
     };
-    metrics.http_in_flight.inc();
+    let _in_flight = InFlightGuard::enter(metrics);
     let response = next.run(req).await;
-    metrics.http_in_flight.dec();
     drop(permit);
     response
+}
+
+/// Counts a request in flight until it ends, also when its future is dropped (a timeout).
+struct InFlightGuard<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> InFlightGuard<'a> {
+    fn enter(metrics: &'a crate::metrics::Metrics) -> Self {
+        metrics.http_in_flight.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.http_in_flight.dec();
+    }
 }
 
 /// Leaves the queue count right even when the waiting request is cancelled (timeout).

@@ -4,7 +4,6 @@
 
 pub mod model;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -27,7 +26,7 @@ use crate::clients::store::ClientStore;
 use crate::db::{transaction, TxError};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
-use crate::http::extract::{parse_body, ApiQuery};
+use crate::http::extract::{parse_body, ApiQuery, RawBody};
 use crate::http::pagination::{nested, page_of, Page};
 use crate::idempotency;
 use crate::money::Cents;
@@ -77,7 +76,7 @@ pub async fn create(
     State(state): State<AppState>,
     me: Therapist,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: CreatePayment = parse_body(&headers, &body)?;
@@ -310,7 +309,7 @@ pub async fn update_status(
     me: Therapist,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let req: StatusUpdate = parse_body(&headers, &body)?;
     let p = load(&state, &me.scope(), &id).await?;
@@ -383,7 +382,7 @@ pub async fn refund(
     me: Therapist,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: RefundRequest = parse_body(&headers, &body)?;

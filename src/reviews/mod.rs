@@ -1,7 +1,6 @@
 //! Reviews (SPEC section 3): clients review a completed session once; therapists read, see
 //! statistics and respond.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -21,7 +20,7 @@ use crate::bookings::store::BookingStore;
 use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
-use crate::http::extract::{parse_body, ApiQuery};
+use crate::http::extract::{parse_body, ApiQuery, RawBody};
 use crate::http::pagination::{nested, page_of, Page};
 use crate::time::rfc3339;
 
@@ -81,7 +80,7 @@ pub async fn create(
     State(state): State<AppState>,
     me: ClientUser,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let req: CreateReview = parse_body(&headers, &body)?;
     let booking_id = parse_id(&req.booking_id, "bookingId")?;
@@ -249,7 +248,7 @@ pub async fn respond(
     me: Therapist,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let req: Respond = parse_body(&headers, &body)?;
     let id = parse_id(&id, "id")?;

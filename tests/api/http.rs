@@ -290,3 +290,40 @@ async fn sigterm_makes_the_real_process_drain_and_exit_cleanly() {
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn raw_body_routes_answer_413_and_arrays_are_not_objects() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let big = format!("{{\"notes\": \"{}\"}}", "x".repeat(2 << 20));
+    for path in ["/api/bookings", "/api/payments"] {
+        let r = app
+            .client
+            .post(app.url(path))
+            .header("Authorization", &me.auth)
+            .header("Content-Type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 413, "PAYLOAD_TOO_LARGE").await;
+    }
+    let client = new_client(&app, &me, "Array").await;
+    let as_array = serde_json::json!([client, "2031-06-04", "12:00", "13:00"]);
+    let body = assert_error(
+        app.post_as("/api/bookings", &me, &as_array).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "body");
+    assert_eq!(app.count("bookings").await, 0);
+    let check = serde_json::json!({ "therapistId": "nope", "date": "2031-06-04", "startTime": "10:00", "endTime": "11:00" });
+    let body = assert_error(
+        app.post_json("/api/availability/check-slot", &check).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "therapistId");
+}
