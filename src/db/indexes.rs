@@ -17,8 +17,19 @@ include!(concat!(env!("OUT_DIR"), "/indexes.rs"));
 /// Indexes that earlier versions declared and whose rule is withdrawn: a unique index left in
 /// place would keep enforcing it, so sync drops them. `payments.transactionId_1` made
 /// transaction ids unique across therapists (one therapist could probe and block another's
-/// ids); uniqueness is per therapist now (`therapistId_1_transactionId_1`).
-const RETIRED: &[(&str, &str)] = &[("payments", "transactionId_1")];
+/// ids); uniqueness is per therapist now (`therapistId_1_transactionId_1`). The list indexes
+/// without the keyset tie-breaker `_id` were replaced by ones that end with it (a page then
+/// needs no in-memory sort).
+const RETIRED: &[(&str, &str)] = &[
+    ("payments", "transactionId_1"),
+    ("bookings", "therapistId_1_startsAt_1"),
+    ("bookings", "therapistId_1_status_1_startsAt_1"),
+    ("clients", "therapistId_1_createdAt_-1"),
+    ("clients", "therapistId_1_status_1_createdAt_-1"),
+    ("payments", "therapistId_1_paymentDate_-1"),
+    ("notifications", "userId_1_createdAt_-1"),
+    ("reviews", "therapistId_1_createdAt_-1"),
+];
 
 /// One declared index.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

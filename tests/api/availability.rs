@@ -897,11 +897,9 @@ async fn hot_query_shapes_are_served_by_declared_indexes() {
     }
 }
 
-/// Keyset pages sort on (field, `_id`); no declared index ends with `_id`, so a genuine server
-/// sorts every matching document in memory before returning a page. Ignored until the indexes
-/// carry the tie-breaker; run it with `--ignored` to see which shapes lack it.
+/// Keyset pages sort on (field, `_id`): the indexes that serve them end with `_id`, so a
+/// genuine server returns a page without sorting every matching document in memory.
 #[tokio::test]
-#[ignore = "known gap: no declared index carries the keyset tie-breaker _id"]
 async fn keyset_sorts_including_the_id_tie_breaker_are_served_by_indexes() {
     let app = spawn_app().await;
     for (what, coll, filter, sort) in captured_hot_queries(&app).await {
