@@ -16,6 +16,9 @@ use crate::db::Db;
 /// Collection name.
 pub const BOOKINGS: &str = "bookings";
 
+/// The longest a booking lasts (`service::place` refuses longer ones).
+const MAX_SESSION_MS: i64 = 12 * 3_600_000;
+
 /// Queries of bookings.
 pub struct BookingStore {
     bookings: Collection<Booking>,
@@ -71,7 +74,11 @@ impl BookingStore {
         let pad = i64::from(buffer_minutes) * 60_000;
         let mut filter = doc! {
             "therapistId": therapist,
-            "startsAt": { "$lt": DateTime::from_millis(end.timestamp_millis() + pad) },
+            // Sessions last at most 12 hours, so the scan is bounded on both sides.
+            "startsAt": {
+                "$lt": DateTime::from_millis(end.timestamp_millis() + pad),
+                "$gt": DateTime::from_millis(start.timestamp_millis() - pad - MAX_SESSION_MS),
+            },
             "endsAt": { "$gt": DateTime::from_millis(start.timestamp_millis() - pad) },
             "status": { "$ne": "cancelled" },
         };
