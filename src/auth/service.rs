@@ -215,7 +215,9 @@ pub async fn new_session(state: &AppState, user: &User, remember: bool) -> ApiRe
 }
 
 async fn issue(state: &AppState, user: &User, family_id: String, expires_at: DateTime) -> ApiResult<Session> {
-    let refresh = random_token();
+    let refresh = state
+        .tokens
+        .issue_refresh(&user.id.to_hex(), expires_at.timestamp_millis().div_euclid(1000))?;
     let record = RefreshToken {
         id: ObjectId::new(),
         token_hash: token_hash(&refresh),

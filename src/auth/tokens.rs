@@ -1,5 +1,6 @@
-//! Access tokens (HS256 JWT: `sub`, `role`, `exp`) and opaque refresh / reset tokens, which are
-//! stored only as SHA-256 hashes.
+//! Access tokens (HS256 JWT: `sub`, `role`, `exp`), refresh tokens (HS256 JWT too, because the
+//! dashboard decodes `exp` from both, with a random `jti`; never usable as an access token), and
+//! opaque reset tokens. Refresh and reset tokens are stored only as SHA-256 hashes.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -19,6 +20,16 @@ pub struct Claims {
     pub role: Role,
     pub exp: i64,
     pub iat: i64,
+}
+
+/// Claims of a refresh token: no `role`, so it never passes as an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RefreshClaims {
+    sub: String,
+    typ: String,
+    jti: String,
+    iat: i64,
+    exp: i64,
 }
 
 /// Why an access token was refused.
@@ -64,6 +75,19 @@ impl TokenKeys {
             role,
             iat: now,
             exp: now + self.access_ttl_secs,
+        };
+        Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+    }
+
+    /// A signed refresh token for `user_id` expiring at `expires_at_secs` (the family's end).
+    /// Its 256-bit random `jti` makes it unguessable; what the server keeps is its hash.
+    pub fn issue_refresh(&self, user_id: &str, expires_at_secs: i64) -> anyhow::Result<String> {
+        let claims = RefreshClaims {
+            sub: user_id.to_owned(),
+            typ: "refresh".to_owned(),
+            jti: random_token(),
+            iat: chrono::Utc::now().timestamp(),
+            exp: expires_at_secs,
         };
         Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }

@@ -5,6 +5,7 @@ mod auth;
 mod availability;
 mod bookings;
 mod clients;
+mod dashboard;
 mod deploy;
 mod fuzz;
 mod helpers;
