@@ -1,7 +1,9 @@
 //! Availability (SPEC section 3): booking rules, blocks, absences, free slots for the booking
 //! site, occupancy and calendar events.
 
+pub mod blocks;
 pub mod model;
+pub mod recurrence;
 pub mod slots;
 pub mod store;
 
@@ -27,7 +29,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{ApiQuery, ValidatedJson};
 use crate::time::{self, parse_zone};
-use model::{AbsenceKind, Block, Schedule, WorkingHours, WEEKDAYS};
+use blocks::BlockInput;
+use model::{AbsenceKind, Block, BlockType, Schedule, WorkingHours, WEEKDAYS};
+use recurrence::BlockRule;
 use store::AvailabilityStore;
 
 /// Routes of this module.
@@ -154,13 +158,10 @@ pub async fn put_schedule(
     Ok(envelope::ok(schedule))
 }
 
-/// A block of hours (`date` + times) or an absence (`startDate`..`endDate`, whole days).
+/// An absence (`startDate`..`endDate`, whole days).
 #[derive(Debug, Deserialize, Validate)]
 #[serde(rename_all = "camelCase")]
-pub struct BlockInput {
-    pub date: Option<String>,
-    pub start_time: Option<String>,
-    pub end_time: Option<String>,
+pub struct AbsenceInput {
     pub start_date: Option<String>,
     pub end_date: Option<String>,
     #[serde(rename = "type")]
@@ -169,22 +170,7 @@ pub struct BlockInput {
     pub reason: Option<String>,
 }
 
-fn block_interval(zone: Tz, input: &BlockInput, kind: &str) -> ApiResult<(DateTime, DateTime)> {
-    if kind == "block" {
-        let date = input
-            .date
-            .as_deref()
-            .ok_or_else(|| ApiError::field("date", "is required"))?;
-        let start = input.start_time.as_deref().unwrap_or("00:00");
-        let end = input.end_time.as_deref().unwrap_or("24:00");
-        let day = time::parse_date(date).map_err(|e| ApiError::field("date", e.to_string()))?;
-        let (s, e) = time::local_interval(zone, day, start, end)
-            .map_err(|(f, e)| ApiError::field(f, e.to_string()))?;
-        if e <= s {
-            return Err(ApiError::field("endTime", "must be after startTime"));
-        }
-        return Ok((DateTime::from_chrono(s), DateTime::from_chrono(e)));
-    }
+fn absence_interval(zone: Tz, input: &AbsenceInput) -> ApiResult<(DateTime, DateTime)> {
     let from = input
         .start_date
         .as_deref()
@@ -204,7 +190,7 @@ fn block_interval(zone: Tz, input: &BlockInput, kind: &str) -> ApiResult<(DateTi
     ))
 }
 
-fn block_view(b: &Block, zone: Tz) -> Value {
+fn absence_view(b: &Block, zone: Tz) -> Value {
     let (sd, st) = time::to_local(zone, b.starts_at.to_chrono());
     let (ed, et) = time::to_local(zone, b.ends_at.to_chrono());
     let id = b.id.to_hex();
@@ -216,67 +202,25 @@ fn block_view(b: &Block, zone: Tz) -> Value {
     })
 }
 
-async fn create_kind(state: &AppState, me: &Therapist, input: BlockInput, kind: &str) -> ApiResult<Value> {
-    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
-    let zone = zone_of(&schedule)?;
-    let (starts_at, ends_at) = block_interval(zone, &input, kind)?;
-    let now = DateTime::now();
-    let block = Block {
-        id: ObjectId::new(),
-        therapist_id: me.0.id,
-        kind: kind.to_owned(),
-        absence_type: if kind == "absence" {
-            Some(input.absence_type.unwrap_or(AbsenceKind::Other))
-        } else {
-            None
-        },
-        starts_at,
-        ends_at,
-        reason: input.reason,
-        created_at: now,
-        updated_at: now,
-    };
-    AvailabilityStore::new(&state.db).insert_block(&block).await?;
-    Ok(block_view(&block, zone))
-}
-
-async fn update_kind(
-    state: &AppState,
-    me: &Therapist,
-    id: &str,
-    input: BlockInput,
-    kind: &str,
-) -> ApiResult<Value> {
-    let id = parse_id(id, "id")?;
-    let store = AvailabilityStore::new(&state.db);
-    let zone = zone_of(&store.schedule(me.0.id).await?)?;
-    let (starts_at, ends_at) = block_interval(zone, &input, kind)?;
-    let mut set = doc! { "startsAt": starts_at, "endsAt": ends_at, "updatedAt": DateTime::now() };
-    if let Some(r) = input.reason {
-        set.insert("reason", r);
-    }
-    if let (Some(t), "absence") = (input.absence_type, kind) {
-        set.insert("absenceType", mongodb::bson::to_bson(&t)?);
-    }
-    let b = store
-        .update_block(&me.scope(), id, kind, set)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Block"))?;
-    Ok(block_view(&b, zone))
-}
-
 /// Creates a block (bare JSON, as the dashboard reads it).
-#[utoipa::path(post, path = "/api/availability/blocks", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/availability/blocks", tag = "availability", responses((status = 201), (status = 400)))]
 pub async fn create_block(
     State(state): State<AppState>,
     me: Therapist,
     ValidatedJson(input): ValidatedJson<BlockInput>,
 ) -> ApiResult<Response> {
-    let v = create_kind(&state, &me, input, "block").await?;
-    Ok((axum::http::StatusCode::CREATED, Json(v)).into_response())
+    let store = AvailabilityStore::new(&state.db);
+    let zone = zone_of(&store.schedule(me.0.id).await?)?;
+    let block = blocks::new_block(me.0.id, input, zone)?;
+    store.insert_block(&block).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(blocks::view(&block, zone, None)),
+    )
+        .into_response())
 }
 
-/// Updates a block (bare JSON).
+/// Updates a block (bare JSON): what the body leaves out keeps its value.
 #[utoipa::path(put, path = "/api/availability/blocks/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn update_block(
     State(state): State<AppState>,
@@ -284,7 +228,25 @@ pub async fn update_block(
     Path(id): Path<String>,
     ValidatedJson(input): ValidatedJson<BlockInput>,
 ) -> ApiResult<Response> {
-    Ok(Json(update_kind(&state, &me, &id, input, "block").await?).into_response())
+    if let Some(e) = blocks::read_only(&id) {
+        return Err(e);
+    }
+    let id = parse_id(&id, "id")?;
+    let store = AvailabilityStore::new(&state.db);
+    let zone = zone_of(&store.schedule(me.0.id).await?)?;
+    let mut block = store
+        .get_block(&me.scope(), id, "block")
+        .await?
+        .ok_or_else(|| ApiError::not_found("Block"))?;
+    let rule = BlockRule::of(&block, zone).ok_or_else(|| ApiError::not_found("Block"))?;
+    input.over(&block, &rule).apply(&mut block, zone)?;
+    block.updated_at = DateTime::now();
+    store
+        .replace_block(&me.scope(), &block)
+        .await?
+        .then_some(())
+        .ok_or_else(|| ApiError::not_found("Block"))?;
+    Ok(Json(blocks::view(&block, zone, None)).into_response())
 }
 
 /// Deletes a block (bare JSON).
@@ -294,6 +256,9 @@ pub async fn delete_block(
     me: Therapist,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    if let Some(e) = blocks::read_only(&id) {
+        return Err(e);
+    }
     let id = parse_id(&id, "id")?;
     if !AvailabilityStore::new(&state.db)
         .delete_block(&me.scope(), id, "block")
@@ -304,11 +269,12 @@ pub async fn delete_block(
     Ok(Json(json!({ "deleted": true, "id": id.to_hex() })).into_response())
 }
 
-fn resolve_therapist(me: &Therapist, raw: &str) -> ApiResult<ObjectId> {
+/// `current` or the caller's own id (another therapist's is a 404); `field` names the parameter.
+fn resolve_therapist(me: &Therapist, raw: &str, field: &str) -> ApiResult<ObjectId> {
     let id = if raw == "current" {
         me.0.id
     } else {
-        parse_id(raw, "id")?
+        parse_id(raw, field)?
     };
     if id != me.0.id {
         return Err(ApiError::not_found("Therapist"));
@@ -316,30 +282,50 @@ fn resolve_therapist(me: &Therapist, raw: &str) -> ApiResult<ObjectId> {
     Ok(id)
 }
 
-/// `?startDate&endDate` (local dates).
+/// `?startDate&endDate` (local dates `YYYY-MM-DD`, or ISO instants read in the therapist's
+/// zone), `therapistId` (`current` or the caller's id), `sessionDuration`. Other parameters the
+/// dashboard sends (`view`...) are ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DateRange {
     pub start_date: Option<String>,
     pub end_date: Option<String>,
     pub session_duration: Option<u32>,
+    pub therapist_id: Option<String>,
 }
 
-fn range_of(q: &DateRange, default_days: i64, max_days: i64) -> ApiResult<(NaiveDate, NaiveDate)> {
-    let today = Utc::now().date_naive();
+/// The longest range of the dashboard's calendar, blocks and occupancy: a year (it asks 123
+/// days), inclusive.
+const YEAR_RANGE_DAYS: i64 = 367;
+
+/// A local date of a range parameter: `YYYY-MM-DD`, or an ISO instant (its date in `zone`).
+fn range_date(zone: Tz, field: &str, raw: &str) -> ApiResult<NaiveDate> {
+    if raw.len() == 10 {
+        return time::parse_date(raw).map_err(|e| ApiError::field(field, e.to_string()));
+    }
+    let bad = || ApiError::field(field, "must be a date as YYYY-MM-DD or an ISO 8601 instant");
+    let local = match chrono::DateTime::parse_from_rfc3339(raw) {
+        Ok(t) => t.with_timezone(&zone).date_naive(),
+        Err(_) => chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
+            .map_err(|_| bad())?
+            .date(),
+    };
+    time::parse_date(&local.format("%Y-%m-%d").to_string()).map_err(|_| bad())
+}
+
+fn range_of(q: &DateRange, zone: Tz, default_days: i64, max_days: i64) -> ApiResult<(NaiveDate, NaiveDate)> {
+    let today = Utc::now().with_timezone(&zone).date_naive();
     let from = q
         .start_date
         .as_deref()
-        .map(time::parse_date)
-        .transpose()
-        .map_err(|e| ApiError::field("startDate", e.to_string()))?
+        .map(|s| range_date(zone, "startDate", s))
+        .transpose()?
         .unwrap_or(today);
     let to = q
         .end_date
         .as_deref()
-        .map(time::parse_date)
-        .transpose()
-        .map_err(|e| ApiError::field("endDate", e.to_string()))?
+        .map(|s| range_date(zone, "endDate", s))
+        .transpose()?
         .unwrap_or(from + Duration::days(default_days - 1));
     if to < from {
         return Err(ApiError::field("endDate", "must not be before startDate"));
@@ -353,7 +339,9 @@ fn range_of(q: &DateRange, default_days: i64, max_days: i64) -> ApiResult<(Naive
     Ok((from, to))
 }
 
-/// The caller's blocks (bare JSON list).
+/// The therapist's time blocks over a range (bare JSON list), with the weekly schedule as
+/// read-only recurring `availability` blocks (`source: "schedule"`), each with its
+/// `occurrences` in the range.
 #[utoipa::path(get, path = "/api/availability/therapist/{id}/blocks", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn list_blocks(
     State(state): State<AppState>,
@@ -361,10 +349,11 @@ pub async fn list_blocks(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
-    let therapist = resolve_therapist(&me, &id)?;
-    let (from, to) = range_of(&q, 366, 800)?;
+    let therapist = resolve_therapist(&me, &id, "id")?;
     let store = AvailabilityStore::new(&state.db);
-    let zone = zone_of(&store.schedule(therapist).await?)?;
+    let schedule = store.schedule(therapist).await?;
+    let zone = zone_of(&schedule)?;
+    let (from, to) = range_of(&q, zone, 366, YEAR_RANGE_DAYS)?;
     let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
     let list = store
         .blocks_between(
@@ -374,7 +363,17 @@ pub async fn list_blocks(
             Some("block"),
         )
         .await?;
-    Ok(Json(list.iter().map(|b| block_view(b, zone)).collect::<Vec<_>>()).into_response())
+    let mut views = blocks::schedule_views(therapist, &schedule, zone, from, to);
+    views.extend(
+        list.iter()
+            .filter(|b| blocks::occurs_within(b, zone, from, to))
+            .map(|b| blocks::view(b, zone, Some((from, to)))),
+    );
+    views.sort_by(|x, y| {
+        (x["startDate"].as_str(), x["startTime"].as_str())
+            .cmp(&(y["startDate"].as_str(), y["startTime"].as_str()))
+    });
+    Ok(Json(views).into_response())
 }
 
 /// The caller's absences.
@@ -384,9 +383,9 @@ pub async fn list_absences(
     me: Therapist,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
-    let (from, to) = range_of(&q, 366, 800)?;
     let store = AvailabilityStore::new(&state.db);
     let zone = zone_of(&store.schedule(me.0.id).await?)?;
+    let (from, to) = range_of(&q, zone, 366, 800)?;
     let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
     let list = store
         .blocks_between(
@@ -397,7 +396,7 @@ pub async fn list_absences(
         )
         .await?;
     Ok(envelope::ok(
-        list.iter().map(|b| block_view(b, zone)).collect::<Vec<_>>(),
+        list.iter().map(|b| absence_view(b, zone)).collect::<Vec<_>>(),
     ))
 }
 
@@ -406,11 +405,17 @@ pub async fn list_absences(
 pub async fn create_absence(
     State(state): State<AppState>,
     me: Therapist,
-    ValidatedJson(input): ValidatedJson<BlockInput>,
+    ValidatedJson(input): ValidatedJson<AbsenceInput>,
 ) -> ApiResult<Response> {
-    Ok(envelope::created(
-        create_kind(&state, &me, input, "absence").await?,
-    ))
+    let store = AvailabilityStore::new(&state.db);
+    let zone = zone_of(&store.schedule(me.0.id).await?)?;
+    let (starts_at, ends_at) = absence_interval(zone, &input)?;
+    let mut block = blocks::empty(me.0.id, "absence");
+    block.absence_type = Some(input.absence_type.unwrap_or(AbsenceKind::Other));
+    block.reason = input.reason;
+    (block.starts_at, block.ends_at) = (starts_at, ends_at);
+    store.insert_block(&block).await?;
+    Ok(envelope::created(absence_view(&block, zone)))
 }
 
 /// Changes an absence.
@@ -419,11 +424,24 @@ pub async fn update_absence(
     State(state): State<AppState>,
     me: Therapist,
     Path(id): Path<String>,
-    ValidatedJson(input): ValidatedJson<BlockInput>,
+    ValidatedJson(input): ValidatedJson<AbsenceInput>,
 ) -> ApiResult<Response> {
-    Ok(envelope::ok(
-        update_kind(&state, &me, &id, input, "absence").await?,
-    ))
+    let id = parse_id(&id, "id")?;
+    let store = AvailabilityStore::new(&state.db);
+    let zone = zone_of(&store.schedule(me.0.id).await?)?;
+    let (starts_at, ends_at) = absence_interval(zone, &input)?;
+    let mut set = doc! { "startsAt": starts_at, "endsAt": ends_at, "updatedAt": DateTime::now() };
+    if let Some(r) = input.reason {
+        set.insert("reason", r);
+    }
+    if let Some(t) = input.absence_type {
+        set.insert("absenceType", mongodb::bson::to_bson(&t)?);
+    }
+    let b = store
+        .update_block(&me.scope(), id, "absence", set)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Absence"))?;
+    Ok(envelope::ok(absence_view(&b, zone)))
 }
 
 /// Removes an absence.
@@ -479,31 +497,76 @@ async fn public_therapist_as(
     }
 }
 
-/// Busy intervals (bookings, blocked) of a therapist over `[from, to)` as sorted Unix seconds.
-async fn busy(
+/// A therapist's time around some local dates, as sorted Unix-second intervals.
+struct TimeUse {
+    /// Bookings holding time.
+    bookings: Vec<(i64, i64)>,
+    /// Absences and `unavailable` block windows.
+    closed: Vec<(i64, i64)>,
+    /// `availability` block windows.
+    opened: Vec<(i64, i64)>,
+    /// Each block's windows (for calendar events), with its rule.
+    windows: Vec<(Block, BlockRule, Vec<recurrence::Occurrence>)>,
+    /// Absences.
+    absences: Vec<Block>,
+}
+
+/// Loads bookings, absences and blocks (expanded in `zone`) over the local dates `[from, to]`,
+/// and `pad` more on each side.
+async fn time_use(
     state: &AppState,
     therapist: ObjectId,
-    from: DateTime,
-    to: DateTime,
-) -> ApiResult<(Vec<(i64, i64)>, Vec<(i64, i64)>)> {
+    zone: Tz,
+    from: NaiveDate,
+    to: NaiveDate,
+    pad: Duration,
+) -> ApiResult<TimeUse> {
+    let a = DateTime::from_chrono(time::day_bounds(zone, from).0 - pad);
+    let b = DateTime::from_chrono(time::day_bounds(zone, to).1 + pad);
     let bookings = BookingStore::new(&state.db)
-        .overlapping(therapist, from, to, 0, None)
+        .overlapping(therapist, a, b, 0, None)
         .await?;
-    let blocks = AvailabilityStore::new(&state.db)
-        .blocks_between(therapist, from, to, None)
+    let stored = AvailabilityStore::new(&state.db)
+        .blocks_between(therapist, a, b, None)
         .await?;
     let secs = |d: DateTime| d.timestamp_millis() / 1000;
-    let mut b: Vec<(i64, i64)> = bookings
-        .iter()
-        .map(|x| (secs(x.starts_at), secs(x.ends_at)))
-        .collect();
-    let mut k: Vec<(i64, i64)> = blocks
-        .iter()
-        .map(|x| (secs(x.starts_at), secs(x.ends_at)))
-        .collect();
-    b.sort_unstable();
-    k.sort_unstable();
-    Ok((b, k))
+    let mut used = TimeUse {
+        bookings: bookings
+            .iter()
+            .map(|x| (secs(x.starts_at), secs(x.ends_at)))
+            .collect(),
+        closed: Vec::new(),
+        opened: Vec::new(),
+        windows: Vec::new(),
+        absences: Vec::new(),
+    };
+    // A window of the day before `from` can reach into it (and a padded range beyond `to`).
+    let (lo, hi) = (from.pred_opt().unwrap_or(from), to.succ_opt().unwrap_or(to));
+    for block in stored {
+        if block.kind == "absence" {
+            used.closed.push((secs(block.starts_at), secs(block.ends_at)));
+            used.absences.push(block);
+            continue;
+        }
+        let Some(rule) = BlockRule::of(&block, zone) else {
+            continue;
+        };
+        let occurrences = recurrence::expand(&rule, zone, lo, hi);
+        let into = match rule.block_type {
+            BlockType::Availability => &mut used.opened,
+            BlockType::Unavailable => &mut used.closed,
+        };
+        into.extend(
+            occurrences
+                .iter()
+                .map(|o| (o.start.timestamp(), o.end.timestamp())),
+        );
+        used.windows.push((block, rule, occurrences));
+    }
+    used.bookings.sort_unstable();
+    used.closed = slots::merge(std::mem::take(&mut used.closed));
+    used.opened = slots::merge(std::mem::take(&mut used.opened));
+    Ok(used)
 }
 
 async fn compute_slots(
@@ -522,25 +585,17 @@ async fn compute_slots(
     let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
     let zone = zone_of(&schedule)?;
     let pad = Duration::minutes(i64::from(schedule.buffer_minutes) + i64::from(duration));
-    let a = time::day_bounds(zone, from).0 - pad;
-    let b = time::day_bounds(zone, to).1 + pad;
-    let (bookings, blocked) = busy(
-        state,
-        therapist,
-        DateTime::from_chrono(a),
-        DateTime::from_chrono(b),
-    )
-    .await?;
+    let used = time_use(state, therapist, zone, from, to, pad).await?;
     let req = slots::SlotRequest {
         zone,
         from,
         to,
         duration_minutes: duration,
         now: Utc::now(),
-        bookings: &bookings,
-        blocked: &blocked,
+        bookings: &used.bookings,
+        blocked: &used.closed,
     };
-    Ok((zone, slots::free_slots(&schedule, &req)))
+    Ok((zone, slots::free_slots_with(&schedule, &req, &used.opened)))
 }
 
 fn slot_view(zone: Tz, s: &slots::Slot) -> Value {
@@ -562,7 +617,8 @@ pub async fn slots_range(
 ) -> ApiResult<Response> {
     public_limit(&state, ip).await?;
     let therapist = public_therapist_as(&state, &id, caller).await?;
-    let (from, to) = range_of(&q, 14, 62)?;
+    let zone = zone_of(&AvailabilityStore::new(&state.db).schedule(therapist).await?)?;
+    let (from, to) = range_of(&q, zone, 14, 62)?;
     let (zone, list) = compute_slots(&state, therapist, from, to, q.session_duration.unwrap_or(60)).await?;
     let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
     Ok(envelope::ok(
@@ -619,18 +675,15 @@ pub async fn check_slot(
     let zone = zone_of(&schedule)?;
     let p = place(zone, &req.date, &req.start_time, &req.end_time)?;
     let day = time::parse_date(&req.date).map_err(|e| ApiError::field("date", e.to_string()))?;
-    let (bookings, blocked) = busy(
-        &state,
-        therapist,
-        DateTime::from_chrono(p.starts_at - Duration::days(1)),
-        DateTime::from_chrono(p.ends_at + Duration::days(1)),
-    )
-    .await?;
+    let used = time_use(&state, therapist, zone, day, day, Duration::days(1)).await?;
     let (s, e) = (p.starts_at.timestamp(), p.ends_at.timestamp());
     let buf = i64::from(schedule.buffer_minutes) * 60;
-    let reason = match slots::within_rules(&schedule, zone, day, s, e, Utc::now(), &blocked) {
+    let reason = match slots::within_rules(&schedule, zone, day, s, e, Utc::now(), &used.closed, &used.opened)
+    {
         Err(r) => Some(r),
-        Ok(()) if bookings.iter().any(|&(bs, be)| s < be + buf && bs < e + buf) => Some("is already booked"),
+        Ok(()) if used.bookings.iter().any(|&(bs, be)| s < be + buf && bs < e + buf) => {
+            Some("is already booked")
+        }
         Ok(()) => None,
     };
     Ok(envelope::ok(
@@ -638,33 +691,45 @@ pub async fn check_slot(
     ))
 }
 
-/// Booked share of working time over a range.
+/// Booked share of open time (working hours and `availability` blocks, less absences and
+/// `unavailable` blocks) over a range; `totalAvailableHours` is what the dashboard reads.
 #[utoipa::path(get, path = "/api/availability/analysis/occupancy", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn occupancy(
     State(state): State<AppState>,
     me: Therapist,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
-    let (from, to) = range_of(&q, 30, 366)?;
-    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
-    let o = occupancy_of(&state, me.0.id, &schedule, from, to).await?;
+    let therapist = match q.therapist_id.as_deref() {
+        Some(raw) => resolve_therapist(&me, raw, "therapistId")?,
+        None => me.0.id,
+    };
+    let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
+    let (from, to) = range_of(&q, zone_of(&schedule)?, 30, YEAR_RANGE_DAYS)?;
+    let o = occupancy_of(&state, therapist, &schedule, from, to).await?;
+    let hours = |secs: i64| secs as f64 / 3600.0;
     Ok(envelope::ok(json!({
         "startDate": from.to_string(), "endDate": to.to_string(),
-        "workingHours": o.working_secs as f64 / 3600.0, "availableHours": o.available_secs() as f64 / 3600.0,
-        "bookedHours": o.booked_secs as f64 / 3600.0, "occupancyRate": o.rate(), "bookings": o.bookings,
+        "period": { "startDate": from.to_string(), "endDate": to.to_string() },
+        "workingHours": hours(o.working_secs), "availableHours": hours(o.available_secs()),
+        "totalAvailableHours": hours(o.available_secs()),
+        "bookedHours": hours(o.booked_secs), "totalBookedHours": hours(o.booked_secs),
+        "occupancyRate": o.rate(), "bookings": o.bookings, "totalSlots": o.bookings,
     })))
 }
 
-/// Working, blocked and booked time over local dates `[from, to]`.
+/// Open, closed and booked time over local dates `[from, to]`.
 pub struct Occupancy {
+    /// Working hours and `availability` blocks.
     pub working_secs: i64,
+    /// Of that, what absences and `unavailable` blocks close.
     pub blocked_secs: i64,
+    /// Of the open time, what bookings hold.
     pub booked_secs: i64,
     pub bookings: usize,
 }
 
 impl Occupancy {
-    /// Working time not blocked by absences or blocks.
+    /// Open time not closed by absences or blocks.
     pub fn available_secs(&self) -> i64 {
         (self.working_secs - self.blocked_secs).max(0)
     }
@@ -680,6 +745,17 @@ impl Occupancy {
     }
 }
 
+/// Total length of the overlap of `open` (merged) with `list`.
+fn overlap_secs(open: &[(i64, i64)], list: &[(i64, i64)]) -> i64 {
+    open.iter()
+        .map(|&(s, e)| {
+            list.iter()
+                .map(|&(bs, be)| (be.min(e) - bs.max(s)).max(0))
+                .sum::<i64>()
+        })
+        .sum()
+}
+
 /// Computes a therapist's occupancy over a range of local dates.
 pub async fn occupancy_of(
     state: &AppState,
@@ -689,53 +765,53 @@ pub async fn occupancy_of(
     to: NaiveDate,
 ) -> ApiResult<Occupancy> {
     let zone = zone_of(schedule)?;
-    let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
-    let (bookings, blocked) = busy(
-        state,
-        therapist,
-        DateTime::from_chrono(a),
-        DateTime::from_chrono(b),
-    )
-    .await?;
-    let (mut working, mut booked, mut blocked_secs) = (0i64, 0i64, 0i64);
-    let mut day = from;
-    while day <= to {
-        for (s, e) in slots::working_intervals(schedule, zone, day) {
-            working += e - s;
-            let overlap = |list: &[(i64, i64)]| {
-                list.iter()
-                    .map(|&(bs, be)| (be.min(e) - bs.max(s)).max(0))
-                    .sum::<i64>()
-            };
-            booked += overlap(&bookings);
-            blocked_secs += overlap(&blocked);
-        }
-        day = day.succ_opt().unwrap_or(to + Duration::days(1));
-    }
+    let used = time_use(state, therapist, zone, from, to, Duration::zero()).await?;
+    let open = slots::open_intervals(schedule, zone, from, to, &used.opened);
+    let (lo, hi) = (
+        time::day_bounds(zone, from).0.timestamp(),
+        time::day_bounds(zone, to).1.timestamp(),
+    );
     Ok(Occupancy {
-        working_secs: working,
-        blocked_secs,
-        booked_secs: booked,
-        bookings: bookings.len(),
+        working_secs: open.iter().map(|(s, e)| e - s).sum(),
+        blocked_secs: overlap_secs(&open, &used.closed),
+        booked_secs: overlap_secs(&open, &used.bookings),
+        bookings: used.bookings.iter().filter(|&&(s, e)| s < hi && lo < e).count(),
     })
 }
 
-/// Bookings, blocks and absences as calendar events.
+fn event_at(start: chrono::DateTime<Utc>, end: chrono::DateTime<Utc>, zone: Tz) -> Value {
+    let (date, st) = time::to_local(zone, start);
+    let (_, et) = time::to_local(zone, end);
+    let rfc = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    json!({ "start": rfc(start), "end": rfc(end), "date": date, "startTime": st, "endTime": et })
+}
+
+/// Bookings, absences, block windows and working hours (`source: "schedule"`) as calendar
+/// events.
 #[utoipa::path(get, path = "/api/availability/calendar/events", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
 pub async fn calendar_events(
     State(state): State<AppState>,
     me: Therapist,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
-    let (from, to) = range_of(&q, 31, 120)?;
-    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
+    let therapist = match q.therapist_id.as_deref() {
+        Some(raw) => resolve_therapist(&me, raw, "therapistId")?,
+        None => me.0.id,
+    };
+    let schedule = AvailabilityStore::new(&state.db).schedule(therapist).await?;
     let zone = zone_of(&schedule)?;
-    let (a, b) = (
-        DateTime::from_chrono(time::day_bounds(zone, from).0),
-        DateTime::from_chrono(time::day_bounds(zone, to).1),
-    );
+    let (from, to) = range_of(&q, zone, 31, YEAR_RANGE_DAYS)?;
+    let (a, b) = (time::day_bounds(zone, from).0, time::day_bounds(zone, to).1);
     let store = BookingStore::new(&state.db);
-    let bookings = store.overlapping(me.0.id, a, b, 0, None).await?;
+    let bookings = store
+        .overlapping(
+            therapist,
+            DateTime::from_chrono(a),
+            DateTime::from_chrono(b),
+            0,
+            None,
+        )
+        .await?;
     let views = store.views(&bookings).await?;
     let mut events: Vec<Value> = bookings
         .iter()
@@ -750,12 +826,46 @@ pub async fn calendar_events(
                 "status": bk.status, "booking": v })
         })
         .collect();
-    for bl in AvailabilityStore::new(&state.db)
-        .blocks_between(me.0.id, a, b, None)
-        .await?
-    {
-        events.push(json!({ "id": bl.id.to_hex(), "type": bl.kind, "title": bl.reason.clone().unwrap_or_else(|| "Unavailable".into()),
-            "start": crate::time::rfc3339(bl.starts_at), "end": crate::time::rfc3339(bl.ends_at) }));
+    let used = time_use(&state, therapist, zone, from, to, Duration::zero()).await?;
+    for bl in &used.absences {
+        events.push(
+            json!({ "id": bl.id.to_hex(), "type": "absence", "absenceType": bl.absence_type,
+            "title": bl.reason.clone().unwrap_or_else(|| "Unavailable".into()),
+            "start": crate::time::rfc3339(bl.starts_at), "end": crate::time::rfc3339(bl.ends_at) }),
+        );
+    }
+    for (block, rule, occurrences) in &used.windows {
+        for o in occurrences.iter().filter(|o| (from..=to).contains(&o.date)) {
+            let mut e = event_at(o.start, o.end, zone);
+            let extra = json!({ "id": block.id.to_hex(), "blockId": block.id.to_hex(), "type": rule.block_type,
+                "source": "block", "title": block.title.clone().or_else(|| block.reason.clone()),
+                "color": block.color, "location": block.location, "repeat": rule.repeat });
+            e.as_object_mut()
+                .into_iter()
+                .for_each(|m| m.extend(extra.as_object().cloned().unwrap_or_default()));
+            events.push(e);
+        }
+    }
+    let mut day = from;
+    while day <= to {
+        for (s, e) in slots::working_intervals(&schedule, zone, day) {
+            let (Some(s), Some(e)) = (Utc.timestamp_opt(s, 0).single(), Utc.timestamp_opt(e, 0).single())
+            else {
+                continue;
+            };
+            let mut ev = event_at(s, e, zone);
+            let weekday = recurrence::weekday_name(chrono::Datelike::weekday(&day));
+            ev["id"] = json!(format!(
+                "{}{weekday}-{}",
+                blocks::SCHEDULE_ID_PREFIX,
+                ev["startTime"].as_str().unwrap_or_default()
+            ));
+            ev["type"] = json!("availability");
+            ev["source"] = json!("schedule");
+            ev["title"] = json!("Horario laboral");
+            events.push(ev);
+        }
+        day = day.succ_opt().unwrap_or(to + Duration::days(1));
     }
     events.sort_by(|x, y| x["start"].as_str().cmp(&y["start"].as_str()));
     Ok(envelope::ok(events))
@@ -797,13 +907,7 @@ pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) 
     let zone = zone_of(&schedule)?;
     let p = place(zone, &req.date, &req.start_time, &req.end_time)?;
     let day = time::parse_date(&req.date).map_err(|e| ApiError::field("date", e.to_string()))?;
-    let (_, blocked) = busy(
-        state,
-        therapist,
-        DateTime::from_chrono(p.starts_at - Duration::days(1)),
-        DateTime::from_chrono(p.ends_at + Duration::days(1)),
-    )
-    .await?;
+    let used = time_use(state, therapist, zone, day, day, Duration::days(1)).await?;
     slots::within_rules(
         &schedule,
         zone,
@@ -811,7 +915,8 @@ pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) 
         p.starts_at.timestamp(),
         p.ends_at.timestamp(),
         Utc::now(),
-        &blocked,
+        &used.closed,
+        &used.opened,
     )
     .map_err(|r| ApiError::field("startTime", format!("this time {r}")))?;
     let client_id = crate::auth::service::client_record_for(state, therapist, me.0.id).await?;

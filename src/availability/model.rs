@@ -97,14 +97,42 @@ pub enum AbsenceKind {
     Other,
 }
 
-/// A time block or an absence (collection `availability_blocks`), stored in UTC.
+/// What a time block says about the therapist's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockType {
+    /// Open for bookings (added to the weekly schedule's hours).
+    Availability,
+    /// Closed for bookings (taken from any open hours).
+    Unavailable,
+}
+
+/// How a time block repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Repeat {
+    None,
+    Daily,
+    /// On the selected weekdays (by default the start date's).
+    Weekly,
+    /// On the start date's day of the month, or its nth weekday (`monthlyBy: "weekday"`).
+    Monthly,
+}
+
+/// A time block or an absence (collection `availability_blocks`).
+///
+/// Absences are one UTC interval (`startsAt`..`endsAt`). Blocks are local rules in the
+/// therapist's zone (`startDate`.., `startTime`-`endTime` on each day, `repeat`), with
+/// `startsAt`/`endsAt` bounding every occurrence so one indexed overlap query finds both.
+/// Blocks stored before the rules existed carry only `startsAt`/`endsAt`: read as a one-off
+/// `unavailable` block (see `recurrence::BlockRule::of`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Block {
     #[serde(rename = "_id")]
     pub id: ObjectId,
     pub therapist_id: ObjectId,
-    /// `block` (hours within a day) or `absence` (whole days).
+    /// `block` (the therapist's time rules) or `absence` (whole days).
     pub kind: String,
     #[serde(default)]
     pub absence_type: Option<AbsenceKind>,
@@ -112,6 +140,40 @@ pub struct Block {
     pub ends_at: DateTime,
     #[serde(default)]
     pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_type: Option<BlockType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
+    /// Weekly repeats: `monday`..`sunday`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected_weekdays: Vec<String>,
+    /// Monthly repeats: `dayOfMonth` (default) or `weekday` (e.g. every 2nd Tuesday).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_by: Option<String>,
+    /// How long a repeat lasts, as the dashboard asks it (`1_month`..`indefinite`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_end_date: Option<String>,
+    /// The last date an occurrence may start (none: indefinitely).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
 }

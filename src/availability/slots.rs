@@ -1,5 +1,6 @@
-//! Free slots: working hours minus absences and blocks minus bookings (with buffers), honouring
-//! minimum notice and how far ahead booking is open. Pure: the caller loads the data.
+//! Free slots: open time (working hours and `availability` blocks) minus `unavailable` blocks and
+//! absences minus bookings (with buffers), honouring minimum notice and how far ahead booking is
+//! open. Pure: the caller loads the data.
 //!
 //! Intervals are half-open `[start, end)` in Unix seconds; busy lists must be sorted by start.
 
@@ -57,8 +58,50 @@ pub fn working_intervals(schedule: &Schedule, zone: Tz, date: NaiveDate) -> Vec<
     out
 }
 
-/// Free slots over `[from, to]` (inclusive local dates).
+/// Sorts and merges intervals that overlap or touch.
+pub fn merge(mut list: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    list.retain(|(s, e)| s < e);
+    list.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(list.len());
+    for (s, e) in list {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// Open time over the local dates `[from, to]`: the schedule's working hours plus `opened`
+/// (windows of `availability` blocks) within those dates, merged and sorted.
+pub fn open_intervals(
+    schedule: &Schedule,
+    zone: Tz,
+    from: NaiveDate,
+    to: NaiveDate,
+    opened: &[(i64, i64)],
+) -> Vec<(i64, i64)> {
+    let lo = crate::time::day_bounds(zone, from).0.timestamp();
+    let hi = crate::time::day_bounds(zone, to).1.timestamp();
+    let mut all: Vec<(i64, i64)> = opened.iter().map(|&(s, e)| (s.max(lo), e.min(hi))).collect();
+    let mut date = from;
+    while date <= to {
+        all.extend(working_intervals(schedule, zone, date));
+        match date.succ_opt() {
+            Some(d) => date = d,
+            None => break,
+        }
+    }
+    merge(all)
+}
+
+/// Free slots over `[from, to]` (inclusive local dates) within the schedule's working hours.
 pub fn free_slots(schedule: &Schedule, req: &SlotRequest<'_>) -> Vec<Slot> {
+    free_slots_with(schedule, req, &[])
+}
+
+/// Free slots over `[from, to]` within working hours and the `opened` intervals.
+pub fn free_slots_with(schedule: &Schedule, req: &SlotRequest<'_>, opened: &[(i64, i64)]) -> Vec<Slot> {
     let duration = i64::from(req.duration_minutes) * 60;
     let buffer = i64::from(schedule.buffer_minutes) * 60;
     if duration <= 0 {
@@ -69,28 +112,21 @@ pub fn free_slots(schedule: &Schedule, req: &SlotRequest<'_>) -> Vec<Slot> {
     let span = |list: &[(i64, i64)]| list.iter().map(|(s, e)| e - s).max().unwrap_or(0);
     let (booking_span, blocked_span) = (span(req.bookings), span(req.blocked));
     let mut out = Vec::new();
-    let mut date = req.from;
-    while date <= req.to {
-        for (ws, we) in working_intervals(schedule, req.zone, date) {
-            let mut free = vec![(ws.max(earliest), we)];
-            free.retain(|(s, e)| s < e);
-            free = subtract(&free, req.blocked, 0, blocked_span);
-            free = subtract(&free, req.bookings, buffer, booking_span);
-            for (s, e) in free {
-                // Align to the 5-minute grid bookings use.
-                let mut start = s + (300 - s.rem_euclid(300)) % 300;
-                while start + duration <= e && start <= latest_start {
-                    out.push(Slot {
-                        start,
-                        end: start + duration,
-                    });
-                    start += duration + buffer;
-                }
+    for (ws, we) in open_intervals(schedule, req.zone, req.from, req.to, opened) {
+        let mut free = vec![(ws.max(earliest), we)];
+        free.retain(|(s, e)| s < e);
+        free = subtract(&free, req.blocked, 0, blocked_span);
+        free = subtract(&free, req.bookings, buffer, booking_span);
+        for (s, e) in free {
+            // Align to the 5-minute grid bookings use.
+            let mut start = s + (300 - s.rem_euclid(300)) % 300;
+            while start + duration <= e && start <= latest_start {
+                out.push(Slot {
+                    start,
+                    end: start + duration,
+                });
+                start += duration + buffer;
             }
-        }
-        match date.succ_opt() {
-            Some(d) => date = d,
-            None => break,
         }
     }
     out
@@ -128,9 +164,10 @@ fn subtract(free: &[(i64, i64)], busy: &[(i64, i64)], pad: i64, max_span: i64) -
     out
 }
 
-/// Whether `[start, end)` may be booked by a client: inside working hours of its day, clear of
-/// absences and blocks, after the minimum notice and within the booking horizon. (Other
-/// bookings are left to the time claims, which decide atomically.)
+/// Whether `[start, end)` may be booked by a client: inside open time of its day (working hours
+/// or `opened`), clear of absences and `unavailable` blocks, after the minimum notice and within
+/// the booking horizon. (Other bookings are left to the time claims, which decide atomically.)
+#[allow(clippy::too_many_arguments)]
 pub fn within_rules(
     schedule: &Schedule,
     zone: Tz,
@@ -139,8 +176,10 @@ pub fn within_rules(
     end: i64,
     now: DateTime<Utc>,
     blocked: &[(i64, i64)],
+    opened: &[(i64, i64)],
 ) -> Result<(), &'static str> {
-    if !working_intervals(schedule, zone, date)
+    let next = date.succ_opt().unwrap_or(date);
+    if !open_intervals(schedule, zone, date, next, opened)
         .iter()
         .any(|&(s, e)| s <= start && end <= e)
     {

@@ -99,6 +99,13 @@ impl AvailabilityStore {
             .await
     }
 
+    /// Replaces a block of kind `block` within the owner's scope; false when there is none.
+    pub async fn replace_block(&self, scope: &OwnerScope, block: &Block) -> mongodb::error::Result<bool> {
+        let mut f = scope.by_id(block.id);
+        f.insert("kind", "block");
+        Ok(self.blocks.replace_one(f, block).await?.matched_count == 1)
+    }
+
     pub async fn delete_block(
         &self,
         scope: &OwnerScope,
