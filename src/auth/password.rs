@@ -55,7 +55,6 @@ impl HashPool {
         }
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(concurrency = self.concurrency, "password hashing queue full");
             return Err(busy());
         }
         // Decrements the count also when the waiting request is dropped (timeout, disconnect).
@@ -207,6 +206,14 @@ mod tests {
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(AtomicBool::new(false));
+        // Lets the held jobs finish when an assertion fails, so the test fails instead of hanging.
+        struct Release(Arc<AtomicBool>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _release_on_exit = Release(release.clone());
         let job = {
             let (running, most, release) = (running.clone(), most.clone(), release.clone());
             move || {

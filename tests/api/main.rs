@@ -11,6 +11,7 @@ mod fuzz;
 mod helpers;
 mod http;
 mod integrity;
+mod memory;
 mod ops;
 mod payments;
 mod practice;
