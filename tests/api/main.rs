@@ -3,6 +3,7 @@
 
 mod auth;
 mod availability;
+mod blocks;
 mod bookings;
 mod clients;
 mod dashboard;
