@@ -23,6 +23,13 @@ local ttl = redis.call('PTTL', KEYS[1])
 return {c, ttl}
 ";
 
+/// Decrements a counter that exists and is above zero.
+const GIVE_BACK: &str = r"
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+";
+
 struct Window {
     count: u32,
     ends: Instant,
@@ -35,6 +42,7 @@ pub struct RateLimiter {
     local: moka::sync::Cache<String, Arc<Mutex<Window>>>,
     hit: redis::Script,
     peek: redis::Script,
+    give_back: redis::Script,
 }
 
 impl RateLimiter {
@@ -49,6 +57,7 @@ impl RateLimiter {
                 .build(),
             hit: redis::Script::new(HIT),
             peek: redis::Script::new(PEEK),
+            give_back: redis::Script::new(GIVE_BACK),
         }
     }
 
@@ -77,6 +86,24 @@ impl RateLimiter {
     pub async fn record(&self, limit: Limit, subject: &str) {
         if self.enabled {
             self.count(limit, subject, true).await;
+        }
+    }
+
+    /// Returns one counted event of `subject` (a reserved attempt that never took place).
+    pub async fn give_back(&self, subject: &str) {
+        if !self.enabled {
+            return;
+        }
+        let key = self.redis.key(&format!("rl:{subject}"));
+        if let Some(entry) = self.local.get(&key) {
+            if let Ok(mut w) = entry.lock() {
+                w.count = w.count.saturating_sub(1);
+            }
+        }
+        if let Some(mut conn) = self.redis.conn() {
+            let invocation = self.give_back.key(&key);
+            let call = invocation.invoke_async::<i64>(&mut conn);
+            let _ = tokio::time::timeout(self.redis.response_timeout(), call).await;
         }
     }
 

@@ -130,18 +130,12 @@ async fn link_verified_client(state: &AppState, user: &User) -> ApiResult<usize>
         .link_user(&user.email, user.id)
         .await?;
     for (record, therapist) in &linked {
-        crate::notifications::notify(
-            state,
-            *therapist,
-            "client_linked",
-            "Client account linked",
-            format!(
-                "{} confirmed {} and can now see their sessions with you",
-                user.name, user.email
-            ),
-            mongodb::bson::doc! { "clientId": *record },
-        )
-        .await;
+        let notice = crate::notifications::Notice::ClientLinked {
+            client: *record,
+            name: user.name.clone(),
+            email: user.email.clone(),
+        };
+        crate::notifications::notify(state, *therapist, notice).await;
     }
     Ok(linked.len())
 }
@@ -187,7 +181,14 @@ pub async fn authenticate(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_owned());
-    let verdict = password::verify(&state.hashing, password_attempt.clone(), stored).await?;
+    let verdict = match password::verify(&state.hashing, password_attempt.clone(), stored).await {
+        Ok(v) => v,
+        Err(e) => {
+            // No password was checked (hashing busy, 503): the attempt does not count.
+            state.limiter.give_back(&fail_key).await;
+            return Err(e);
+        }
+    };
     match user {
         Some(user) if verdict != Verdict::Mismatch && role_matches(&user, expected) => {
             state.limiter.reset(&fail_key).await;

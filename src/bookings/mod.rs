@@ -83,28 +83,67 @@ async fn one_view(state: &AppState, b: &Booking) -> ApiResult<serde_json::Value>
     Ok(views.pop().unwrap_or_default())
 }
 
-/// `GET /api/bookings` query.
+/// `GET /api/bookings` query (camelCase and the dashboard's snake_case aliases).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingListQuery {
+    #[serde(default, deserialize_with = "crate::http::query::all_or")]
     pub status: Option<BookingStatus>,
+    #[serde(alias = "start_date", alias = "dateFrom", alias = "date_from")]
     pub start_date: Option<String>,
+    #[serde(alias = "end_date", alias = "dateTo", alias = "date_to")]
     pub end_date: Option<String>,
+    #[serde(
+        default,
+        alias = "client_id",
+        deserialize_with = "crate::http::query::non_empty"
+    )]
     pub client_id: Option<String>,
+    #[serde(alias = "therapist_id")]
+    pub therapist_id: Option<String>,
     pub page: Option<u64>,
     pub limit: Option<u64>,
     pub cursor: Option<String>,
+    #[serde(alias = "sort_by")]
     pub sort_by: Option<BookingSort>,
+    #[serde(alias = "sort_order")]
     pub sort_order: Option<SortOrder>,
 }
 
-/// Sort fields of the booking list.
+/// Sort fields of the booking list (`dateTime` is the dashboard's name for chronological).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum BookingSort {
-    #[serde(alias = "startsAt")]
+    #[serde(alias = "startsAt", alias = "dateTime", alias = "startTime")]
     Date,
     CreatedAt,
+}
+
+/// The `date` range of a booking list: local days, instants turned into the therapist's days.
+async fn date_range(state: &AppState, me: &Therapist, q: &BookingListQuery) -> ApiResult<Option<Document>> {
+    use crate::http::query::date_bound;
+    let from = date_bound(&[("startDate", &q.start_date)])?;
+    let to = date_bound(&[("endDate", &q.end_date)])?;
+    if from.is_none() && to.is_none() {
+        return Ok(None);
+    }
+    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
+    let zone = parse_zone(&schedule.timezone).unwrap_or(chrono_tz::Europe::Madrid);
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let (from, to) = (from.map(|b| b.local_day(zone)), to.map(|b| b.local_day(zone)));
+    if let (Some(a), Some(b)) = (from, to) {
+        if a > b {
+            return Err(ApiError::field("endDate", "must not be before startDate"));
+        }
+    }
+    let mut range = Document::new();
+    if let Some(a) = from {
+        range.insert("$gte", day(a));
+    }
+    if let Some(b) = to {
+        range.insert("$lte", day(b));
+    }
+    Ok(Some(range))
 }
 
 /// Lists the caller's bookings with each client embedded (one extra query per page).
@@ -114,26 +153,13 @@ pub async fn list(
     me: Therapist,
     ApiQuery(q): ApiQuery<BookingListQuery>,
 ) -> ApiResult<Response> {
+    crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let mut filter = Document::new();
     if let Some(s) = q.status {
         filter.insert("status", s.as_str());
     }
-    let mut range = Document::new();
-    if let Some(d) = &q.start_date {
-        crate::time::parse_date(d).map_err(|e| ApiError::field("startDate", e.to_string()))?;
-        range.insert("$gte", d);
-    }
-    if let Some(d) = &q.end_date {
-        crate::time::parse_date(d).map_err(|e| ApiError::field("endDate", e.to_string()))?;
-        range.insert("$lte", d);
-    }
-    if let (Some(a), Some(b)) = (&q.start_date, &q.end_date) {
-        if a > b {
-            return Err(ApiError::field("endDate", "must not be before startDate"));
-        }
-    }
-    if !range.is_empty() {
+    if let Some(range) = date_range(&state, &me, &q).await? {
         filter.insert("date", range);
     }
     if let Some(c) = &q.client_id {
@@ -259,21 +285,14 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreateBooking) -> Ap
         .collect();
     let created = service::create_all(state, bookings).await?;
     let first = &created[0];
-    let what = if created.len() > 1 {
-        format!("{} sessions from {}", created.len(), first.date)
-    } else {
-        first.date.clone()
+    let notice = crate::notifications::Notice::BookingCreated {
+        booking: first.id,
+        client: client.name.clone(),
+        sessions: created.len(),
+        date: first.date.clone(),
+        time: first.start_time.clone(),
     };
-    let message = format!("{} booked for {what} at {}", client.name, first.start_time);
-    crate::notifications::notify(
-        state,
-        me.0.id,
-        "booking_created",
-        "New booking",
-        message,
-        doc! { "bookingId": first.id },
-    )
-    .await;
+    crate::notifications::notify(state, me.0.id, notice).await;
     let mut views = BookingStore::new(&state.db).views(&created).await?;
     let data = if series_id.is_some() {
         json!(views)
@@ -694,17 +713,12 @@ pub async fn client_book(
         let state = state.clone();
         async move {
             let created = crate::availability::book_as_client(&state, &me, req).await?;
-            let message = format!("A client requested {} at {}", created.date, created.start_time);
-            let data = doc! { "bookingId": created.id };
-            crate::notifications::notify(
-                &state,
-                created.therapist_id,
-                "booking_requested",
-                "New booking request",
-                message,
-                data,
-            )
-            .await;
+            let notice = crate::notifications::Notice::BookingRequested {
+                booking: created.id,
+                date: created.date.clone(),
+                time: created.start_time.clone(),
+            };
+            crate::notifications::notify(&state, created.therapist_id, notice).await;
             Ok((
                 StatusCode::CREATED,
                 Json(json!({ "success": true, "data": created.client_view() })),

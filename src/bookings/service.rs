@@ -264,25 +264,13 @@ pub async fn transition(
     }
     if to == BookingStatus::Cancelled && booking.status != BookingStatus::Cancelled {
         // Every way of cancelling (PATCH cancel, PUT status, the client's cancel) reports it.
-        let who = if cancelled_by_client(&updated) {
-            "A client"
-        } else {
-            "You"
+        let notice = crate::notifications::Notice::BookingCancelled {
+            booking: booking.id,
+            by_client: cancelled_by_client(&updated),
+            date: booking.date.clone(),
+            time: booking.start_time.clone(),
         };
-        let message = format!(
-            "{who} cancelled the session of {} at {}",
-            booking.date, booking.start_time
-        );
-        let data = doc! { "bookingId": booking.id };
-        crate::notifications::notify(
-            state,
-            booking.therapist_id,
-            "booking_cancelled",
-            "Booking cancelled",
-            message,
-            data,
-        )
-        .await;
+        crate::notifications::notify(state, booking.therapist_id, notice).await;
     }
     Ok(updated)
 }

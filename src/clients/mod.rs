@@ -77,12 +77,15 @@ pub async fn list(
     let (docs, total, next_cursor) = ClientStore::new(&state.db)
         .list(me.scope().filter(filter), field, descending, &page)
         .await?;
-    let items: Vec<ClientView> = docs
+    let clients = docs
         .into_iter()
         .map(mongodb::bson::from_document::<Client>)
-        .collect::<Result<Vec<_>, _>>()?
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<_> = clients.iter().map(|c| c.id).collect();
+    let activity = ClientStore::new(&state.db).activity(&ids).await?;
+    let items: Vec<ClientView> = clients
         .iter()
-        .map(ClientView::from)
+        .map(|c| ClientView::from(c).with_activity(&activity.get(&c.id).cloned().unwrap_or_default()))
         .collect();
     let pages = page.total_pages(total);
     Ok(Json(json!({

@@ -113,6 +113,33 @@ pub struct ClientView {
     pub status: ClientStatus,
     pub created_at: String,
     pub updated_at: String,
+    /// When the last completed session took place (lists only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_session: Option<Option<String>>,
+    /// How many sessions were completed (lists only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_count: Option<i64>,
+    /// The average rating the client gave (lists only; null without reviews).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<Option<f64>>,
+}
+
+/// A client's history as a list shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientActivity {
+    pub last_session: Option<mongodb::bson::DateTime>,
+    pub sessions_count: i64,
+    pub rating: Option<f64>,
+}
+
+impl ClientView {
+    /// The view with its history (`lastSession`, `sessionsCount`, `rating`).
+    pub fn with_activity(mut self, a: &ClientActivity) -> Self {
+        self.last_session = Some(a.last_session.map(crate::time::rfc3339));
+        self.sessions_count = Some(a.sessions_count);
+        self.rating = Some(a.rating.map(|r| (r * 10.0).round() / 10.0));
+        self
+    }
 }
 
 impl From<&Client> for ClientView {
@@ -135,6 +162,9 @@ impl From<&Client> for ClientView {
             status: c.status,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            last_session: None,
+            sessions_count: None,
+            rating: None,
         }
     }
 }
@@ -253,8 +283,10 @@ pub enum ClientSort {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SortOrder {
+    #[serde(alias = "ASC", alias = "ascending")]
     Asc,
     #[default]
+    #[serde(alias = "DESC", alias = "descending")]
     Desc,
 }
 
@@ -265,10 +297,15 @@ pub struct ClientListQuery {
     pub page: Option<u64>,
     pub limit: Option<u64>,
     pub cursor: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::query::all_or")]
     pub status: Option<ClientStatus>,
+    #[serde(default, deserialize_with = "crate::http::query::non_empty")]
     pub search: Option<String>,
     /// Comma-separated; a client matches when it has any of them.
+    #[serde(default, deserialize_with = "crate::http::query::non_empty")]
     pub tags: Option<String>,
+    #[serde(alias = "sort_by")]
     pub sort_by: Option<ClientSort>,
+    #[serde(alias = "sort_order")]
     pub sort_order: Option<SortOrder>,
 }

@@ -20,6 +20,7 @@ pub struct ClientStore {
     raw: Collection<Document>,
     analytics: Collection<Document>,
     bookings: Collection<Document>,
+    reviews: Collection<Document>,
 }
 
 impl ClientStore {
@@ -29,6 +30,7 @@ impl ClientStore {
             raw: db.collection(CLIENTS),
             analytics: db.analytics().collection(CLIENTS),
             bookings: db.collection("bookings"),
+            reviews: db.collection("reviews"),
         }
     }
 
@@ -135,6 +137,73 @@ impl ClientStore {
             }
         }
         Ok(linked)
+    }
+
+    /// `{id, name, email, phone, avatar}` of each of `ids`, in one query (lists embed them).
+    pub async fn summaries(
+        &self,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<std::collections::HashMap<ObjectId, serde_json::Value>> {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let docs: Vec<Document> = self
+            .raw
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "name": 1, "email": 1, "phone": 1, "avatar": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| {
+                let id = d.get_object_id("_id").ok()?;
+                let text = |k: &str| d.get_str(k).ok().map(str::to_owned);
+                let view = serde_json::json!({
+                    "id": id.to_hex(), "name": text("name").unwrap_or_default(),
+                    "email": text("email"), "phone": text("phone"), "avatar": text("avatar"),
+                });
+                Some((id, view))
+            })
+            .collect())
+    }
+
+    /// Completed sessions, the last one, and the average rating of each of `ids`: two
+    /// aggregations per page, never one query per client.
+    pub async fn activity(
+        &self,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<std::collections::HashMap<ObjectId, super::model::ClientActivity>> {
+        let mut out: std::collections::HashMap<ObjectId, super::model::ClientActivity> = Default::default();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let sessions = vec![
+            doc! { "$match": { "clientId": { "$in": ids.to_vec() }, "status": "completed" } },
+            doc! { "$group": { "_id": "$clientId", "last": { "$max": "$startsAt" }, "n": { "$sum": 1 } } },
+        ];
+        let mut cursor = self.bookings.aggregate(sessions).await?;
+        while let Some(d) = cursor.try_next().await? {
+            if let Ok(id) = d.get_object_id("_id") {
+                let a = out.entry(id).or_default();
+                a.last_session = d.get_datetime("last").ok().copied();
+                a.sessions_count = d.get("n").and_then(crate::db::as_i64).unwrap_or(0);
+            }
+        }
+        let ratings = vec![
+            doc! { "$match": { "clientId": { "$in": ids.to_vec() } } },
+            doc! { "$group": { "_id": "$clientId", "avg": { "$avg": "$rating" } } },
+        ];
+        let mut cursor = self.reviews.aggregate(ratings).await?;
+        while let Some(d) = cursor.try_next().await? {
+            if let (Ok(id), Ok(avg)) = (d.get_object_id("_id"), d.get_f64("avg")) {
+                out.entry(id).or_default().rating = Some(avg);
+            }
+        }
+        Ok(out)
     }
 
     /// Links one record (an invitation's) to a client login, if still unlinked.

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod limits;
 pub mod observe;
 pub mod pagination;
+pub mod query;
 pub mod request_id;
 
 use axum::http::{Method, Uri};

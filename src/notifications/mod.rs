@@ -1,5 +1,7 @@
 //! Notifications (SPEC section 3): what happened in a therapist's practice, read and unread.
 
+pub mod notice;
+
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ApiQuery;
 use crate::http::pagination::{nested, page_of, Page};
+pub use notice::{Lang, Notice};
 
 const NOTIFICATIONS: &str = "notifications";
 
@@ -28,39 +31,49 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Records a notification for `user`. A failure is logged, never fails the action it reports.
-pub async fn notify(
-    state: &AppState,
-    user: ObjectId,
-    kind: &str,
-    title: &str,
-    message: String,
-    data: Document,
-) {
+/// The stored title and message are the Spanish ones; readers get their own language.
+pub async fn notify(state: &AppState, user: ObjectId, notice: Notice) {
+    let data = notice.data();
+    let (title, message) = notice::render(notice.kind(), &data, Lang::Es).unwrap_or_default();
     let d = doc! {
-        "userId": user, "type": kind, "title": title, "message": message, "data": data,
+        "userId": user, "type": notice.kind(), "title": title, "message": message, "data": data,
         "isRead": false, "status": "unread", "createdAt": DateTime::now(), "readAt": null,
     };
     if let Err(e) = state.db.collection::<Document>(NOTIFICATIONS).insert_one(d).await {
-        tracing::error!(error = %e, kind, "could not record notification");
+        tracing::error!(error = %e, kind = notice.kind(), "could not record notification");
     }
 }
 
-fn view(d: &Document) -> Value {
+fn view(d: &Document, lang: Lang) -> Value {
     let id = d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default();
     let read = d.get_bool("isRead").unwrap_or(false);
-    let data = mongodb::bson::Bson::Document(d.get_document("data").cloned().unwrap_or_default())
-        .into_relaxed_extjson();
+    let data = notice::plain_ids(&d.get_document("data").cloned().unwrap_or_default());
+    let kind = d.get_str("type").unwrap_or_default();
+    let (title, message) = notice::render(kind, &data, lang).unwrap_or_else(|| {
+        (
+            d.get_str("title").unwrap_or_default().to_owned(),
+            d.get_str("message").unwrap_or_default().to_owned(),
+        )
+    });
     json!({
         "id": id, "_id": id,
-        "type": d.get_str("type").unwrap_or_default(),
-        "title": d.get_str("title").unwrap_or_default(),
-        "message": d.get_str("message").unwrap_or_default(),
-        "data": data,
+        "type": kind,
+        "title": title,
+        "message": message,
+        "data": mongodb::bson::Bson::Document(data).into_relaxed_extjson(),
         "isRead": read,
         "status": if read { "read" } else { "unread" },
         "createdAt": d.get_datetime("createdAt").map(|t| crate::time::rfc3339(*t)).unwrap_or_default(),
         "readAt": d.get_datetime("readAt").ok().map(|t| crate::time::rfc3339(*t)),
     })
+}
+
+fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
+    Lang::from_accept_language(
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// `GET /api/notifications` query.
@@ -70,27 +83,66 @@ pub struct NotificationQuery {
     pub page: Option<u64>,
     pub limit: Option<u64>,
     pub cursor: Option<String>,
+    #[serde(alias = "unread_only")]
     pub unread_only: Option<bool>,
+    #[serde(alias = "is_read")]
+    pub is_read: Option<bool>,
+    #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    pub status: Option<ReadState>,
+    #[serde(alias = "sort_by")]
+    pub sort_by: Option<NotificationSort>,
+    #[serde(alias = "sort_order")]
+    pub sort_order: Option<crate::clients::model::SortOrder>,
 }
 
-/// The caller's notifications, newest first.
-#[utoipa::path(get, path = "/api/notifications", tag = "notifications", responses((status = 200)))]
+/// `status` of a notification list.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadState {
+    Read,
+    Unread,
+}
+
+/// The one order notifications are listed in.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NotificationSort {
+    CreatedAt,
+}
+
+/// The caller's notifications (newest first unless `sortOrder=asc`), in their language, with
+/// `total`, `unreadCount` and `hasMore`.
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications", responses((status = 200), (status = 400)))]
 pub async fn list(
     State(state): State<AppState>,
     me: AuthUser,
+    headers: axum::http::HeaderMap,
     ApiQuery(q): ApiQuery<NotificationQuery>,
 ) -> ApiResult<Response> {
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let mut filter = doc! { "userId": me.id };
-    if q.unread_only == Some(true) {
-        filter.insert("isRead", false);
+    let read = match (q.unread_only, q.is_read, q.status) {
+        (Some(true), _, _) => Some(false),
+        (_, Some(r), _) => Some(r),
+        (_, _, Some(s)) => Some(s == ReadState::Read),
+        _ => None,
+    };
+    if let Some(r) = read {
+        filter.insert("isRead", r);
     }
+    let descending = q.sort_order.unwrap_or_default() == crate::clients::model::SortOrder::Desc;
     let coll = state.db.collection::<Document>(NOTIFICATIONS);
-    let (items, total, next) = page_of(&coll, filter, "createdAt", true, &page).await?;
-    let list: Vec<Value> = items.iter().map(view).collect();
-    Ok(envelope::ok(
-        json!({ "notifications": list, "pagination": nested(&page, total, next) }),
-    ))
+    let (items, total, next) = page_of(&coll, filter, "createdAt", descending, &page).await?;
+    let unread = coll
+        .count_documents(doc! { "userId": me.id, "isRead": false })
+        .await?;
+    let lang = lang_of(&headers);
+    let list: Vec<Value> = items.iter().map(|d| view(d, lang)).collect();
+    let has_more = next.is_some();
+    Ok(envelope::ok(json!({
+        "notifications": list, "total": total, "unreadCount": unread, "hasMore": has_more,
+        "pagination": nested(&page, total, next),
+    })))
 }
 
 /// Totals and unread count.
@@ -111,6 +163,7 @@ pub async fn counts(State(state): State<AppState>, me: AuthUser) -> ApiResult<Re
 pub async fn mark_read(
     State(state): State<AppState>,
     me: AuthUser,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "id")?;
@@ -123,7 +176,7 @@ pub async fn mark_read(
         .return_document(mongodb::options::ReturnDocument::After)
         .await?
         .ok_or_else(|| ApiError::not_found("Notification"))?;
-    Ok(envelope::ok(view(&found)))
+    Ok(envelope::ok(view(&found, lang_of(&headers))))
 }
 
 /// Marks every notification of the caller read.

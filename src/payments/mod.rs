@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/payments", get(list).post(create))
         .route("/api/payments/statistics", get(statistics))
+        .route("/api/payments/providers", get(providers))
         .route("/api/payments/{id}", get(get_one))
         .route("/api/payments/{id}/status", put(update_status))
         .route("/api/payments/{id}/refund", post(refund))
@@ -199,20 +200,12 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
         }
         other => other?,
     }
-    let message = format!(
-        "Payment of {} {:?} received",
-        payment.amount_cents.to_major(),
-        payment.currency
-    );
-    crate::notifications::notify(
-        state,
-        me.0.id,
-        "payment_received",
-        "Payment received",
-        message,
-        doc! { "paymentId": payment.id },
-    )
-    .await;
+    let notice = crate::notifications::Notice::PaymentReceived {
+        payment: payment.id,
+        amount: format!("{:.2}", payment.amount_cents.0 as f64 / 100.0),
+        currency: format!("{:?}", payment.currency),
+    };
+    crate::notifications::notify(state, me.0.id, notice).await;
     Ok(envelope::created(payment.view()))
 }
 
@@ -220,21 +213,42 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentQuery {
+    #[serde(default, deserialize_with = "crate::http::query::all_or")]
     pub status: Option<PaymentState>,
+    #[serde(
+        default,
+        alias = "payment_method",
+        deserialize_with = "crate::http::query::all_or"
+    )]
     pub method: Option<Method>,
+    /// The client who paid (`payer_id` in the dashboard's words).
+    #[serde(
+        default,
+        alias = "client_id",
+        alias = "payer_id",
+        alias = "payerId",
+        deserialize_with = "crate::http::query::non_empty"
+    )]
     pub client_id: Option<String>,
+    #[serde(alias = "start_date", alias = "date_from", alias = "dateFrom")]
     pub start_date: Option<String>,
+    #[serde(alias = "end_date", alias = "date_to", alias = "dateTo")]
     pub end_date: Option<String>,
     pub page: Option<u64>,
     pub limit: Option<u64>,
     pub cursor: Option<String>,
+    #[serde(alias = "sort_by")]
+    pub sort_by: Option<PaymentSort>,
+    #[serde(alias = "sort_order")]
+    pub sort_order: Option<crate::clients::model::SortOrder>,
 }
 
-/// The start (or, with `end`, the end) of a local date in the therapist's zone.
-fn day_edge(zone: chrono_tz::Tz, raw: &str, field: &str, end: bool) -> ApiResult<DateTime> {
-    let d = crate::time::parse_date(raw).map_err(|e| ApiError::field(field, e.to_string()))?;
-    let (start, stop) = crate::time::day_bounds(zone, d);
-    Ok(DateTime::from_chrono(if end { stop } else { start }))
+/// Sort fields of the payment list: all mean "when it was paid".
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PaymentSort {
+    #[serde(alias = "date", alias = "createdAt")]
+    PaymentDate,
 }
 
 /// The therapist's zone (Madrid when unset).
@@ -265,30 +279,71 @@ pub async fn list(
         filter.insert("clientId", parse_id(c, "clientId")?);
     }
     let mut range = Document::new();
-    if q.start_date.is_some() || q.end_date.is_some() {
+    let from = crate::http::query::date_bound(&[("startDate", &q.start_date)])?;
+    let to = crate::http::query::date_bound(&[("endDate", &q.end_date)])?;
+    if from.is_some() || to.is_some() {
         let zone = zone_of(&state, me.0.id).await?;
-        if let Some(d) = &q.start_date {
-            range.insert("$gte", day_edge(zone, d, "startDate", false)?);
+        if let Some(b) = from {
+            range.insert("$gte", DateTime::from_chrono(b.start(zone)));
         }
-        if let Some(d) = &q.end_date {
-            range.insert("$lt", day_edge(zone, d, "endDate", true)?);
+        if let Some(b) = to {
+            // A day includes all of it; an instant is the exact end.
+            range.insert("$lt", DateTime::from_chrono(b.end(zone)));
         }
     }
     if !range.is_empty() {
         filter.insert("paymentDate", range);
     }
+    let descending = q.sort_order.unwrap_or_default() == crate::clients::model::SortOrder::Desc;
     let raw = state.db.collection::<Document>(PAYMENTS);
-    let (docs, total, next) = page_of(&raw, me.scope().filter(filter), "paymentDate", true, &page).await?;
-    let list: Vec<Value> = docs
+    let (docs, total, next) =
+        page_of(&raw, me.scope().filter(filter), "paymentDate", descending, &page).await?;
+    let payments: Vec<Payment> = docs
         .into_iter()
         .map(mongodb::bson::from_document::<Payment>)
-        .collect::<Result<Vec<_>, _>>()?
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<ObjectId> = payments.iter().map(|p| p.client_id).collect();
+    let clients = ClientStore::new(&state.db).summaries(&ids).await?;
+    let list: Vec<Value> = payments
         .iter()
-        .map(Payment::view)
+        .map(|p| {
+            let mut v = p.view();
+            v["client"] = clients.get(&p.client_id).cloned().unwrap_or(Value::Null);
+            v
+        })
         .collect();
-    Ok(envelope::ok(
-        json!({ "payments": list, "pagination": nested(&page, total, next) }),
-    ))
+    let has_more = next.is_some();
+    Ok(envelope::ok(json!({
+        "payments": list, "total": total, "hasMore": has_more,
+        "pagination": nested(&page, total, next),
+    })))
+}
+
+/// The payment methods this deployment records and the fee rule of each (configuration).
+#[utoipa::path(get, path = "/api/payments/providers", tag = "payments", responses((status = 200)))]
+pub async fn providers(State(state): State<AppState>, _me: Therapist) -> ApiResult<Response> {
+    let methods = [
+        Method::Card,
+        Method::Transfer,
+        Method::Cash,
+        Method::Paypal,
+        Method::Stripe,
+        Method::Other,
+    ];
+    let list: Vec<Value> = methods
+        .iter()
+        .map(|m| {
+            let rule = fee_rule(&state, *m);
+            json!({
+                "name": m, "method": m, "enabled": true,
+                "supportedMethods": [m], "supportedCurrencies": ["EUR", "USD", "GBP"],
+                "feePercent": rule.percent_bps as f64 / 100.0,
+                "feeRate": rule.percent_bps as f64 / 10_000.0,
+                "fixedFee": Cents(rule.fixed_cents as i64).to_major(),
+            })
+        })
+        .collect();
+    Ok(envelope::ok(json!({ "providers": list })))
 }
 
 /// One payment.
@@ -586,6 +641,25 @@ async fn set_booking_payment_status(
 #[derive(Debug, Deserialize)]
 pub struct PeriodQuery {
     pub period: Option<Period>,
+    #[serde(
+        alias = "date_from",
+        alias = "dateFrom",
+        alias = "startDate",
+        alias = "start_date"
+    )]
+    pub from: Option<String>,
+    #[serde(alias = "date_to", alias = "dateTo", alias = "endDate", alias = "end_date")]
+    pub to: Option<String>,
+    #[serde(alias = "group_by", alias = "groupBy")]
+    pub group: Option<Group>,
+}
+
+/// How a statistics series is grouped.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    Day,
+    Month,
 }
 
 /// Statistics window.
@@ -636,7 +710,36 @@ pub async fn statistics(
     let (current, monthly) = revenue(&state, me.0.id, since, today).await?;
     let total = current.amount - current.refunded;
     let (fees, count) = (current.fees, current.count);
+    // The dashboard's window (`date_from`/`date_to`), else this period; compared with the
+    // window of the same length just before it.
+    let from = crate::http::query::date_bound(&[("date_from", &q.from)])?.map(|b| b.start(zone));
+    let to = crate::http::query::date_bound(&[("date_to", &q.to)])?.map(|b| b.end(zone));
+    let window_end = to.unwrap_or_else(Utc::now);
+    let window_start = from.unwrap_or_else(|| since.to_chrono());
+    if window_start > window_end {
+        return Err(ApiError::field("date_to", "must not be before date_from"));
+    }
+    let window = window_stats(
+        &state,
+        me.0.id,
+        zone,
+        window_start,
+        window_end,
+        q.group.unwrap_or(Group::Month),
+    )
+    .await?;
     Ok(envelope::ok(json!({
+        "totalRevenue": Cents(window.current.amount - window.current.refunded).to_major(),
+        "totalTransactions": window.current.count,
+        "transactions": window.current.count,
+        "averageTransaction": if window.current.count > 0 { Cents((window.current.amount - window.current.refunded) / window.current.count).to_major() } else { json!(0) },
+        "totalFees": Cents(window.current.fees).to_major(),
+        "trends": {
+            "revenue": change(window.current.amount - window.current.refunded, window.previous.amount - window.previous.refunded),
+            "transactions": change(window.current.count, window.previous.count),
+        },
+        "series": window.series,
+        "window": { "from": crate::time::rfc3339(DateTime::from_chrono(window_start)), "to": crate::time::rfc3339(DateTime::from_chrono(window_end)) },
         "period": period_name(period),
         "currentPeriod": {
             "totalAmount": Cents(total).to_major(),
@@ -647,6 +750,85 @@ pub async fn statistics(
         },
         "monthlyRevenue": monthly,
     })))
+}
+
+/// Percent change from `before` to `now` (one decimal); 0 when there was nothing before.
+fn change(now: i64, before: i64) -> f64 {
+    if before == 0 {
+        return if now > 0 { 100.0 } else { 0.0 };
+    }
+    ((now - before) as f64 * 1000.0 / before as f64).round() / 10.0
+}
+
+/// A statistics window: its totals, the previous window's, and a series by day or month.
+struct WindowStats {
+    current: Totals,
+    previous: Totals,
+    series: Vec<Value>,
+}
+
+/// Earned payments of `[start, end)` and of the window of equal length before it, grouped in
+/// the therapist's zone; one query, read from secondaries where available.
+async fn window_stats(
+    state: &AppState,
+    therapist: ObjectId,
+    zone: chrono_tz::Tz,
+    start: chrono::DateTime<Utc>,
+    end: chrono::DateTime<Utc>,
+    group: Group,
+) -> ApiResult<WindowStats> {
+    let length = end - start;
+    let earlier = start - length;
+    let earned = doc! { "$in": ["completed", "partially_refunded", "refunded"] };
+    let filter = doc! {
+        "therapistId": therapist, "status": earned,
+        "paymentDate": { "$gte": DateTime::from_chrono(earlier), "$lt": DateTime::from_chrono(end) },
+    };
+    let docs: Vec<Document> = state
+        .db
+        .analytics()
+        .collection::<Document>(PAYMENTS)
+        .find(filter)
+        .projection(doc! { "paymentDate": 1, "amountCents": 1, "refundedCents": 1, "feeCents": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    let (mut current, mut previous) = (Totals::default(), Totals::default());
+    let mut buckets: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for d in &docs {
+        let Ok(at) = d.get_datetime("paymentDate") else {
+            continue;
+        };
+        let num = |k: &str| d.get(k).and_then(crate::db::as_i64).unwrap_or(0);
+        let t = if at.to_chrono() >= start {
+            &mut current
+        } else {
+            &mut previous
+        };
+        t.amount += num("amountCents");
+        t.refunded += num("refundedCents");
+        t.fees += num("feeCents");
+        t.count += 1;
+        if at.to_chrono() >= start {
+            let local = at.to_chrono().with_timezone(&zone);
+            let key = match group {
+                Group::Day => local.format("%Y-%m-%d").to_string(),
+                Group::Month => local.format("%Y-%m").to_string(),
+            };
+            let e = buckets.entry(key).or_default();
+            e.0 += num("amountCents") - num("refundedCents");
+            e.1 += 1;
+        }
+    }
+    let series = buckets
+        .into_iter()
+        .map(|(k, (cents, n))| json!({ "period": k, "revenue": Cents(cents).to_major(), "count": n }))
+        .collect();
+    Ok(WindowStats {
+        current,
+        previous,
+        series,
+    })
 }
 
 /// Sums of earned payments since an instant.

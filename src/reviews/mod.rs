@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/reviews/statistics", get(statistics))
         .route("/api/reviews/create", post(create))
         .route("/api/reviews/{id}/response", post(respond))
+        .route("/api/reviews/{id}/responses", post(respond))
 }
 
 /// `POST /api/reviews/create`.
@@ -54,23 +55,27 @@ pub struct Respond {
     pub response: String,
 }
 
-fn view(d: &Document, client_name: Option<&str>) -> Value {
+fn view(d: &Document, client: Option<&Value>) -> Value {
     let id = d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default();
     let oid = |k: &str| d.get_object_id(k).ok().map(|i| i.to_hex());
     let response = d.get_document("response").ok().map(|r| {
         json!({ "text": r.get_str("text").unwrap_or_default(),
                 "respondedAt": r.get_datetime("respondedAt").map(|t| rfc3339(*t)).unwrap_or_default() })
     });
-    json!({
+    let mut v = json!({
         "id": id, "_id": id,
         "therapistId": oid("therapistId"), "clientId": oid("clientId"), "bookingId": oid("bookingId"),
-        "client": { "id": oid("clientId"), "name": client_name },
+        "client": client.cloned().unwrap_or_else(|| json!({ "id": oid("clientId"), "name": null, "avatar": null })),
         "rating": d.get("rating").and_then(as_i64).unwrap_or(0),
         "comment": d.get_str("comment").ok(),
         "status": d.get_str("status").unwrap_or("published"),
-        "response": response,
         "createdAt": d.get_datetime("createdAt").map(|t| rfc3339(*t)).unwrap_or_default(),
-    })
+    });
+    // The dashboard's answer form breaks on `response: null`: absent when there is none.
+    if let (Some(r), Some(o)) = (response, v.as_object_mut()) {
+        o.insert("response".into(), r);
+    }
+    v
 }
 
 /// A client reviews one of their completed sessions, once.
@@ -117,21 +122,16 @@ pub async fn create(
         }
         other => other?,
     };
-    let message = format!(
-        "{} rated a session {} out of 5",
-        record.get_str("name").unwrap_or("A client"),
-        req.rating
-    );
-    crate::notifications::notify(
-        &state,
-        booking.therapist_id,
-        "review_received",
-        "New review",
-        message,
-        doc! { "reviewId": review.get_object_id("_id").ok() },
-    )
-    .await;
-    Ok(envelope::created(view(&review, record.get_str("name").ok())))
+    if let Ok(review_id) = review.get_object_id("_id") {
+        let notice = crate::notifications::Notice::ReviewReceived {
+            review: review_id,
+            client: record.get_str("name").unwrap_or("Cliente").to_owned(),
+            rating: i64::from(req.rating),
+        };
+        crate::notifications::notify(&state, booking.therapist_id, notice).await;
+    }
+    let client = json!({ "id": booking.client_id.to_hex(), "name": record.get_str("name").ok(), "avatar": record.get_str("avatar").ok() });
+    Ok(envelope::created(view(&review, Some(&client))))
 }
 
 /// `GET /api/reviews` query.
@@ -142,6 +142,41 @@ pub struct ReviewQuery {
     pub page: Option<u64>,
     pub limit: Option<u64>,
     pub cursor: Option<String>,
+    /// The client who wrote it (`reviewerId` in the dashboard's words).
+    #[serde(
+        default,
+        alias = "reviewerId",
+        alias = "client_id",
+        alias = "reviewer_id",
+        deserialize_with = "crate::http::query::non_empty"
+    )]
+    pub client_id: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    pub status: Option<ReviewStatus>,
+    #[serde(
+        default,
+        alias = "moderation_status",
+        deserialize_with = "crate::http::query::all_or"
+    )]
+    pub moderation_status: Option<ReviewStatus>,
+    #[serde(alias = "date_from", alias = "startDate")]
+    pub date_from: Option<String>,
+    #[serde(alias = "date_to", alias = "endDate")]
+    pub date_to: Option<String>,
+    #[serde(alias = "therapist_id")]
+    pub therapist_id: Option<String>,
+    #[serde(alias = "sort_order")]
+    pub sort_order: Option<crate::clients::model::SortOrder>,
+}
+
+/// Review states a list can ask for (`approved` is the dashboard's word for published).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewStatus {
+    #[serde(alias = "approved")]
+    Published,
+    Pending,
+    Hidden,
 }
 
 /// The caller's reviews, newest first, with each client's name (one extra query per page).
@@ -159,38 +194,56 @@ pub async fn list(
         }
         filter.insert("rating", i32::from(r));
     }
+    crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
+    if let Some(c) = &q.client_id {
+        filter.insert("clientId", parse_id(c, "reviewerId")?);
+    }
+    match q.status.or(q.moderation_status) {
+        // Reviews written before moderation existed carry no status: they are published.
+        Some(ReviewStatus::Published) => {
+            filter.insert("status", doc! { "$in": ["published", null] });
+        }
+        Some(ReviewStatus::Pending) => {
+            filter.insert("status", "pending");
+        }
+        Some(ReviewStatus::Hidden) => {
+            filter.insert("status", "hidden");
+        }
+        None => {}
+    }
+    let from = crate::http::query::date_bound(&[("dateFrom", &q.date_from)])?;
+    let to = crate::http::query::date_bound(&[("dateTo", &q.date_to)])?;
+    if from.is_some() || to.is_some() {
+        let zone = crate::time::parse_zone(
+            &crate::availability::store::AvailabilityStore::new(&state.db)
+                .schedule(me.0.id)
+                .await?
+                .timezone,
+        )
+        .unwrap_or(chrono_tz::Europe::Madrid);
+        let mut range = Document::new();
+        if let Some(b) = from {
+            range.insert("$gte", mongodb::bson::DateTime::from_chrono(b.start(zone)));
+        }
+        if let Some(b) = to {
+            range.insert("$lt", mongodb::bson::DateTime::from_chrono(b.end(zone)));
+        }
+        filter.insert("createdAt", range);
+    }
+    let descending = q.sort_order.unwrap_or_default() == crate::clients::model::SortOrder::Desc;
     let coll = state.db.collection::<Document>(REVIEWS);
-    let (docs, total, next) = page_of(&coll, me.scope().filter(filter), "createdAt", true, &page).await?;
+    let (docs, total, next) =
+        page_of(&coll, me.scope().filter(filter), "createdAt", descending, &page).await?;
     let ids: Vec<ObjectId> = docs
         .iter()
         .filter_map(|d| d.get_object_id("clientId").ok())
         .collect();
-    let names: std::collections::HashMap<ObjectId, String> = if ids.is_empty() {
-        Default::default()
-    } else {
-        state
-            .db
-            .collection::<Document>("clients")
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "name": 1 })
-            .await?
-            .try_collect::<Vec<_>>()
-            .await?
-            .into_iter()
-            .filter_map(|d| Some((d.get_object_id("_id").ok()?, d.get_str("name").ok()?.to_owned())))
-            .collect()
-    };
+    let clients = crate::clients::store::ClientStore::new(&state.db)
+        .summaries(&ids)
+        .await?;
     let list: Vec<Value> = docs
         .iter()
-        .map(|d| {
-            view(
-                d,
-                d.get_object_id("clientId")
-                    .ok()
-                    .and_then(|c| names.get(&c))
-                    .map(String::as_str),
-            )
-        })
+        .map(|d| view(d, d.get_object_id("clientId").ok().and_then(|c| clients.get(&c))))
         .collect();
     Ok(envelope::ok(
         json!({ "reviews": list, "pagination": nested(&page, total, next) }),

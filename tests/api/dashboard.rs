@@ -77,3 +77,216 @@ async fn the_dashboard_signs_in_and_stays_signed_in_for_two_hours_of_refreshes()
         .await;
     assert_eq!(r.status(), 401, "the whole family was revoked");
 }
+
+fn booking(client: &str, date: &str, start: &str, end: &str, amount: f64) -> Value {
+    json!({ "clientId": client, "date": date, "startTime": start, "endTime": end, "amount": amount })
+}
+
+async fn data_of(app: &TestApp, path: &str, who: &Caller) -> Value {
+    let r = app.get_as(path, who).await;
+    let status = r.status();
+    let body = json_body(r).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn the_dashboard_query_vocabulary_is_understood_and_malformed_values_still_refused() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let ana = new_client(&app, &me, "Ana").await;
+    let luis = new_client(&app, &me, "Luis").await;
+    for (c, d, s) in [
+        (&ana, "2031-03-03", "10:00"),
+        (&luis, "2031-03-04", "09:00"),
+        (&ana, "2031-03-05", "12:00"),
+    ] {
+        let end = format!("{}:00", s[..2].parse::<u32>().unwrap() + 1);
+        let r = app
+            .post_as("/api/bookings", &me, &booking(c, d, s, &end, 60.0))
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    // Bookings: sortBy=dateTime, status=all, the caller's own therapistId, ISO instants.
+    let q = format!(
+        "/api/bookings?therapistId={}&status=all&sortBy=dateTime&sortOrder=desc&date_from=2031-03-03T23:30:00.000Z&date_to=2031-03-31&page=1&limit=20&include_statistics=false",
+        me.id
+    );
+    let list = data_of(&app, &q, &me).await;
+    let dates: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        ["2031-03-05", "2031-03-04"],
+        "23:30 UTC on the 3rd is the 4th in Madrid"
+    );
+    let q = format!("/api/bookings?client_id={ana}&sort_by=dateTime&sort_order=asc");
+    assert_eq!(data_of(&app, &q, &me).await["total"], 2);
+    let other = therapist(&app).await;
+    let q = format!("/api/bookings?therapistId={}", other.id);
+    assert_eq!(
+        app.get_as(&q, &me).await.status(),
+        404,
+        "another therapist's id is not probed"
+    );
+    for (q, field) in [
+        ("/api/bookings?status=maybe", "status"),
+        ("/api/bookings?sortBy=colour", "sortBy"),
+        ("/api/bookings?date_from=tomorrow", "startDate"),
+        ("/api/clients?status=sometimes", "status"),
+        ("/api/payments?payer_id=nope", "clientId"),
+        ("/api/notifications?unread_only=perhaps", "unread_only"),
+    ] {
+        let body = assert_error(app.get_as(q, &me).await, 400, "VALIDATION_ERROR").await;
+        assert_eq!(body["errors"][0]["field"], field, "{q}: {body}");
+    }
+    // Clients: status=all, empty search and tags, snake_case sort, and the history per row.
+    let q = "/api/clients?page=1&limit=20&sort_by=createdAt&sort_order=desc&include_statistics=true&search=&status=all&tags=";
+    let clients = data_of(&app, q, &me).await;
+    let rows = clients["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert!(
+            row.get("lastSession").is_some() && row["sessionsCount"].is_i64() && row.get("rating").is_some(),
+            "{row}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn payments_as_the_dashboard_reads_them() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let ana = new_client(&app, &me, "Ana").await;
+    let luis = new_client(&app, &me, "Luis").await;
+    for (c, amount) in [(&ana, 50), (&ana, 30), (&luis, 70)] {
+        let p = json!({ "amount": amount, "method": "card", "clientId": c });
+        assert_eq!(app.post_as("/api/payments", &me, &p).await.status(), 201);
+    }
+    let providers = data_of(&app, "/api/payments/providers", &me).await;
+    assert!(providers["data"]["providers"].as_array().unwrap().len() >= 5);
+    let q = format!(
+        "/api/payments?payer_id={ana}&page=1&limit=10&sort_by=date&sort_order=desc&include_statistics=false"
+    );
+    let page = data_of(&app, &q, &me).await;
+    assert_eq!(page["data"]["total"], 2, "only the payer's: {page}");
+    for p in page["data"]["payments"].as_array().unwrap() {
+        assert_eq!(p["client"]["name"], "Ana");
+        assert!(p["client"].get("email").is_some());
+    }
+    let now = chrono::Utc::now();
+    let q = format!(
+        "/api/payments?date_from={}&date_to={}",
+        (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        (now + chrono::Duration::hours(2)).to_rfc3339()
+    );
+    assert_eq!(
+        data_of(&app, &q, &me).await["data"]["total"],
+        0,
+        "the date filters are applied"
+    );
+    let q = format!(
+        "/api/payments/statistics?date_from={}&date_to={}&group_by=day&include_projections=true&include_comparisons=true",
+        (now - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        (now + chrono::Duration::minutes(1)).to_rfc3339()
+    );
+    let stats = data_of(&app, &q, &me).await["data"].clone();
+    assert_eq!(stats["totalRevenue"], json!(150.0));
+    assert_eq!(stats["transactions"], 3);
+    assert!(stats["trends"]["revenue"].is_number(), "{stats}");
+    assert_eq!(
+        stats["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["count"].as_i64().unwrap())
+            .sum::<i64>(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn reviews_and_notifications_as_the_dashboard_reads_them() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let c = client_user(&app).await;
+    let r = app
+        .post_as(
+            "/api/clients",
+            &me,
+            &json!({ "name": "Reseñadora", "email": c.email }),
+        )
+        .await;
+    let record = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&record, "2031-01-20", "10:00", "11:00", 60.0),
+        )
+        .await;
+    let booking_id = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    app.put_as(&format!("/api/bookings/{booking_id}/complete"), &me, &json!({}))
+        .await;
+    let r = app
+        .post_as(
+            "/api/reviews/create",
+            &c,
+            &json!({ "bookingId": booking_id, "rating": 5 }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let q = format!("/api/reviews?status=approved&moderationStatus=all&reviewerId={record}&therapistId={}&dateFrom=2020-01-01T00:00:00.000Z&page=1&limit=1000&sortBy=createdAt&sortOrder=desc&includeHidden=false", me.id);
+    let reviews = data_of(&app, &q, &me).await;
+    let review = reviews["data"]["reviews"][0].clone();
+    assert_eq!(reviews["data"]["pagination"]["total"], 1);
+    assert!(review.get("response").is_none(), "no `response: null`: {review}");
+    assert_eq!(review["client"]["name"], "Reseñadora");
+    let other = new_client(&app, &me, "Nadie").await;
+    let q = format!("/api/reviews?reviewerId={other}");
+    assert_eq!(
+        data_of(&app, &q, &me).await["data"]["pagination"]["total"],
+        0,
+        "filtered by reviewer"
+    );
+    let id = review["id"].as_str().unwrap();
+    let r = app
+        .post_as(
+            &format!("/api/reviews/{id}/responses"),
+            &me,
+            &json!({ "response": "¡Gracias!" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let reviews = data_of(&app, "/api/reviews", &me).await;
+    assert_eq!(reviews["data"]["reviews"][0]["response"]["text"], "¡Gracias!");
+
+    // Notifications: totals, plain string ids, Spanish by default and English on request.
+    let q = "/api/notifications?unread_only=false&page=1&limit=20&sort_by=createdAt&sort_order=desc";
+    let list = data_of(&app, q, &me).await["data"].clone();
+    assert!(list["total"].as_u64().unwrap() >= 2, "{list}");
+    assert_eq!(list["unreadCount"], list["total"]);
+    assert_eq!(list["hasMore"], false);
+    let first = &list["notifications"][0];
+    assert_eq!(first["type"], "review_received");
+    assert!(first["data"]["reviewId"].is_string(), "{first}");
+    assert_eq!(first["title"], "Nueva reseña");
+    let r = app
+        .client
+        .get(app.url(q))
+        .header("Authorization", &me.auth)
+        .header("Accept-Language", "en-GB,en;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_body(r).await["data"]["notifications"][0]["title"],
+        "New review"
+    );
+    let unread = data_of(&app, "/api/notifications?isRead=true", &me).await;
+    assert_eq!(unread["data"]["total"], 0);
+}

@@ -732,3 +732,30 @@ async fn links_must_be_web_links_names_are_trimmed_and_personal_data_is_not_cach
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 }
+
+#[tokio::test]
+async fn an_attempt_refused_before_its_password_was_checked_does_not_count_toward_lockout() {
+    let app = spawn_app_with(&[
+        ("DHARA_AUTH__HASH_CONCURRENCY", "1"),
+        ("DHARA_AUTH__HASH_QUEUE", "0"),
+    ])
+    .await;
+    let (email, password, _) = register_therapist(&app).await;
+    let wrong = json!({ "email": email, "password": "not the password" });
+    // Five at once (the lockout's allowance): one is checked, the others find hashing busy.
+    let tries = (0..5).map(|_| app.post_json("/api/auth/login", &wrong));
+    let statuses: Vec<u16> = futures_util::future::join_all(tries)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    assert!(busy >= 1, "hashing was never busy: {statuses:?}");
+    // Only the checked ones count: the owner can still sign in.
+    let right = json!({ "email": email, "password": password });
+    assert_eq!(
+        app.post_json("/api/auth/login", &right).await.status(),
+        200,
+        "{statuses:?}"
+    );
+}
