@@ -106,8 +106,9 @@ impl BlockInput {
         let (start_date, end_date) = match date("date", self.date)? {
             Some(d) => (d, d),
             None => {
-                let start = date("startDate", self.start_date)?
-                    .ok_or_else(|| ApiError::field("startDate", "is required"))?;
+                let start = date("startDate", self.start_date)?.ok_or_else(|| {
+                    ApiError::field("date", "is required: date, or startDate (and endDate)")
+                })?;
                 (start, date("endDate", self.end_date)?.unwrap_or(start))
             }
         };

@@ -505,7 +505,7 @@ async fn bad_blocks_are_400_with_the_field_named_and_nothing_stored() {
         (with("title", json!(42)), "title"),
         (
             json!({ "type": "availability", "startTime": "10:00", "endTime": "11:00" }),
-            "startDate",
+            "date",
         ),
         (
             json!({ "type": "availability", "startDate": d, "startTime": "10:00", "endTime": "11:00",
