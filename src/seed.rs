@@ -308,6 +308,7 @@ fn demo_booking(
         series_id: None,
         cancellation: None,
         claim_tokens: Vec::new(),
+        payment_method: None,
         version: 1,
         created_by: "seed".into(),
         created_at: now,

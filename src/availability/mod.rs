@@ -946,6 +946,7 @@ pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) 
         series_id: None,
         cancellation: None,
         claim_tokens: Vec::new(),
+        payment_method: None,
         version: 1,
         created_by: "client".into(),
         created_at: now,

@@ -277,6 +277,7 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreateBooking) -> Ap
             series_id,
             cancellation: None,
             claim_tokens: Vec::new(),
+            payment_method: None,
             version: 1,
             created_by: "therapist".into(),
             created_at: now,

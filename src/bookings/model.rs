@@ -125,6 +125,9 @@ pub struct Booking {
     pub meeting_link: Option<String>,
     #[serde(default)]
     pub payment_status: PaymentStatus,
+    /// How the last payment of this booking was made (set with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
     /// The buffer (minutes) its time claim was made with.
     pub buffer_minutes: u32,
     #[serde(default)]
@@ -154,7 +157,14 @@ impl Booking {
     /// The dashboard's view, with the client embedded when known.
     pub fn view(&self, client: Option<&ClientSummary>) -> Value {
         let id = self.id.to_hex();
+        // `clientName`, `type`, `duration`, `locationId` and `paymentMethod` are the names some
+        // dashboard pages read for the same facts.
         json!({
+            "clientName": client.map(|c| c.name.as_str()),
+            "type": self.therapy_type,
+            "duration": self.therapy_duration,
+            "locationId": self.location,
+            "paymentMethod": self.payment_method,
             "id": id, "_id": id,
             "therapistId": self.therapist_id.to_hex(),
             "clientId": self.client_id.to_hex(),
@@ -192,6 +202,7 @@ impl Booking {
         if let Some(o) = v.as_object_mut() {
             o.remove("notes");
             o.remove("client");
+            o.remove("clientName");
         }
         v
     }

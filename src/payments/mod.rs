@@ -166,6 +166,7 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
             // commit whose outcome was reported wrongly or not at all) applies nothing twice.
             if let Some(bid) = p.booking_id {
                 let charge = Charge {
+                    method: Some(p.method),
                     booking: bid,
                     therapist: p.therapist_id,
                     payment: p.id,
@@ -416,7 +417,7 @@ pub async fn update_status(
                 .ok_or_else(|| TxError::Other(ApiError::PreconditionFailed("This payment changed meanwhile; reload and try again".into())))?;
             match p.booking_id {
                 Some(bid) if delta != 0 => {
-                    let charge = Charge { booking: bid, therapist: p.therapist_id, payment: p.id, cents: delta, allow_over: false };
+                    let charge = Charge { method: None, booking: bid, therapist: p.therapist_id, payment: p.id, cents: delta, allow_over: false };
                     charge_booking(&bookings, s, &charge, Some(to.booking_payment_status())).await?;
                 }
                 _ => set_booking_payment_status(&bookings, s, p.booking_id, to).await?,
@@ -529,6 +530,7 @@ async fn refund_inner(
             if applied_now {
                 if let Some(bid) = p.booking_id {
                     let charge = Charge {
+                        method: None,
                         booking: bid,
                         therapist: p.therapist_id,
                         payment: entry.id,
@@ -549,6 +551,8 @@ async fn refund_inner(
 
 /// A change of what a booking counts as paid, made once per `payment` (a payment, or a refund).
 struct Charge {
+    /// How it was paid (recorded on the booking with a payment).
+    method: Option<Method>,
     booking: ObjectId,
     therapist: ObjectId,
     payment: ObjectId,
@@ -604,6 +608,12 @@ async fn charge_booking(
         set.insert("paymentStatus", st);
         if charge.cents > 0 {
             set.insert("paymentId", charge.payment);
+            if let Some(m) = charge.method {
+                set.insert(
+                    "paymentMethod",
+                    mongodb::bson::to_bson(&m).map_err(|e| TxError::Other(ApiError::Internal(e.into())))?,
+                );
+            }
         }
     }
     let r = bookings

@@ -125,7 +125,40 @@ async fn the_dashboard_query_vocabulary_is_understood_and_malformed_values_still
         "23:30 UTC on the 3rd is the 4th in Madrid"
     );
     let q = format!("/api/bookings?client_id={ana}&sort_by=dateTime&sort_order=asc");
-    assert_eq!(data_of(&app, &q, &me).await["total"], 2);
+    let mine = data_of(&app, &q, &me).await;
+    assert_eq!(mine["total"], 2);
+    let first = &mine["data"][0];
+    let pay = json!({ "amount": 60, "method": "card", "clientId": ana, "bookingId": first["id"] });
+    assert_eq!(app.post_as("/api/payments", &me, &pay).await.status(), 201);
+    let first = data_of(&app, &q, &me).await["data"][0].clone();
+    for key in [
+        "id",
+        "_id",
+        "date",
+        "startTime",
+        "endTime",
+        "clientId",
+        "client",
+        "clientName",
+        "type",
+        "therapyType",
+        "duration",
+        "therapyDuration",
+        "status",
+        "amount",
+        "currency",
+        "paymentStatus",
+        "paymentMethod",
+        "locationId",
+        "notes",
+        "meetingLink",
+        "createdAt",
+    ] {
+        assert!(first.get(key).is_some(), "booking rows carry `{key}`: {first}");
+    }
+    assert_eq!(first["clientName"], "Ana");
+    assert_eq!(first["paymentMethod"], "card");
+    assert_eq!(first["paymentStatus"], "paid");
     let other = therapist(&app).await;
     let q = format!("/api/bookings?therapistId={}", other.id);
     assert_eq!(
