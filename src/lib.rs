@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod logs;
 pub mod mail;
 pub mod metrics;
 pub mod money;
@@ -25,8 +26,10 @@ pub mod profile;
 pub mod ratelimit;
 pub mod reviews;
 pub mod seed;
+pub mod session_notes;
 pub mod telemetry;
 pub mod time;
+pub mod work_locations;
 pub mod worker;
 
 use std::net::SocketAddr;

@@ -30,6 +30,9 @@ use utoipa::OpenApi;
         crate::reviews::list, crate::reviews::statistics, crate::reviews::create, crate::reviews::respond,
         crate::profile::get_profile, crate::profile::put_profile, crate::profile::user_profile,
         crate::profile::public_profile, crate::dashboard::dashboard,
+        crate::session_notes::list, crate::session_notes::create, crate::session_notes::get_one,
+        crate::session_notes::update, crate::session_notes::remove, crate::logs::ingest,
+        crate::work_locations::list, crate::work_locations::external_calendar_status,
     ),
     components(schemas(
         crate::ops::Health, crate::ops::Ready, crate::ops::ReadyChecks,
@@ -46,6 +49,7 @@ use utoipa::OpenApi;
         crate::reviews::CreateReview, crate::reviews::Respond,
         crate::profile::ProfileInput, crate::profile::Education, crate::profile::Rates, crate::profile::PricingPackage,
         crate::profile::WorkLocation, crate::profile::ExternalLink,
+        crate::session_notes::model::NoteInput, crate::session_notes::model::NoteView,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -59,6 +63,7 @@ use utoipa::OpenApi;
         (name = "reviews", description = "Clients' reviews and the therapist's answers"),
         (name = "profile", description = "The therapist's practice profile"),
         (name = "dashboard", description = "The day and month at a glance"),
+        (name = "session-notes", description = "A therapist's private clinical notes"),
     )
 )]
 pub struct ApiDoc;

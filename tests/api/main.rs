@@ -7,6 +7,7 @@ mod blocks;
 mod bookings;
 mod clients;
 mod dashboard;
+mod dashboard_routes;
 mod deploy;
 mod fuzz;
 mod helpers;

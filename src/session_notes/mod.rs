@@ -1,0 +1,327 @@
+//! Session notes (SPEC section 3): a therapist's private clinical notes per client, optionally
+//! per booking; never shown to clients. Served at `/api/session-notes` and, for the dashboard's
+//! other note service, at `/api/notes`. DELETE removes a note for good.
+
+pub mod model;
+pub mod store;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::extract::{parse_id, OwnerScope, Therapist};
+use crate::error::{ApiError, ApiResult};
+use crate::http::envelope;
+use crate::http::extract::{ApiQuery, ValidatedJson};
+use crate::http::pagination::{nested, Page};
+use model::{NoteInput, NoteListQuery, NoteSort, NoteView, SessionNote, SortOrder};
+use store::NoteStore;
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/session-notes", get(list).post(create))
+        .route("/api/session-notes/{id}", get(get_one).put(update).delete(remove))
+        .route("/api/notes", get(list).post(create))
+        .route("/api/notes/{id}", get(get_one).put(update).delete(remove))
+}
+
+/// A query or body value, `None` when absent or blank.
+fn given(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Lists the caller's notes (client, booking, search, sort, page or cursor).
+#[utoipa::path(get, path = "/api/session-notes", tag = "session-notes", responses((status = 200), (status = 400), (status = 404)))]
+pub async fn list(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<NoteListQuery>,
+) -> ApiResult<Response> {
+    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
+    let scope = me.scope();
+    let store = NoteStore::new(&state.db);
+    let mut filter = Document::new();
+    if let Some(raw) = given(q.client_id.as_deref()) {
+        let id = parse_id(raw, "client_id")?;
+        if !store.owns_client(&scope, id).await? {
+            return Err(ApiError::not_found("Client"));
+        }
+        filter.insert("clientId", id);
+    }
+    if let Some(raw) = given(q.booking_id.as_deref()) {
+        filter.insert("bookingId", parse_id(raw, "booking_id")?);
+    }
+    if let Some(search) = given(q.search.as_deref()) {
+        if search.chars().count() > 100 {
+            return Err(ApiError::field("search", "must be at most 100 characters"));
+        }
+        let pattern = crate::clients::regex_escape(search);
+        filter.insert(
+            "$or",
+            vec![
+                doc! { "title": { "$regex": &pattern, "$options": "i" } },
+                doc! { "content": { "$regex": &pattern, "$options": "i" } },
+                doc! { "tags": { "$regex": &pattern, "$options": "i" } },
+            ],
+        );
+    }
+    let (field, default_desc) = q.sort_by.unwrap_or(NoteSort::CreatedAt).field();
+    let descending = q.sort_order.map_or(default_desc, |o| o == SortOrder::Desc);
+    let (docs, total, next) = store.list(scope.filter(filter), field, descending, &page).await?;
+    let notes: Vec<NoteView> = docs
+        .into_iter()
+        .map(mongodb::bson::from_document::<SessionNote>)
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .map(NoteView::from)
+        .collect();
+    let has_more = match page.cursor {
+        Some(_) => next.is_some(),
+        None => page.skip() + (notes.len() as u64) < total,
+    };
+    let data = json!({ "notes": notes, "pagination": nested(&page, total, next), "total": total, "hasMore": has_more });
+    Ok(Json(json!({ "success": true, "data": data })).into_response())
+}
+
+/// Creates a note about one of the caller's clients (and optionally one of their bookings).
+#[utoipa::path(post, path = "/api/session-notes", tag = "session-notes", request_body = NoteInput,
+    responses((status = 201), (status = 400)))]
+pub async fn create(
+    State(state): State<AppState>,
+    me: Therapist,
+    ValidatedJson(req): ValidatedJson<NoteInput>,
+) -> ApiResult<Response> {
+    let content = req
+        .content
+        .clone()
+        .ok_or_else(|| ApiError::field("content", "is required"))?;
+    let scope = me.scope();
+    let store = NoteStore::new(&state.db);
+    let refs = resolve_refs(&store, &scope, &req, None).await?;
+    let client_id = refs
+        .client
+        .ok_or_else(|| ApiError::field("clientId", "is required"))?;
+    let now = DateTime::now();
+    let date = match given(req.date.as_deref()) {
+        Some(raw) => parse_when(raw)?,
+        None => refs.booking_start.unwrap_or(now),
+    };
+    let note = SessionNote {
+        id: ObjectId::new(),
+        therapist_id: me.0.id,
+        client_id,
+        booking_id: refs.booking,
+        title: req.title.unwrap_or_default(),
+        content,
+        tags: normalize_tags(req.tags.unwrap_or_default()),
+        date,
+        note_type: req.note_type.unwrap_or_default(),
+        category: req.category,
+        priority: req.priority.unwrap_or_default(),
+        status: req.status.unwrap_or_default(),
+        is_emergency: req.is_emergency.unwrap_or(false),
+        requires_response: req.requires_response.unwrap_or(false),
+        mood: req.mood,
+        wellness_score: req.wellness_score,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert(&note).await?;
+    Ok(envelope::created(NoteView::from(&note)))
+}
+
+/// One of the caller's notes.
+#[utoipa::path(get, path = "/api/session-notes/{id}", tag = "session-notes", responses((status = 200), (status = 404)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "id")?;
+    let note = NoteStore::new(&state.db)
+        .get(&me.scope(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Note"))?;
+    Ok(envelope::ok(NoteView::from(&note)))
+}
+
+/// Partial update of one of the caller's notes.
+#[utoipa::path(put, path = "/api/session-notes/{id}", tag = "session-notes", request_body = NoteInput,
+    responses((status = 200), (status = 400), (status = 404)))]
+pub async fn update(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    ValidatedJson(req): ValidatedJson<NoteInput>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "id")?;
+    let scope = me.scope();
+    let store = NoteStore::new(&state.db);
+    let current = store
+        .get(&scope, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Note"))?;
+    let refs = resolve_refs(&store, &scope, &req, Some(current.client_id)).await?;
+    let mut set = changes(req)?;
+    if let Some(client) = refs.client {
+        set.insert("clientId", client);
+    }
+    if let Some(booking) = refs.booking {
+        set.insert("bookingId", booking);
+    }
+    let note = store
+        .update(&scope, id, set)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Note"))?;
+    Ok(envelope::ok(NoteView::from(&note)))
+}
+
+/// Deletes one of the caller's notes for good (clinical notes are not kept once deleted).
+#[utoipa::path(delete, path = "/api/session-notes/{id}", tag = "session-notes", responses((status = 200), (status = 404)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "id")?;
+    if !NoteStore::new(&state.db).delete(&me.scope(), id).await? {
+        return Err(ApiError::not_found("Note"));
+    }
+    let body =
+        json!({ "success": true, "message": "Note deleted", "data": { "id": id.to_hex(), "deleted": true } });
+    Ok(Json(body).into_response())
+}
+
+/// The `$set` of an update's plain fields (references are checked separately).
+fn changes(req: NoteInput) -> ApiResult<Document> {
+    let mut set = doc! { "updatedAt": DateTime::now() };
+    if let Some(v) = req.title {
+        set.insert("title", v);
+    }
+    if let Some(v) = req.content {
+        set.insert("content", v);
+    }
+    if let Some(raw) = given(req.date.as_deref()) {
+        set.insert("date", parse_when(raw)?);
+    }
+    if let Some(v) = req.tags {
+        set.insert("tags", normalize_tags(v));
+    }
+    let enums = [
+        (
+            "noteType",
+            req.note_type.map(|v| mongodb::bson::to_bson(&v)).transpose()?,
+        ),
+        (
+            "category",
+            req.category.map(|v| mongodb::bson::to_bson(&v)).transpose()?,
+        ),
+        (
+            "priority",
+            req.priority.map(|v| mongodb::bson::to_bson(&v)).transpose()?,
+        ),
+        (
+            "status",
+            req.status.map(|v| mongodb::bson::to_bson(&v)).transpose()?,
+        ),
+    ];
+    for (k, v) in enums {
+        if let Some(v) = v {
+            set.insert(k, v);
+        }
+    }
+    if let Some(v) = req.is_emergency {
+        set.insert("isEmergency", v);
+    }
+    if let Some(v) = req.requires_response {
+        set.insert("requiresResponse", v);
+    }
+    if let Some(v) = req.mood {
+        set.insert("mood", i32::from(v));
+    }
+    if let Some(v) = req.wellness_score {
+        set.insert("wellnessScore", i32::from(v));
+    }
+    Ok(set)
+}
+
+/// The client and booking a note body refers to, each checked to be the caller's.
+struct Refs {
+    client: Option<ObjectId>,
+    booking: Option<ObjectId>,
+    booking_start: Option<DateTime>,
+}
+
+/// Checks `clientId` and `bookingId` of a body: each must be the caller's (400 naming the
+/// field otherwise), and a booking must be of the note's client (the given one, else
+/// `current_client`, else the booking names it).
+async fn resolve_refs(
+    store: &NoteStore,
+    scope: &OwnerScope,
+    req: &NoteInput,
+    current_client: Option<ObjectId>,
+) -> ApiResult<Refs> {
+    let client = match given(req.client_id.as_deref()) {
+        Some(raw) => {
+            let id = parse_id(raw, "clientId")?;
+            if !store.owns_client(scope, id).await? {
+                return Err(ApiError::field("clientId", "is not one of your clients"));
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    let Some(raw) = given(req.booking_id.as_deref()) else {
+        return Ok(Refs {
+            client,
+            booking: None,
+            booking_start: None,
+        });
+    };
+    let id = parse_id(raw, "bookingId")?;
+    let booking = store
+        .own_booking(scope, id)
+        .await?
+        .ok_or_else(|| ApiError::field("bookingId", "is not one of your bookings"))?;
+    let expected = client.or(current_client).unwrap_or(booking.client_id);
+    if expected != booking.client_id {
+        return Err(ApiError::field("bookingId", "is a booking of another client"));
+    }
+    Ok(Refs {
+        client: client.or(Some(booking.client_id)),
+        booking: Some(id),
+        booking_start: booking.starts_at,
+    })
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant, between the years 1900 and 2200.
+fn parse_when(raw: &str) -> ApiResult<DateTime> {
+    let bad = || ApiError::field("date", "must be YYYY-MM-DD or an RFC 3339 instant");
+    let at = match chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(d) => d.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc(),
+        Err(_) => chrono::DateTime::parse_from_rfc3339(raw)
+            .map_err(|_| bad())?
+            .with_timezone(&chrono::Utc),
+    };
+    use chrono::Datelike;
+    if !(1900..=2200).contains(&at.year()) {
+        return Err(ApiError::field("date", "must be between the years 1900 and 2200"));
+    }
+    Ok(DateTime::from_chrono(at))
+}
+
+fn normalize_tags(tags: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = tags
+        .into_iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
