@@ -3,6 +3,7 @@
 //! live ones, so the no-overlap guarantee covers demo data too.
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
+use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use rand::rngs::StdRng;
@@ -112,6 +113,9 @@ pub async fn seed(state: &AppState, opts: &SeedOptions) -> anyhow::Result<SeedRe
         report.bookings += b;
         report.payments += p;
         report.reviews += r;
+        let today = Utc::now().with_timezone(&chrono_tz::Europe::Madrid).date_naive();
+        seed_blocks(state, therapist.id, today).await?;
+        seed_notifications(state, therapist.id).await?;
         report.therapists.push(email);
     }
     Ok(report)
@@ -245,7 +249,7 @@ async fn seed_sessions(
                 .await?;
             bookings_n += 1;
             if booking.status == BookingStatus::Completed {
-                insert_payment(state, rng, &booking, zone).await?;
+                insert_payment(state, rng, &booking, zone, payments_n == 0).await?;
                 payments_n += 1;
                 if rng.gen_bool(0.3) {
                     insert_review(state, rng, &booking).await?;
@@ -316,11 +320,15 @@ fn demo_booking(
     })
 }
 
+/// The payment of a completed session; the first of a practice is partly refunded (so every
+/// state the payments page shows exists). The booking records what it was paid, as a payment
+/// made through the API would.
 async fn insert_payment(
     state: &AppState,
     rng: &mut StdRng,
     b: &Booking,
     zone: chrono_tz::Tz,
+    partly_refunded: bool,
 ) -> anyhow::Result<()> {
     let method = ["card", "transfer", "cash"][rng.gen_range(0..3)];
     let fee = if method == "card" {
@@ -329,18 +337,107 @@ async fn insert_payment(
         0
     };
     let paid_at = b.ends_at;
+    let id = ObjectId::new();
+    let refunded = if partly_refunded { b.amount_cents.0 / 4 } else { 0 };
+    let refunds = if partly_refunded {
+        vec![
+            doc! { "id": ObjectId::new(), "amountCents": refunded, "reason": "Sesión acortada", "refundedAt": paid_at },
+        ]
+    } else {
+        Vec::new()
+    };
+    let status = if partly_refunded {
+        "partially_refunded"
+    } else {
+        "completed"
+    };
     state
         .db
         .collection::<Document>("payments")
         .insert_one(doc! {
-            "_id": ObjectId::new(), "therapistId": b.therapist_id, "clientId": b.client_id, "bookingId": b.id,
-            "amountCents": b.amount_cents.0, "currency": "EUR", "method": method, "status": "completed",
-            "feeCents": fee, "netCents": b.amount_cents.0 - fee, "refundedCents": 0_i64, "refundableCents": b.amount_cents.0,
-            "refunds": [], "transactionId": format!("SEED-{}", b.id.to_hex()), "description": "Sesión",
+            "_id": id, "therapistId": b.therapist_id, "clientId": b.client_id, "bookingId": b.id,
+            "amountCents": b.amount_cents.0, "currency": "EUR", "method": method, "status": status,
+            "feeCents": fee, "netCents": b.amount_cents.0 - fee, "refundedCents": refunded,
+            "refundableCents": b.amount_cents.0 - refunded, "refunds": refunds,
+            "transactionId": format!("SEED-{}", b.id.to_hex()), "description": "Sesión",
             "paymentDate": paid_at, "month": paid_at.to_chrono().with_timezone(&zone).format("%Y-%m").to_string(),
             "createdAt": paid_at, "updatedAt": paid_at,
         })
         .await?;
+    let booking_status = if partly_refunded {
+        "partially_refunded"
+    } else {
+        "paid"
+    };
+    state
+        .db
+        .collection::<Document>("bookings")
+        .update_one(
+            doc! { "_id": b.id },
+            doc! { "$set": {
+                "paymentStatus": booking_status, "paymentId": id, "paymentMethod": method,
+                "paidCents": b.amount_cents.0 - refunded, "chargeIds": [id],
+            } },
+        )
+        .await?;
+    Ok(())
+}
+
+/// The therapist's time as the availability page draws it: an extra afternoon every Saturday
+/// and a blocked morning for a training day.
+async fn seed_blocks(state: &AppState, therapist: ObjectId, today: chrono::NaiveDate) -> anyhow::Result<()> {
+    use crate::availability::blocks::{new_block, BlockInput};
+    let zone = chrono_tz::Europe::Madrid;
+    let day = |d: i64| (today + Duration::days(d)).format("%Y-%m-%d").to_string();
+    let inputs = [
+        serde_json::json!({
+            "type": "availability", "title": "Sábados de tarde", "startDate": day(1), "endDate": day(1),
+            "startTime": "16:00", "endTime": "19:00", "repeat": "weekly", "selectedWeekdays": ["saturday"],
+            "color": "#22c55e", "location": "Online",
+        }),
+        serde_json::json!({
+            "type": "unavailable", "title": "Formación", "startDate": day(9), "endDate": day(9),
+            "startTime": "09:00", "endTime": "13:00", "repeat": "none", "color": "#ef4444",
+        }),
+    ];
+    let store = crate::availability::store::AvailabilityStore::new(&state.db);
+    for input in inputs {
+        let input: BlockInput = serde_json::from_value(input)?;
+        let block = new_block(therapist, input, zone).map_err(|e| anyhow::anyhow!("{e}"))?;
+        store.insert_block(&block).await?;
+    }
+    Ok(())
+}
+
+/// A few notifications, as the practice's recent activity would have left them.
+async fn seed_notifications(state: &AppState, therapist: ObjectId) -> anyhow::Result<()> {
+    use crate::notifications::{notify, Notice};
+    let bookings: Vec<Booking> = state
+        .db
+        .collection::<Booking>("bookings")
+        .find(doc! { "therapistId": therapist, "status": "upcoming" })
+        .sort(doc! { "startsAt": 1 })
+        .limit(2)
+        .await?
+        .try_collect()
+        .await?;
+    for b in &bookings {
+        let client = state
+            .db
+            .collection::<Document>("clients")
+            .find_one(doc! { "_id": b.client_id })
+            .await?
+            .and_then(|c| c.get_str("name").ok().map(str::to_owned))
+            .unwrap_or_default();
+        let notice = Notice::BookingCreated {
+            booking: b.id,
+            client,
+            sessions: 1,
+            date: b.date.clone(),
+            time: b.start_time.clone(),
+        };
+        notify(state, therapist, notice).await;
+    }
     Ok(())
 }
 
