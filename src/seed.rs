@@ -116,6 +116,7 @@ pub async fn seed(state: &AppState, opts: &SeedOptions) -> anyhow::Result<SeedRe
         let today = Utc::now().with_timezone(&chrono_tz::Europe::Madrid).date_naive();
         seed_blocks(state, therapist.id, today).await?;
         seed_notifications(state, therapist.id).await?;
+        seed_session_notes(state, therapist.id).await?;
         report.therapists.push(email);
     }
     Ok(report)
@@ -405,6 +406,38 @@ async fn seed_blocks(state: &AppState, therapist: ObjectId, today: chrono::Naive
         let input: BlockInput = serde_json::from_value(input)?;
         let block = new_block(therapist, input, zone).map_err(|e| anyhow::anyhow!("{e}"))?;
         store.insert_block(&block).await?;
+    }
+    Ok(())
+}
+
+/// Private notes of the last completed sessions, as the client detail page lists them.
+async fn seed_session_notes(state: &AppState, therapist: ObjectId) -> anyhow::Result<()> {
+    let done: Vec<Booking> = state
+        .db
+        .collection::<Booking>("bookings")
+        .find(doc! { "therapistId": therapist, "status": "completed" })
+        .sort(doc! { "startsAt": -1 })
+        .limit(3)
+        .await?
+        .try_collect()
+        .await?;
+    let notes: Vec<Document> = done
+        .iter()
+        .map(|b| {
+            doc! {
+                "_id": ObjectId::new(), "therapistId": therapist, "clientId": b.client_id, "bookingId": b.id,
+                "title": format!("Sesión del {}", b.date),
+                "content": "Buena evolución; se acuerdan ejercicios de respiración para la semana.",
+                "tags": ["seguimiento"], "date": b.starts_at, "createdAt": b.ends_at, "updatedAt": b.ends_at,
+            }
+        })
+        .collect();
+    if !notes.is_empty() {
+        state
+            .db
+            .collection::<Document>("session_notes")
+            .insert_many(notes)
+            .await?;
     }
     Ok(())
 }

@@ -409,6 +409,16 @@ async fn every_dashboard_page_request_answers_with_what_the_page_reads() {
         (format!("/api/bookings?clientId={client}&page=1&limit=50&sortBy=dateTime&sortOrder=desc"), vec![("data", "array")]),
         (format!("/api/payments?payer_id={client}&page=1&limit=20"), vec![("data/payments", "array"), ("data/total", "number")]),
         (format!("/api/reviews?reviewerId={client}&page=1&limit=20"), vec![("data/reviews", "array")]),
+        (
+            "/api/session-notes?page=1&limit=20&sort_by=createdAt&sort_order=desc&search=".into(),
+            vec![("data/notes", "array"), ("data/notes/0/content", "string"), ("data/notes/0/clientId", "string")],
+        ),
+        (format!("/api/notes?client_id={client}&limit=20&sort_by=createdAt&sort_order=desc"), vec![("data/notes", "array")]),
+        (
+            format!("/api/work-locations/therapist?therapistId={t}&status=active&include_schedule=true&include_statistics=true"),
+            vec![("data/locations", "array"), ("data/total", "number")],
+        ),
+        (format!("/api/availability/{t}/external-calendar-status"), vec![("data", "object")]),
         // reviews
         (format!("/api/reviews?limit=1000&therapistId={t}"), vec![("data/reviews", "array")]),
         (format!("/api/reviews?limit=1000&therapistId={t}&moderationStatus=all"), vec![("data/reviews", "array")]),
