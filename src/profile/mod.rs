@@ -7,9 +7,7 @@ use axum::Router;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::ReturnDocument;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use validator::Validate;
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, AuthUser, Therapist};
@@ -18,7 +16,12 @@ use crate::auth::store::AuthStore;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ValidatedJson;
-use crate::money::{major_opt, Cents, Currency};
+use crate::money::Cents;
+
+pub mod model;
+mod update;
+
+pub use model::{Education, ExternalLink, PricingPackage, ProfileInput, Rates, WorkLocation};
 
 const PROFILES: &str = "profiles";
 
@@ -30,104 +33,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/profile/public/{user_id}", get(public_profile))
 }
 
-/// A degree or training.
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Education {
-    #[validate(length(min = 1, max = 200))]
-    pub title: String,
-    #[validate(length(max = 200))]
-    pub institution: Option<String>,
-    #[validate(range(min = 1900, max = 2200))]
-    pub year: Option<u16>,
-}
-
-/// Session prices.
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Rates {
-    #[serde(default, deserialize_with = "major_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
-    pub session_price: Option<Cents>,
-    #[serde(default)]
-    pub currency: Currency,
-    #[validate(range(min = 5, max = 720))]
-    pub session_duration: Option<u32>,
-}
-
-/// A bundle of sessions sold together.
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PricingPackage {
-    #[serde(deserialize_with = "crate::http::extract::trimmed")]
-    #[validate(length(min = 1, max = 120))]
-    pub name: String,
-    #[validate(range(min = 1, max = 100))]
-    pub sessions: u32,
-    #[serde(deserialize_with = "crate::money::major", skip_serializing)]
-    #[schema(value_type = f64)]
-    pub price: Cents,
-    #[validate(length(max = 1000))]
-    pub description: Option<String>,
-}
-
-/// Where the therapist works.
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WorkLocation {
-    #[serde(deserialize_with = "crate::http::extract::trimmed")]
-    #[validate(length(min = 1, max = 120))]
-    pub name: String,
-    #[validate(length(max = 300))]
-    pub address: Option<String>,
-    #[validate(length(max = 120))]
-    pub city: Option<String>,
-    #[serde(default)]
-    pub online: bool,
-}
-
-/// A link to elsewhere (website, LinkedIn...).
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExternalLink {
-    #[validate(length(min = 1, max = 60))]
-    pub label: String,
-    #[validate(
-        url(message = "must be a URL"),
-        custom(function = "crate::http::extract::web_link"),
-        length(max = 500)
-    )]
-    pub url: String,
-}
-
-/// `PUT /api/profile` (each field optional; given ones replace).
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ProfileInput {
-    #[validate(length(max = 5000))]
-    pub about: Option<String>,
-    #[validate(length(max = 30))]
-    pub specialties: Option<Vec<String>>,
-    #[validate(length(max = 20))]
-    pub languages: Option<Vec<String>>,
-    #[validate(length(max = 30), nested)]
-    pub education: Option<Vec<Education>>,
-    #[validate(nested)]
-    pub rates: Option<Rates>,
-    #[validate(length(max = 20), nested)]
-    pub pricing_packages: Option<Vec<PricingPackage>>,
-    #[validate(length(max = 20), nested)]
-    pub work_locations: Option<Vec<WorkLocation>>,
-    #[validate(length(max = 20), nested)]
-    pub external_links: Option<Vec<ExternalLink>>,
-}
-
 fn empty_profile(user: ObjectId) -> Document {
     let now = DateTime::now();
     doc! {
         "_id": ObjectId::new(), "userId": user, "about": "", "specialties": [], "languages": [],
         "education": [], "rates": { "sessionPriceCents": null, "currency": "EUR", "sessionDuration": null },
-        "pricingPackages": [], "workLocations": [], "externalLinks": [], "createdAt": now, "updatedAt": now,
+        "pricingPackages": [], "workLocations": [], "externalLinks": [], "videoPresentation": null,
+        "featuredTestimonials": [], "experience": [], "isAvailable": true, "legalInfo": null, "credentials": [],
+        "banner": null, "createdAt": now, "updatedAt": now,
     }
 }
 
@@ -155,6 +68,34 @@ pub async fn load_or_create(state: &AppState, user: ObjectId) -> ApiResult<Docum
     }
 }
 
+fn money(c: Option<i64>) -> Value {
+    c.map(|c| Cents(c).to_major()).unwrap_or(Value::Null)
+}
+
+fn cents_of(d: &Document, key: &str) -> Value {
+    money(d.get(key).and_then(crate::db::as_i64))
+}
+
+/// A stored list of documents as JSON, each `…Cents` field shown in major units under its
+/// name without the suffix.
+fn priced_list(d: &Document, key: &str) -> Vec<Value> {
+    d.get_array(key)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_document())
+        .map(|p| {
+            let mut out = serde_json::Map::new();
+            for (k, v) in p {
+                match k.strip_suffix("Cents") {
+                    Some(name) => out.insert(name.to_owned(), money(crate::db::as_i64(v))),
+                    None => out.insert(k.clone(), v.clone().into_relaxed_extjson()),
+                };
+            }
+            Value::Object(out)
+        })
+        .collect()
+}
+
 fn view(d: &Document) -> Value {
     let id = d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default();
     let plain = |k: &str| {
@@ -163,32 +104,40 @@ fn view(d: &Document) -> Value {
             .map(|b| b.into_relaxed_extjson())
             .unwrap_or(Value::Null)
     };
-    let money = |c: Option<i64>| c.map(|c| Cents(c).to_major()).unwrap_or(Value::Null);
+    let list = |k: &str| match plain(k) {
+        Value::Null => json!([]),
+        v => v,
+    };
     let rates = d.get_document("rates").cloned().unwrap_or_default();
-    let packages: Vec<Value> = d
-        .get_array("pricingPackages")
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_document())
-        .map(|p| {
-            json!({
-                "name": p.get_str("name").unwrap_or_default(), "sessions": p.get("sessions").and_then(crate::db::as_i64),
-                "price": money(p.get("priceCents").and_then(crate::db::as_i64)), "description": p.get_str("description").ok(),
-            })
+    let mut packages = priced_list(d, "pricingPackages");
+    for p in &mut packages {
+        p["discountedPrice"] = p["price"].clone();
+    }
+    let custom = rates.get_document("customRates").ok().map(|c| {
+        json!({
+            "currency": c.get_str("currency").unwrap_or("EUR"),
+            "sessions": priced_list(c, "sessions"), "packages": priced_list(c, "packages"),
         })
-        .collect();
+    });
     json!({
         "id": id, "_id": id,
         "userId": d.get_object_id("userId").map(|u| u.to_hex()).ok(),
         "about": plain("about"), "specialties": plain("specialties"), "languages": plain("languages"),
         "education": plain("education"),
         "rates": {
-            "sessionPrice": money(rates.get("sessionPriceCents").and_then(crate::db::as_i64)),
+            "sessionPrice": cents_of(&rates, "sessionPriceCents"),
+            "followUpPrice": cents_of(&rates, "followUpPriceCents"),
+            "packagePrice": cents_of(&rates, "packagePriceCents"),
+            "coupleSessionPrice": cents_of(&rates, "coupleSessionPriceCents"),
             "currency": rates.get_str("currency").unwrap_or("EUR"),
             "sessionDuration": rates.get("sessionDuration").and_then(crate::db::as_i64),
+            "customRates": custom,
         },
         "pricingPackages": packages,
-        "workLocations": plain("workLocations"), "externalLinks": plain("externalLinks"),
+        "workLocations": list("workLocations"), "externalLinks": list("externalLinks"),
+        "videoPresentation": plain("videoPresentation"), "featuredTestimonials": list("featuredTestimonials"),
+        "experience": list("experience"), "isAvailable": d.get_bool("isAvailable").unwrap_or(true),
+        "legalInfo": plain("legalInfo"), "credentials": list("credentials"), "banner": plain("banner"),
         "updatedAt": d.get_datetime("updatedAt").map(|t| crate::time::rfc3339(*t)).unwrap_or_default(),
     })
 }
@@ -206,52 +155,8 @@ pub async fn put_profile(
     me: Therapist,
     ValidatedJson(req): ValidatedJson<ProfileInput>,
 ) -> ApiResult<Response> {
+    let set = update::changes(&state.config, req)?;
     load_or_create(&state, me.0.id).await?;
-    let mut set = doc! { "updatedAt": DateTime::now() };
-    let clean = |v: Vec<String>| -> Vec<String> {
-        v.into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty() && s.chars().count() <= 80)
-            .collect()
-    };
-    if let Some(v) = req.about {
-        set.insert("about", v);
-    }
-    if let Some(v) = req.specialties {
-        set.insert("specialties", clean(v));
-    }
-    if let Some(v) = req.languages {
-        set.insert("languages", clean(v));
-    }
-    if let Some(v) = req.education {
-        set.insert("education", mongodb::bson::to_bson(&v)?);
-    }
-    if let Some(r) = req.rates {
-        set.insert(
-            "rates",
-            doc! { "sessionPriceCents": r.session_price.map(|c| c.0), "currency": mongodb::bson::to_bson(&r.currency)?, "sessionDuration": r.session_duration },
-        );
-    }
-    if let Some(v) = req.pricing_packages {
-        let list: Vec<Document> = v
-            .into_iter()
-            .map(|p| doc! { "name": p.name, "sessions": p.sessions, "priceCents": p.price.0, "description": p.description })
-            .collect();
-        set.insert("pricingPackages", list);
-    }
-    if let Some(v) = req.work_locations {
-        set.insert("workLocations", mongodb::bson::to_bson(&v)?);
-    }
-    if let Some(v) = req.external_links {
-        for (i, l) in v.iter().enumerate() {
-            crate::http::extract::require_https(
-                &state.config,
-                &format!("externalLinks[{i}].url"),
-                Some(&l.url),
-            )?;
-        }
-        set.insert("externalLinks", mongodb::bson::to_bson(&v)?);
-    }
     let d = state
         .db
         .collection::<Document>(PROFILES)

@@ -441,3 +441,174 @@ async fn work_locations_come_from_the_profile_and_no_calendar_is_connected() {
     let path = format!("/api/availability/{}/external-calendar-status", other.id);
     assert_error(app.get_as(&path, &me).await, 404, "NOT_FOUND").await;
 }
+
+/// What the dashboard's profile page sends on save (`useProfessionalProfile.saveProfile`).
+fn dashboard_profile() -> Value {
+    json!({
+        "about": "Psicóloga sanitaria", "specialties": ["Ansiedad", "Duelo"],
+        "videoPresentation": { "url": "https://cdn.example.com/v.mp4", "title": "Presentación Personal", "description": "Mi enfoque" },
+        "externalLinks": [{ "id": 1712345678901_u64, "type": "linkedin", "label": "LinkedIn", "url": "https://linkedin.com/in/ana" }],
+        "featuredTestimonials": [{ "id": "r1", "clientName": "Eva", "rating": 5, "comment": "Gracias", "date": "2031-01-01", "verified": true, "status": "published", "client": { "name": "Eva" } }],
+        "experience": [{ "id": 1712345678902_u64, "position": "Psicóloga clínica", "company": "Hospital La Fe", "location": "Valencia",
+            "startDate": "2019-09", "endDate": null, "isCurrent": true, "description": "Adultos", "achievements": ["Protocolo nuevo"] }],
+        "workLocations": [{ "id": 1712345678903_u64, "name": "Centro Valencia", "address": "Calle Mayor 1", "city": "Valencia",
+            "postalCode": "46001", "phone": "", "email": "", "isPrimary": true,
+            "schedule": { "monday": { "enabled": true, "start": "09:00", "end": "17:00" }, "sunday": { "enabled": false, "start": "09:00", "end": "14:00" } } }],
+        "pricingPackages": { "packages": [{ "id": 1712345678904_u64, "name": "Bono 4", "description": "4 sesiones", "sessions": 4,
+            "originalPrice": 240, "discountedPrice": 200, "validityDays": 90, "isActive": true, "features": ["Online"] }], "coupons": [] },
+        "rates": { "sessionPrice": "60", "followUpPrice": "", "packagePrice": "200", "coupleSessionPrice": "80.5", "currency": "EUR",
+            "customRates": { "currency": "EUR", "sessions": [{ "id": "session_1", "type": "individual", "name": "Sesión Individual", "duration": 50, "price": 60, "description": "Individual" }],
+                "packages": [{ "id": "package_1", "name": "Pack 4", "sessions": 4, "sessionType": "individual", "price": 200, "description": "Pack" }] } },
+        "isAvailable": false,
+        "legalInfo": { "licenses": [{ "id": 1712345678905_u64, "type": "Colegio Oficial de Psicólogos", "number": "M-12345", "issuingBody": "COP Madrid", "expiryDate": "", "status": "active" }],
+            "professionalRegistration": "M-12345", "ethicsCode": "Código Deontológico del COP", "insuranceCoverage": "Mapfre 123", "dataProtectionCompliance": true },
+        "credentials": [{ "id": "edu_1", "title": "Máster PGS", "institution": "UCM", "year": "2015", "description": "" }],
+        "banner": "https://cdn.example.com/banner.jpg",
+    })
+}
+
+#[tokio::test]
+async fn profile_edits_the_dashboard_sends_are_stored_and_shown() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let r = app.put_as("/api/profile", &me, &dashboard_profile()).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let p = json_body(app.get_as("/api/profile", &me).await).await["data"].clone();
+    assert_eq!(p["videoPresentation"]["url"], "https://cdn.example.com/v.mp4");
+    assert_eq!(p["featuredTestimonials"][0]["clientName"], "Eva");
+    assert!(
+        p["featuredTestimonials"][0].get("status").is_none(),
+        "only what a testimonial shows"
+    );
+    assert_eq!(p["experience"][0]["position"], "Psicóloga clínica");
+    assert_eq!(p["experience"][0]["id"], "1712345678902");
+    assert_eq!(p["isAvailable"], false);
+    assert_eq!(p["legalInfo"]["licenses"][0]["number"], "M-12345");
+    assert_eq!(p["legalInfo"]["dataProtectionCompliance"], true);
+    assert_eq!(p["credentials"][0]["year"], 2015);
+    assert_eq!(p["banner"], "https://cdn.example.com/banner.jpg");
+    assert_eq!(p["workLocations"][0]["schedule"]["monday"]["start"], "09:00");
+    assert_eq!(p["workLocations"][0]["isPrimary"], true);
+    assert_eq!(p["externalLinks"][0]["type"], "linkedin");
+    assert_eq!(p["pricingPackages"][0]["price"], json!(200.0));
+    assert_eq!(p["pricingPackages"][0]["originalPrice"], json!(240.0));
+    assert_eq!(p["rates"]["sessionPrice"], json!(60.0));
+    assert_eq!(p["rates"]["followUpPrice"], Value::Null);
+    assert_eq!(p["rates"]["coupleSessionPrice"], json!(80.5));
+    assert_eq!(p["rates"]["customRates"]["sessions"][0]["price"], json!(60.0));
+    let public =
+        json_body(app.get(&format!("/api/profile/public/{}", me.id)).await).await["data"]["profile"].clone();
+    for key in [
+        "videoPresentation",
+        "featuredTestimonials",
+        "experience",
+        "legalInfo",
+        "credentials",
+        "banner",
+    ] {
+        assert_eq!(public[key], p[key], "{key} is public");
+    }
+    let locations = json_body(app.get_as("/api/work-locations/therapist", &me).await).await;
+    assert_eq!(locations["data"]["locations"][0]["id"], "1712345678903");
+    // Saving what was read back (the dashboard's round trip) is accepted too.
+    let mut again = dashboard_profile();
+    again["pricingPackages"] = p["pricingPackages"].clone();
+    again["banner"] = Value::Null;
+    assert_eq!(app.put_as("/api/profile", &me, &again).await.status(), 200);
+    let p = json_body(app.get_as("/api/profile", &me).await).await["data"].clone();
+    assert_eq!(p["banner"], Value::Null, "null removes the banner");
+}
+
+#[tokio::test]
+async fn bad_profile_edits_name_the_field_and_change_nothing() {
+    let app = spawn_app_with(&[
+        ("DHARA_ENV", "production"),
+        (
+            "JWT_SECRET",
+            "a-production-secret-of-enough-length-for-the-check-0123456789",
+        ),
+    ])
+    .await;
+    let me = therapist(&app).await;
+    assert_eq!(
+        app.put_as("/api/profile", &me, &dashboard_profile())
+            .await
+            .status(),
+        200
+    );
+    let before = json_body(app.get_as("/api/profile", &me).await).await["data"].clone();
+    for (bad, field) in [
+        (json!({ "banner": "javascript:alert(1)" }), "banner"),
+        (json!({ "banner": "http://cdn.example.com/b.jpg" }), "banner"),
+        (
+            json!({ "videoPresentation": { "url": "http://cdn.example.com/v.mp4" } }),
+            "videoPresentation.url",
+        ),
+        (
+            json!({ "videoPresentation": { "url": "ftp://x" } }),
+            "videoPresentation.url",
+        ),
+        (
+            json!({ "videoPresentation": { "autoplay": true } }),
+            "videoPresentation.autoplay",
+        ),
+        (
+            json!({ "featuredTestimonials": [{ "id": "1" }, { "id": "2" }, { "id": "3" }, { "id": "4" }] }),
+            "featuredTestimonials",
+        ),
+        (
+            json!({ "featuredTestimonials": [{ "id": "1", "rating": 9 }] }),
+            "featuredTestimonials[0].rating",
+        ),
+        (
+            json!({ "experience": [{ "position": "", "startDate": "2019-09" }] }),
+            "experience[0].position",
+        ),
+        (
+            json!({ "experience": [{ "position": "x", "startDate": "last year" }] }),
+            "experience[0].startDate",
+        ),
+        (json!({ "isAvailable": "yes" }), "isAvailable"),
+        (
+            json!({ "legalInfo": { "licenses": [{ "type": "COP", "number": "1", "status": "revoked" }] } }),
+            "legalInfo.licenses[0].status",
+        ),
+        (
+            json!({ "credentials": [{ "title": "Máster", "year": "1800" }] }),
+            "credentials[0].year",
+        ),
+        (
+            json!({ "workLocations": [{ "name": "C", "schedule": { "monday": { "enabled": true, "start": "9", "end": "17:00" } } }] }),
+            "workLocations[0].schedule.monday.start",
+        ),
+        (
+            json!({ "workLocations": [{ "name": "C", "email": "not-an-email" }] }),
+            "workLocations[0].email",
+        ),
+        (
+            json!({ "pricingPackages": { "packages": [{ "name": "B", "sessions": 4 }] } }),
+            "pricingPackages[0].price",
+        ),
+        (json!({ "rates": { "currency": "MXN" } }), "rates.currency"),
+        (
+            json!({ "externalLinks": [{ "label": "x", "url": "https://x.example", "type": "myspace" }] }),
+            "externalLinks[0].type",
+        ),
+        (json!({ "portfolio": [] }), "portfolio"),
+    ] {
+        let err = assert_error(
+            app.put_as("/api/profile", &me, &bad).await,
+            400,
+            "VALIDATION_ERROR",
+        )
+        .await;
+        assert!(
+            fields(&err)
+                .iter()
+                .any(|f| f.contains(field) || field.contains(f.as_str())),
+            "{bad}: {err}"
+        );
+    }
+    let after = json_body(app.get_as("/api/profile", &me).await).await["data"].clone();
+    assert_eq!(before, after, "refused edits change nothing");
+}
