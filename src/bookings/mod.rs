@@ -533,12 +533,17 @@ pub async fn upcoming(
     Ok(Json(json!({ "success": true, "count": data.len(), "data": data })).into_response())
 }
 
-/// `?startDate&endDate` (local dates, default: this month).
+/// `?startDate&endDate` (days of the therapist's calendar or ISO instants; default: this
+/// month, in the therapist's zone), `therapistId` as the caller.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RangeQuery {
+    #[serde(alias = "start_date", alias = "date_from", alias = "dateFrom")]
     pub start_date: Option<String>,
+    #[serde(alias = "end_date", alias = "date_to", alias = "dateTo")]
     pub end_date: Option<String>,
+    #[serde(alias = "therapist_id")]
+    pub therapist_id: Option<String>,
 }
 
 /// Counts, revenue and rates over a date range.
@@ -548,16 +553,21 @@ pub async fn statistics(
     me: Therapist,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Response> {
-    let today = chrono::Utc::now().date_naive();
+    use crate::http::query::date_bound;
+    crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
+    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
+    let zone = parse_zone(&schedule.timezone).unwrap_or(chrono_tz::Europe::Madrid);
+    let today = chrono::Utc::now().with_timezone(&zone).date_naive();
     let month_start = today.with_day(1).unwrap_or(today);
-    let from = q
-        .start_date
-        .unwrap_or_else(|| month_start.format("%Y-%m-%d").to_string());
-    let to = q.end_date.unwrap_or_else(|| "9999-12-31".to_owned());
-    crate::time::parse_date(&from).map_err(|e| ApiError::field("startDate", e.to_string()))?;
-    if to != "9999-12-31" {
-        crate::time::parse_date(&to).map_err(|e| ApiError::field("endDate", e.to_string()))?;
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let from = date_bound(&[("startDate", &q.start_date)])?
+        .map(|b| b.local_day(zone))
+        .unwrap_or(month_start);
+    let to = date_bound(&[("endDate", &q.end_date)])?.map(|b| b.local_day(zone));
+    if to.is_some_and(|t| t < from) {
+        return Err(ApiError::field("endDate", "must not be before startDate"));
     }
+    let (from, to) = (day(from), to.map(day).unwrap_or_else(|| "9999-12-31".to_owned()));
     let d = BookingStore::new(&state.db)
         .statistics(&me.scope(), &from, &to)
         .await?;

@@ -66,6 +66,7 @@ fn view(d: &Document, client: Option<&Value>) -> Value {
         "id": id, "_id": id,
         "therapistId": oid("therapistId"), "clientId": oid("clientId"), "bookingId": oid("bookingId"),
         "client": client.cloned().unwrap_or_else(|| json!({ "id": oid("clientId"), "name": null, "avatar": null })),
+        "clientName": client.and_then(|c| c.get("name")).cloned(),
         "rating": d.get("rating").and_then(as_i64).unwrap_or(0),
         "comment": d.get_str("comment").ok(),
         "status": d.get_str("status").unwrap_or("published"),
