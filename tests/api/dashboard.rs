@@ -124,6 +124,8 @@ async fn the_dashboard_query_vocabulary_is_understood_and_malformed_values_still
         ["2031-03-05", "2031-03-04"],
         "23:30 UTC on the 3rd is the 4th in Madrid"
     );
+    let q = "/api/bookings/statistics?therapistId=current&startDate=2031-03-03T23:30:00.000Z&endDate=2031-03-31&group_by=day";
+    assert_eq!(data_of(&app, q, &me).await["data"]["totalBookings"], 2);
     let q = format!("/api/bookings?client_id={ana}&sort_by=dateTime&sort_order=asc");
     let mine = data_of(&app, &q, &me).await;
     assert_eq!(mine["total"], 2);
