@@ -143,15 +143,7 @@ pub struct Booking {
     pub updated_at: DateTime,
 }
 
-/// The client as embedded in a booking.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ClientSummary {
-    pub id: String,
-    pub name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub avatar: Option<String>,
-}
+pub use crate::clients::model::ClientSummary;
 
 impl Booking {
     /// The dashboard's view, with the client embedded when known.

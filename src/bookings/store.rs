@@ -23,7 +23,7 @@ const MAX_SESSION_MS: i64 = 12 * 3_600_000;
 pub struct BookingStore {
     bookings: Collection<Booking>,
     analytics: Collection<Document>,
-    clients: Collection<Document>,
+    clients: crate::clients::store::ClientStore,
     users: Collection<Document>,
 }
 
@@ -32,7 +32,7 @@ impl BookingStore {
         Self {
             bookings: db.collection(BOOKINGS),
             analytics: db.analytics().collection(BOOKINGS),
-            clients: db.collection("clients"),
+            clients: crate::clients::store::ClientStore::new(db),
             users: db.collection("users"),
         }
     }
@@ -124,35 +124,8 @@ impl BookingStore {
         &self,
         bookings: &[Booking],
     ) -> mongodb::error::Result<HashMap<ObjectId, ClientSummary>> {
-        let mut ids: Vec<ObjectId> = bookings.iter().map(|b| b.client_id).collect();
-        ids.sort();
-        ids.dedup();
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let docs: Vec<Document> = self
-            .clients
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "name": 1, "email": 1, "phone": 1, "avatar": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| {
-                let id = d.get_object_id("_id").ok()?;
-                Some((
-                    id,
-                    ClientSummary {
-                        id: id.to_hex(),
-                        name: d.get_str("name").unwrap_or_default().to_owned(),
-                        email: d.get_str("email").ok().map(str::to_owned),
-                        phone: d.get_str("phone").ok().map(str::to_owned),
-                        avatar: d.get_str("avatar").ok().map(str::to_owned),
-                    },
-                ))
-            })
-            .collect())
+        let ids: Vec<ObjectId> = bookings.iter().map(|b| b.client_id).collect();
+        self.clients.summaries(&ids).await
     }
 
     /// Views of `bookings` with their clients embedded.

@@ -124,6 +124,16 @@ pub struct ClientView {
     pub rating: Option<Option<f64>>,
 }
 
+/// A client as embedded in other resources' lists (bookings, payments, reviews).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientSummary {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub avatar: Option<String>,
+}
+
 /// A client's history as a list shows it.
 #[derive(Debug, Clone, Default)]
 pub struct ClientActivity {

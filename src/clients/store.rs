@@ -139,11 +139,11 @@ impl ClientStore {
         Ok(linked)
     }
 
-    /// `{id, name, email, phone, avatar}` of each of `ids`, in one query (lists embed them).
+    /// The summary of each of `ids`, in one query (lists embed them, never one query a row).
     pub async fn summaries(
         &self,
         ids: &[ObjectId],
-    ) -> mongodb::error::Result<std::collections::HashMap<ObjectId, serde_json::Value>> {
+    ) -> mongodb::error::Result<std::collections::HashMap<ObjectId, super::model::ClientSummary>> {
         let mut ids = ids.to_vec();
         ids.sort();
         ids.dedup();
@@ -162,11 +162,14 @@ impl ClientStore {
             .filter_map(|d| {
                 let id = d.get_object_id("_id").ok()?;
                 let text = |k: &str| d.get_str(k).ok().map(str::to_owned);
-                let view = serde_json::json!({
-                    "id": id.to_hex(), "name": text("name").unwrap_or_default(),
-                    "email": text("email"), "phone": text("phone"), "avatar": text("avatar"),
-                });
-                Some((id, view))
+                let summary = super::model::ClientSummary {
+                    id: id.to_hex(),
+                    name: text("name").unwrap_or_default(),
+                    email: text("email"),
+                    phone: text("phone"),
+                    avatar: text("avatar"),
+                };
+                Some((id, summary))
             })
             .collect())
     }

@@ -309,7 +309,7 @@ pub async fn list(
         .iter()
         .map(|p| {
             let mut v = p.view();
-            v["client"] = clients.get(&p.client_id).cloned().unwrap_or(Value::Null);
+            v["client"] = json!(clients.get(&p.client_id));
             v
         })
         .collect();

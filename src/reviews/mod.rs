@@ -244,7 +244,14 @@ pub async fn list(
         .await?;
     let list: Vec<Value> = docs
         .iter()
-        .map(|d| view(d, d.get_object_id("clientId").ok().and_then(|c| clients.get(&c))))
+        .map(|d| {
+            let client = d
+                .get_object_id("clientId")
+                .ok()
+                .and_then(|c| clients.get(&c))
+                .map(|c| json!(c));
+            view(d, client.as_ref())
+        })
         .collect();
     Ok(envelope::ok(
         json!({ "reviews": list, "pagination": nested(&page, total, next) }),
