@@ -34,6 +34,19 @@ impl AvailabilityStore {
             .unwrap_or_default())
     }
 
+    /// The therapist's time zone, parsed once here for every caller. The zone is validated when
+    /// stored, so one that does not parse is corrupt data: an error (logged), never a silent
+    /// fallback to another zone.
+    pub async fn zone(&self, therapist: ObjectId) -> crate::error::ApiResult<chrono_tz::Tz> {
+        let schedule = self.schedule(therapist).await?;
+        crate::time::parse_zone(&schedule.timezone).map_err(|_| {
+            crate::error::ApiError::Internal(anyhow::anyhow!(
+                "therapist {therapist} has an invalid stored time zone `{}`",
+                schedule.timezone
+            ))
+        })
+    }
+
     /// Replaces the therapist's rules.
     pub async fn put_schedule(&self, therapist: ObjectId, schedule: &Schedule) -> mongodb::error::Result<()> {
         let mut set = mongodb::bson::to_document(schedule)?;

@@ -127,8 +127,7 @@ async fn date_range(state: &AppState, me: &Therapist, q: &BookingListQuery) -> A
     if from.is_none() && to.is_none() {
         return Ok(None);
     }
-    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
-    let zone = parse_zone(&schedule.timezone).unwrap_or(chrono_tz::Europe::Madrid);
+    let zone = AvailabilityStore::new(&state.db).zone(me.0.id).await?;
     let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     let (from, to) = (from.map(|b| b.local_day(zone)), to.map(|b| b.local_day(zone)));
     if let (Some(a), Some(b)) = (from, to) {
@@ -555,8 +554,7 @@ pub async fn statistics(
 ) -> ApiResult<Response> {
     use crate::http::query::date_bound;
     crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
-    let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
-    let zone = parse_zone(&schedule.timezone).unwrap_or(chrono_tz::Europe::Madrid);
+    let zone = AvailabilityStore::new(&state.db).zone(me.0.id).await?;
     let today = chrono::Utc::now().with_timezone(&zone).date_naive();
     let month_start = today.with_day(1).unwrap_or(today);
     let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();

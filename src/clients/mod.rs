@@ -264,9 +264,13 @@ pub async fn remove(
 /// Counts of the caller's clients.
 #[utoipa::path(get, path = "/api/clients/stats", tag = "clients", responses((status = 200)))]
 pub async fn stats(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
-    let today = chrono::Utc::now().date_naive();
+    // "This month" is the therapist's month, not UTC's.
+    let zone = crate::availability::store::AvailabilityStore::new(&state.db)
+        .zone(me.0.id)
+        .await?;
+    let today = chrono::Utc::now().with_timezone(&zone).date_naive();
     let first = today.with_day(1).unwrap_or(today);
-    let month_start = DateTime::from_chrono(first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    let month_start = DateTime::from_chrono(crate::time::day_bounds(zone, first).0);
     let d = ClientStore::new(&state.db)
         .stats(&me.scope(), month_start)
         .await?;

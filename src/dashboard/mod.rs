@@ -33,7 +33,12 @@ pub fn routes() -> Router<AppState> {
 pub async fn dashboard(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     let scope = me.scope();
     let schedule = AvailabilityStore::new(&state.db).schedule(me.0.id).await?;
-    let zone = crate::time::parse_zone(&schedule.timezone).unwrap_or(chrono_tz::Europe::Madrid);
+    let zone = crate::time::parse_zone(&schedule.timezone).map_err(|_| {
+        crate::error::ApiError::Internal(anyhow::anyhow!(
+            "invalid stored time zone `{}`",
+            schedule.timezone
+        ))
+    })?;
     let today = Utc::now().with_timezone(&zone).date_naive();
     let today_str = today.format("%Y-%m-%d").to_string();
     let now = DateTime::now();

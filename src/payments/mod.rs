@@ -252,13 +252,9 @@ pub enum PaymentSort {
     PaymentDate,
 }
 
-/// The therapist's zone (Madrid when unset).
+/// The therapist's zone.
 async fn zone_of(state: &AppState, therapist: ObjectId) -> ApiResult<chrono_tz::Tz> {
-    let tz = AvailabilityStore::new(&state.db)
-        .schedule(therapist)
-        .await?
-        .timezone;
-    Ok(crate::time::parse_zone(&tz).unwrap_or(chrono_tz::Europe::Madrid))
+    AvailabilityStore::new(&state.db).zone(therapist).await
 }
 
 /// The caller's payments, newest first, in the nested list shape.

@@ -215,13 +215,9 @@ pub async fn list(
     let from = crate::http::query::date_bound(&[("dateFrom", &q.date_from)])?;
     let to = crate::http::query::date_bound(&[("dateTo", &q.date_to)])?;
     if from.is_some() || to.is_some() {
-        let zone = crate::time::parse_zone(
-            &crate::availability::store::AvailabilityStore::new(&state.db)
-                .schedule(me.0.id)
-                .await?
-                .timezone,
-        )
-        .unwrap_or(chrono_tz::Europe::Madrid);
+        let zone = crate::availability::store::AvailabilityStore::new(&state.db)
+            .zone(me.0.id)
+            .await?;
         let mut range = Document::new();
         if let Some(b) = from {
             range.insert("$gte", mongodb::bson::DateTime::from_chrono(b.start(zone)));
