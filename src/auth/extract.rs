@@ -66,7 +66,8 @@ impl FromRequestParts<AppState> for AuthUser {
             .account_state(id)
             .await?
             .ok_or_else(gone)?;
-        if account.role != claims.role || account.password_changed_secs.is_some_and(|t| claims.iat < t) {
+        let issued_ms = claims.iat_ms.unwrap_or(claims.iat * 1000 + 999);
+        if account.role != claims.role || account.password_changed_ms.is_some_and(|t| issued_ms < t) {
             return Err(gone());
         }
         Ok(AuthUser {

@@ -403,9 +403,24 @@ pub async fn activate_client(state: &AppState, token: &str, password: String) ->
                 extra: Default::default(),
             });
         }
+        if user.email_verified_at.is_some() {
+            // Its owner already proved the email: the invited record joins that login.
+            clients.link_record(record, user.id).await?;
+            return Ok(Activation::Linked);
+        }
+        // An unproven login for this email may be anyone's. The invitation is the first proof,
+        // so whoever redeems it owns the login: their password replaces the one it had (ending
+        // every session made with the old one), and only then is anything linked.
+        set_password(state, user.id, password).await?;
         store.mark_email_verified(user.id, &email).await?;
         clients.link_record(record, user.id).await?;
-        return Ok(Activation::Linked);
+        let user = store
+            .user_by_id(user.id)
+            .await?
+            .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
+        return Ok(Activation::Created(Box::new(
+            new_session(state, &user, true).await?,
+        )));
     }
     let req = RegisterRequest {
         name,
@@ -486,11 +501,26 @@ pub async fn client_record_for(
         Ok(()) => Ok(record.id),
         // Created concurrently by another request: use that one.
         Err(e) if crate::db::is_duplicate_key(&e) => {
+            // Someone made a record for this email meanwhile: it is ours only if it already
+            // names this login, or this login proved the email (the same rule as above).
             let d = clients
                 .find_one(doc! { "therapistId": therapist, "email": &user.email })
                 .await?
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("client record vanished")))?;
-            Ok(d.get_object_id("_id").map_err(anyhow::Error::from)?)
+            let id = d.get_object_id("_id").map_err(anyhow::Error::from)?;
+            let owner = d.get_object_id("userId").ok();
+            let linked = owner == Some(user_id)
+                || (owner.is_none()
+                    && user.email_verified_at.is_some()
+                    && crate::clients::store::ClientStore::new(&state.db)
+                        .link_record(id, user_id)
+                        .await?);
+            if !linked {
+                return Err(ApiError::Forbidden(
+                    "Confirm your email (see the link we sent you) before booking with this therapist".into(),
+                ));
+            }
+            Ok(id)
         }
         Err(e) => Err(e.into()),
     }

@@ -16,8 +16,8 @@ const PASSWORD_RESETS: &str = "password_resets";
 #[derive(Debug, Clone, Copy)]
 pub struct AccountState {
     pub role: Role,
-    /// Seconds since the epoch of the last password change, if any.
-    pub password_changed_secs: Option<i64>,
+    /// Milliseconds since the epoch of the last password change, if any.
+    pub password_changed_ms: Option<i64>,
 }
 
 /// Queries of the auth capability.
@@ -66,13 +66,13 @@ impl AuthStore {
             .await?;
         Ok(found.and_then(|d| {
             let role = mongodb::bson::from_bson(d.get("role")?.clone()).ok()?;
-            let password_changed_secs = d
+            let password_changed_ms = d
                 .get_datetime("passwordChangedAt")
                 .ok()
-                .map(|t| t.timestamp_millis().div_euclid(1000));
+                .map(|t| t.timestamp_millis());
             Some(AccountState {
                 role,
-                password_changed_secs,
+                password_changed_ms,
             })
         }))
     }

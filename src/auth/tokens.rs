@@ -20,6 +20,10 @@ pub struct Claims {
     pub role: Role,
     pub exp: i64,
     pub iat: i64,
+    /// Issue time in milliseconds: a password change ends the sessions made before it, even
+    /// within the same second.
+    #[serde(default, rename = "iatMs", skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
 }
 
 /// Claims of a refresh token: no `role`, so it never passes as an access token.
@@ -69,11 +73,13 @@ impl TokenKeys {
 
     /// A signed access token for `user_id`.
     pub fn issue(&self, user_id: &str, role: Role) -> anyhow::Result<String> {
-        let now = chrono::Utc::now().timestamp();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now = now_ms.div_euclid(1000);
         let claims = Claims {
             sub: user_id.to_owned(),
             role,
             iat: now,
+            iat_ms: Some(now_ms),
             exp: now + self.access_ttl_secs,
         };
         Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)

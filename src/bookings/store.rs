@@ -16,8 +16,9 @@ use crate::db::Db;
 /// Collection name.
 pub const BOOKINGS: &str = "bookings";
 
-/// The longest a booking lasts (`service::place` refuses longer ones).
-const MAX_SESSION_MS: i64 = 12 * 3_600_000;
+/// The longest a booking lasts in real time: 12 local hours (`service::place` refuses longer
+/// ones), plus an hour when the clocks go back during it.
+const MAX_SESSION_MS: i64 = 13 * 3_600_000;
 
 /// Queries of bookings.
 pub struct BookingStore {

@@ -386,6 +386,9 @@ pub async fn update_status(
     };
     // What the booking counts as paid moves with the payment: a payment that failed or was
     // cancelled no longer counts; one that is pending again counts (within the price) again.
+    // This transition's own id in the booking's `chargeIds` (the payment's id is already there
+    // from its creation), made before the transaction so a retried attempt recognises it.
+    let change = ObjectId::new();
     let counted = |st: PaymentState| {
         matches!(
             st,
@@ -413,7 +416,7 @@ pub async fn update_status(
                 .ok_or_else(|| TxError::Other(ApiError::PreconditionFailed("This payment changed meanwhile; reload and try again".into())))?;
             match p.booking_id {
                 Some(bid) if delta != 0 => {
-                    let charge = Charge { method: None, booking: bid, therapist: p.therapist_id, payment: p.id, cents: delta, allow_over: false };
+                    let charge = Charge { method: None, booking: bid, therapist: p.therapist_id, payment: change, cents: delta, allow_over: false };
                     charge_booking(&bookings, s, &charge, Some(to.booking_payment_status())).await?;
                 }
                 _ => set_booking_payment_status(&bookings, s, p.booking_id, to).await?,

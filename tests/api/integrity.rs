@@ -759,3 +759,125 @@ async fn an_attempt_refused_before_its_password_was_checked_does_not_count_towar
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn an_invitation_takes_over_an_unproven_login_instead_of_handing_it_the_records() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let victim = "victoria@example.com";
+    // An attacker makes a login for someone else's email first.
+    let (_, _, attacker) = register_as(&app, "/api/clients/register", Some(victim)).await;
+    let attacker = Caller {
+        auth: bearer(&attacker),
+        id: attacker["user"]["id"].as_str().unwrap().to_owned(),
+        email: victim.into(),
+    };
+    let r = app
+        .post_as(
+            "/api/clients",
+            &me,
+            &json!({ "name": "Victoria", "email": victim }),
+        )
+        .await;
+    let record = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.post_as(
+            "/api/bookings",
+            &me,
+            &booking(&record, "2031-04-07", "10:00", "11:00")
+        )
+        .await
+        .status(),
+        201
+    );
+    // The owner of the mailbox redeems the therapist's invitation with her own password.
+    let token = mailed_token(&app, victim, "activate").await;
+    let body = json!({ "token": token, "password": "victims own pw", "confirmPassword": "victims own pw" });
+    let r = app.post_json("/api/clients/activate", &body).await;
+    assert_eq!(r.status(), 201, "she gets the login, signed in");
+    let session = json_body(r).await;
+    let login = json!({ "email": victim, "password": "victims own pw" });
+    assert_eq!(app.post_json("/api/auth/login", &login).await.status(), 200);
+    let login = json!({ "email": victim, "password": "correct horse battery" });
+    assert_eq!(
+        app.post_json("/api/auth/login", &login).await.status(),
+        401,
+        "the attacker's password is gone"
+    );
+    // The attacker's session ended with the password change; hers sees the session.
+    assert_eq!(app.get_as("/api/bookings/client", &attacker).await.status(), 401);
+    let her = Caller {
+        auth: bearer(&session),
+        id: session["user"]["id"].as_str().unwrap().to_owned(),
+        email: victim.into(),
+    };
+    assert_eq!(
+        json_body(app.get_as("/api/bookings/client", &her).await).await["total"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_failed_pending_payment_no_longer_counts_toward_the_price() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Pendiente").await;
+    let booking_id = priced_booking(&app, &me, &client, "2031-02-12", 50.0).await;
+    let pending = json!({ "amount": 50, "method": "cash", "clientId": client, "bookingId": booking_id, "status": "pending" });
+    let id = json_body(app.post_as("/api/payments", &me, &pending).await).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .put_as(
+            &format!("/api/payments/{id}/status"),
+            &me,
+            &json!({ "status": "failed" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let card = json!({ "amount": 50, "method": "card", "clientId": client, "bookingId": booking_id });
+    assert_eq!(
+        app.post_as("/api/payments", &me, &card).await.status(),
+        201,
+        "the failed one gave its share back"
+    );
+    // Pending again would make 100 of 50: refused, and the failed payment stays failed.
+    let r = app
+        .put_as(
+            &format!("/api/payments/{id}/status"),
+            &me,
+            &json!({ "status": "pending" }),
+        )
+        .await;
+    assert_error(r, 409, "PAYMENT_EXCEEDS_PRICE").await;
+    let oid = ObjectId::parse_str(&booking_id).unwrap();
+    let stored = app
+        .db
+        .collection::<Document>("bookings")
+        .find_one(doc! { "_id": oid })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dhara::db::as_i64(stored.get("paidCents").unwrap()), Some(5000));
+}
+
+#[tokio::test]
+async fn the_availability_check_sees_a_booking_lengthened_by_the_autumn_clock_change() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Madrugadora").await;
+    let r = app
+        .post_as(
+            "/api/bookings",
+            &me,
+            &booking(&client, "2031-10-26", "00:00", "12:00"),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let q = "/api/bookings/check-availability?date=2031-10-26&startTime=11:00&endTime=12:00";
+    assert_eq!(
+        json_body(app.get_as(q, &me).await).await["data"]["available"],
+        false
+    );
+}
