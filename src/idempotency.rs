@@ -32,6 +32,40 @@ pub fn key_from(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(key.to_owned()))
 }
 
+/// Ids of what a keyed request creates: derived from (caller, route, key), so a rerun of the
+/// same request (its first attempt's outcome unknown, e.g. a 5xx after the write) names the
+/// same documents and recognises its own earlier effect; random without a key.
+#[derive(Debug, Clone)]
+pub struct Ids(Option<[u8; 32]>);
+
+impl Ids {
+    /// The id source of a request.
+    pub fn new(caller: ObjectId, route: &str, key: Option<&str>) -> Self {
+        Ids(key.map(|k| Sha256::digest(format!("ids:{caller}:{route}:{k}").as_bytes()).into()))
+    }
+
+    /// The `n`-th id this request creates.
+    pub fn nth(&self, n: u32) -> ObjectId {
+        match &self.0 {
+            None => ObjectId::new(),
+            Some(seed) => {
+                let mut h = Sha256::new();
+                h.update(seed);
+                h.update(n.to_be_bytes());
+                let digest = h.finalize();
+                let mut bytes = [0u8; 12];
+                bytes.copy_from_slice(&digest[..12]);
+                ObjectId::from_bytes(bytes)
+            }
+        }
+    }
+
+    /// Whether the ids are derived (the request carries a key).
+    pub fn derived(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 /// Runs `work` to completion, even when the request that started it is dropped (its class
 /// timeout fired, or the client hung up): a write that has begun is never cut in half, and
 /// its real outcome is what a retry sees.

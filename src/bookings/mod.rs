@@ -216,13 +216,19 @@ pub async fn create(
     let key = idempotency::key_from(&headers)?;
     let req: CreateBooking = parse_body(&headers, &body)?;
     let st = state.clone();
+    let ids = idempotency::Ids::new(me.0.id, "POST /api/bookings", key.as_deref());
     idempotency::once(&state, me.0.id, "POST /api/bookings", key, &body, async move {
-        create_inner(&st, me, req).await
+        create_inner(&st, me, req, ids).await
     })
     .await
 }
 
-async fn create_inner(state: &AppState, me: Therapist, req: CreateBooking) -> ApiResult<Response> {
+async fn create_inner(
+    state: &AppState,
+    me: Therapist,
+    req: CreateBooking,
+    ids: idempotency::Ids,
+) -> ApiResult<Response> {
     crate::http::extract::require_https(&state.config, "meetingLink", req.meeting_link.as_deref())?;
     let client_id = parse_id(&req.client_id, "clientId")?;
     let client = ClientStore::new(&state.db)
@@ -248,12 +254,29 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreateBooking) -> Ap
         Some(r) => service::series(zone, &first, r.interval, r.count)?,
         None => vec![first],
     };
-    let series_id = (occurrences.len() > 1).then(ObjectId::new);
+    let series_id = (occurrences.len() > 1).then(|| ids.nth(u32::MAX));
+    let store = BookingStore::new(&state.db);
+    if ids.derived() {
+        // A rerun of this keyed request whose first attempt wrote its bookings (and then failed
+        // to answer): answer with them instead of colliding with its own time.
+        let wanted: Vec<ObjectId> = (0..occurrences.len() as u32).map(|i| ids.nth(i)).collect();
+        let existing = store.get_ids(&me.scope(), &wanted).await?;
+        if existing.len() == wanted.len() {
+            let mut views = store.views(&existing).await?;
+            let data = if series_id.is_some() {
+                json!(views)
+            } else {
+                views.pop().unwrap_or_default()
+            };
+            return Ok(envelope::created(data));
+        }
+    }
     let now = DateTime::now();
     let bookings: Vec<Booking> = occurrences
         .iter()
-        .map(|p| Booking {
-            id: ObjectId::new(),
+        .enumerate()
+        .map(|(i, p)| Booking {
+            id: ids.nth(i as u32),
             therapist_id: me.0.id,
             client_id: client.id,
             date: p.date.clone(),

@@ -59,6 +59,24 @@ impl BookingStore {
         self.bookings.find_one(scope.by_id(id)).await
     }
 
+    /// The caller's bookings among `ids`, in the order of `ids`.
+    pub async fn get_ids(
+        &self,
+        scope: &OwnerScope,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<Vec<Booking>> {
+        let found: Vec<Booking> = self
+            .bookings
+            .find(scope.filter(doc! { "_id": { "$in": ids.to_vec() } }))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.iter().find(|b| b.id == *id).cloned())
+            .collect())
+    }
+
     pub async fn get_unscoped(&self, id: ObjectId) -> mongodb::error::Result<Option<Booking>> {
         self.bookings.find_one(doc! { "_id": id }).await
     }

@@ -82,13 +82,19 @@ pub async fn create(
     let key = idempotency::key_from(&headers)?;
     let req: CreatePayment = parse_body(&headers, &body)?;
     let st = state.clone();
+    let ids = idempotency::Ids::new(me.0.id, "POST /api/payments", key.as_deref());
     idempotency::once(&state, me.0.id, "POST /api/payments", key, &body, async move {
-        create_inner(&st, me, req).await
+        create_inner(&st, me, req, ids).await
     })
     .await
 }
 
-async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> ApiResult<Response> {
+async fn create_inner(
+    state: &AppState,
+    me: Therapist,
+    req: CreatePayment,
+    ids: idempotency::Ids,
+) -> ApiResult<Response> {
     if req.amount.0 == 0 {
         return Err(ApiError::field("amount", "must be more than 0"));
     }
@@ -130,7 +136,7 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
     let now = DateTime::now();
     let fee = fee_rule(state, req.method).fee(req.amount.0);
     let payment = Payment {
-        id: ObjectId::new(),
+        id: ids.nth(0),
         therapist_id: me.0.id,
         client_id,
         booking_id,
@@ -207,7 +213,12 @@ async fn create_inner(state: &AppState, me: Therapist, req: CreatePayment) -> Ap
         currency: format!("{:?}", payment.currency),
     };
     crate::notifications::notify(state, me.0.id, notice).await;
-    Ok(envelope::created(payment.view()))
+    // What is stored (a rerun of a keyed request answers with what its first attempt wrote).
+    let stored = payments(state)
+        .find_one(doc! { "_id": payment.id })
+        .await?
+        .unwrap_or(payment);
+    Ok(envelope::created(stored.view()))
 }
 
 /// `GET /api/payments` query.
@@ -443,8 +454,9 @@ pub async fn refund(
     let req: RefundRequest = parse_body(&headers, &body)?;
     let route = format!("POST /api/payments/{id}/refund");
     let st = state.clone();
+    let ids = idempotency::Ids::new(me.0.id, &route, key.as_deref());
     idempotency::once(&state, me.0.id, &route, key, &body, async move {
-        refund_inner(&st, me, id, req).await
+        refund_inner(&st, me, id, req, ids).await
     })
     .await
 }
@@ -454,6 +466,7 @@ async fn refund_inner(
     me: Therapist,
     id: String,
     req: RefundRequest,
+    ids: idempotency::Ids,
 ) -> ApiResult<Response> {
     let p = load(state, &me.scope(), &id).await?;
     let amount = req.refund_amount.0;
@@ -470,7 +483,7 @@ async fn refund_inner(
         });
     }
     let entry = Refund {
-        id: ObjectId::new(),
+        id: ids.nth(0),
         amount_cents: Cents(amount),
         reason: req.reason,
         refunded_at: DateTime::now(),

@@ -881,3 +881,67 @@ async fn the_availability_check_sees_a_booking_lengthened_by_the_autumn_clock_ch
         false
     );
 }
+
+#[tokio::test]
+async fn a_keyed_request_run_again_after_a_lost_outcome_recognises_what_it_wrote() {
+    // A 5xx after the write (a commit whose result was lost, a failed read of the answer)
+    // frees the key so the client can retry; the retry must find the first attempt's writes.
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Reintento").await;
+    let send = |path: &'static str, body: Value, key: &'static str| {
+        app.client
+            .post(app.url(path))
+            .header("Authorization", &me.auth)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let forget_keys = || async {
+        app.db
+            .collection::<Document>("idempotency_keys")
+            .delete_many(doc! {})
+            .await
+            .unwrap();
+    };
+    let pay = json!({ "amount": 40, "method": "cash", "clientId": client });
+    let first = json_body(send("/api/payments", pay.clone(), "pay-1").await.unwrap()).await;
+    forget_keys().await;
+    let again = send("/api/payments", pay, "pay-1").await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(json_body(again).await["data"]["id"], first["data"]["id"]);
+    assert_eq!(app.count("payments").await, 1, "recorded once");
+
+    let mut series = booking(&client, "2031-05-05", "10:00", "11:00");
+    series["recurrence"] = json!({ "frequency": "weekly", "count": 3 });
+    let first = json_body(send("/api/bookings", series.clone(), "series-1").await.unwrap()).await;
+    forget_keys().await;
+    let again = send("/api/bookings", series, "series-1").await.unwrap();
+    assert_eq!(again.status(), 201, "its own bookings, not a conflict with them");
+    assert_eq!(json_body(again).await["data"], first["data"]);
+    assert_eq!(app.count("bookings").await, 3);
+    assert_claims_match_bookings(&app).await;
+
+    let paid = json_body(app.get_as("/api/payments", &me).await).await["data"]["payments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path: &'static str = Box::leak(format!("/api/payments/{paid}/refund").into_boxed_str());
+    assert_eq!(
+        send(path, json!({ "refundAmount": 10 }), "refund-1")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    forget_keys().await;
+    let r = send(path, json!({ "refundAmount": 10 }), "refund-1")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        json_body(r).await["data"]["refundedAmount"],
+        json!(10.0),
+        "refunded once"
+    );
+}
