@@ -100,8 +100,11 @@ where
     let id = hex::encode(Sha256::digest(format!("{caller}:{route}:{key}").as_bytes()));
     let fingerprint = hex::encode(Sha256::digest(body));
     let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER;
+    // This attempt's mark on the key: renewals, the outcome and a release apply only while the
+    // key is still this attempt's (a takeover after a lost lease makes it another's).
+    let owner = ObjectId::new();
     loop {
-        match begin(&coll, &id, &fingerprint).await? {
+        match begin(&coll, &id, &fingerprint, owner).await? {
             Begun::Replay(record) => return replay(&record),
             Begun::Mine => break,
             Begun::Busy if tokio::time::Instant::now() < deadline => {
@@ -117,7 +120,7 @@ where
             }
         }
     }
-    detached(run_and_record(coll, id, work)).await
+    detached(run_and_record(coll, id, owner, work)).await
 }
 
 /// How long a retry waits for another attempt of its key to finish before answering 409.
@@ -133,10 +136,15 @@ enum Begun {
     Replay(Document),
 }
 
-async fn begin(coll: &mongodb::Collection<Document>, id: &str, fingerprint: &str) -> ApiResult<Begun> {
+async fn begin(
+    coll: &mongodb::Collection<Document>,
+    id: &str,
+    fingerprint: &str,
+    owner: ObjectId,
+) -> ApiResult<Begun> {
     let now = DateTime::now().timestamp_millis();
     let record = doc! {
-        "_id": id, "fingerprint": fingerprint, "state": "processing",
+        "_id": id, "fingerprint": fingerprint, "state": "processing", "owner": owner,
         "leaseUntil": DateTime::from_millis(now + LEASE_MS),
         "createdAt": DateTime::from_millis(now), "expiresAt": DateTime::from_millis(now + TTL_MS),
     };
@@ -162,7 +170,7 @@ async fn begin(coll: &mongodb::Collection<Document>, id: &str, fingerprint: &str
     let taken = coll
         .update_one(
             doc! { "_id": id, "state": "processing", "leaseUntil": { "$lt": DateTime::from_millis(now) } },
-            doc! { "$set": { "leaseUntil": DateTime::from_millis(now + LEASE_MS) } },
+            doc! { "$set": { "leaseUntil": DateTime::from_millis(now + LEASE_MS), "owner": owner } },
         )
         .await?;
     Ok(if taken.modified_count == 0 {
@@ -176,6 +184,7 @@ async fn begin(coll: &mongodb::Collection<Document>, id: &str, fingerprint: &str
 async fn run_and_record<Fut>(
     coll: mongodb::Collection<Document>,
     id: String,
+    owner: ObjectId,
     work: Fut,
 ) -> ApiResult<Response>
 where
@@ -188,7 +197,7 @@ where
             _ = tokio::time::sleep(std::time::Duration::from_millis(LEASE_MS as u64 / 3)) => {
                 let until = DateTime::from_millis(DateTime::now().timestamp_millis() + LEASE_MS);
                 let renew = coll.update_one(
-                    doc! { "_id": &id, "state": "processing" },
+                    doc! { "_id": &id, "state": "processing", "owner": owner },
                     doc! { "$set": { "leaseUntil": until } },
                 );
                 if let Err(e) = renew.await {
@@ -205,7 +214,7 @@ where
     let status = response.status();
     if status.is_server_error() {
         // Nothing definite happened: let a retry run it again.
-        let _ = coll.delete_one(doc! { "_id": &id }).await;
+        let _ = coll.delete_one(doc! { "_id": &id, "owner": owner }).await;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
@@ -213,7 +222,7 @@ where
         .await
         .map_err(|e| anyhow::anyhow!("reading response for idempotency: {e}"))?;
     coll.update_one(
-        doc! { "_id": &id },
+        doc! { "_id": &id, "owner": owner, "state": "processing" },
         doc! { "$set": {
             "state": "done", "status": i32::from(status.as_u16()),
             "body": Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: bytes.to_vec() },
