@@ -899,7 +899,12 @@ async fn session_price(
 
 /// Books a slot as a signed-in client: rules checked, client record found or created, time
 /// claimed atomically like any booking.
-pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) -> ApiResult<Booking> {
+pub async fn book_as_client(
+    state: &AppState,
+    me: &ClientUser,
+    req: ClientBook,
+    id: ObjectId,
+) -> ApiResult<Booking> {
     let therapist = public_therapist(state, &req.therapist_id)
         .await
         .map_err(|_| ApiError::field("therapistId", "is not a therapist"))?;
@@ -923,7 +928,7 @@ pub async fn book_as_client(state: &AppState, me: &ClientUser, req: ClientBook) 
     let (amount, currency) = session_price(state, therapist).await?;
     let now = DateTime::now();
     let booking = Booking {
-        id: ObjectId::new(),
+        id,
         therapist_id: therapist,
         client_id,
         date: p.date.clone(),

@@ -741,10 +741,23 @@ pub async fn client_book(
 ) -> ApiResult<Response> {
     let key = idempotency::key_from(&headers)?;
     let req: model::ClientBook = parse_body(&headers, &body)?;
+    let ids = idempotency::Ids::new(me.0.id, "POST /api/bookings/client/book", key.as_deref());
     idempotency::once(&state, me.0.id, "POST /api/bookings/client/book", key, &body, {
         let state = state.clone();
         async move {
-            let created = crate::availability::book_as_client(&state, &me, req).await?;
+            let id = ids.nth(0);
+            if ids.derived() {
+                // A rerun after its first attempt's outcome was lost: answer with its booking.
+                let mine = BookingStore::new(&state.db)
+                    .get_unscoped(id)
+                    .await?
+                    .filter(|b| b.created_by == "client");
+                if let Some(b) = mine {
+                    let data = json!({ "success": true, "data": b.client_view() });
+                    return Ok((StatusCode::CREATED, Json(data)).into_response());
+                }
+            }
+            let created = crate::availability::book_as_client(&state, &me, req, id).await?;
             let notice = crate::notifications::Notice::BookingRequested {
                 booking: created.id,
                 date: created.date.clone(),

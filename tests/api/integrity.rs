@@ -945,3 +945,44 @@ async fn a_keyed_request_run_again_after_a_lost_outcome_recognises_what_it_wrote
         "refunded once"
     );
 }
+
+#[tokio::test]
+async fn a_client_booking_run_again_after_a_lost_outcome_answers_with_its_booking() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let day = json!([{ "start": "09:00", "end": "13:00" }]);
+    let schedule = json!({
+        "timezone": "Europe/Madrid",
+        "weekly": { "monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day, "saturday": day, "sunday": day },
+        "bufferMinutes": 0, "minNoticeHours": 0, "maxAdvanceDays": 365,
+    });
+    assert_eq!(
+        app.put_as("/api/availability/schedule", &me, &schedule)
+            .await
+            .status(),
+        200
+    );
+    let c = client_user(&app).await;
+    let date = (chrono::Utc::now().date_naive() + chrono::Duration::days(5))
+        .format("%Y-%m-%d")
+        .to_string();
+    let ask = json!({ "therapistId": me.id, "date": date, "startTime": "10:00", "endTime": "11:00" });
+    let send = || {
+        app.client
+            .post(app.url("/api/bookings/client/book"))
+            .header("Authorization", &c.auth)
+            .header("Idempotency-Key", "book-1")
+            .json(&ask)
+            .send()
+    };
+    let first = json_body(send().await.unwrap()).await;
+    app.db
+        .collection::<Document>("idempotency_keys")
+        .delete_many(doc! {})
+        .await
+        .unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(json_body(again).await["data"]["id"], first["data"]["id"]);
+    assert_eq!(app.count("bookings").await, 1);
+}
