@@ -24,7 +24,7 @@ use utoipa::OpenApi;
         crate::availability::delete_absence, crate::availability::slots_range, crate::availability::slots_for_date,
         crate::availability::check_slot, crate::availability::occupancy, crate::availability::calendar_events,
         crate::payments::list, crate::payments::create, crate::payments::get_one, crate::payments::update_status,
-        crate::payments::refund, crate::payments::statistics,
+        crate::payments::refund, crate::payments::stats::statistics,
         crate::notifications::list, crate::notifications::counts, crate::notifications::mark_read,
         crate::notifications::mark_all_read,
         crate::reviews::list, crate::reviews::statistics, crate::reviews::create, crate::reviews::respond,

@@ -1,0 +1,307 @@
+//! Payment statistics: totals of a period or of the dashboard's window, its trend against the
+//! window before, a series by day or month, and revenue per month for a year; all in the
+//! therapist's zone, read from secondaries where a replica set has them.
+
+use axum::extract::State;
+use axum::response::Response;
+use chrono::{Datelike, Duration, Utc};
+use futures_util::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime, Document};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{zone_of, PAYMENTS};
+use crate::app::AppState;
+use crate::auth::extract::Therapist;
+use crate::error::{ApiError, ApiResult};
+use crate::http::envelope;
+use crate::http::extract::ApiQuery;
+use crate::money::Cents;
+
+/// `?period=week|month|quarter|year`.
+#[derive(Debug, Deserialize)]
+pub struct PeriodQuery {
+    pub period: Option<Period>,
+    #[serde(
+        alias = "date_from",
+        alias = "dateFrom",
+        alias = "startDate",
+        alias = "start_date"
+    )]
+    pub from: Option<String>,
+    #[serde(alias = "date_to", alias = "dateTo", alias = "endDate", alias = "end_date")]
+    pub to: Option<String>,
+    #[serde(alias = "group_by", alias = "groupBy")]
+    pub group: Option<Group>,
+}
+
+/// How a statistics series is grouped.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    Day,
+    Month,
+}
+
+/// Statistics window.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+/// The last 12 local months, oldest first, ending with the current one.
+pub fn last_twelve_months(today: chrono::NaiveDate) -> Vec<String> {
+    let (mut y, mut m) = (today.year(), today.month() as i32);
+    let mut out = Vec::with_capacity(12);
+    for _ in 0..12 {
+        out.push(format!("{y:04}-{m:02}"));
+        m -= 1;
+        if m == 0 {
+            m = 12;
+            y -= 1;
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// Totals for the period and revenue per month for 12 months (refunds deducted).
+#[utoipa::path(get, path = "/api/payments/statistics", tag = "payments", responses((status = 200), (status = 400)))]
+pub async fn statistics(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
+) -> ApiResult<Response> {
+    let period = q.period.unwrap_or(Period::Month);
+    let zone = zone_of(&state, me.0.id).await?;
+    let today = Utc::now().with_timezone(&zone).date_naive();
+    let start = match period {
+        Period::Week => today - Duration::days(6),
+        Period::Month => today.with_day(1).unwrap_or(today),
+        Period::Quarter => {
+            chrono::NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1).unwrap_or(today)
+        }
+        Period::Year => chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
+    };
+    let since = DateTime::from_chrono(crate::time::day_bounds(zone, start).0);
+    let (current, monthly) = revenue(&state, me.0.id, since, today).await?;
+    let total = current.amount - current.refunded;
+    let (fees, count) = (current.fees, current.count);
+    // The dashboard's window (`date_from`/`date_to`), else this period; compared with the
+    // window of the same length just before it.
+    let from = crate::http::query::date_bound(&[("date_from", &q.from)])?.map(|b| b.start(zone));
+    let to = crate::http::query::date_bound(&[("date_to", &q.to)])?.map(|b| b.end(zone));
+    let window_end = to.unwrap_or_else(Utc::now);
+    let window_start = from.unwrap_or_else(|| since.to_chrono());
+    if window_start > window_end {
+        return Err(ApiError::field("date_to", "must not be before date_from"));
+    }
+    let window = window_stats(
+        &state,
+        me.0.id,
+        zone,
+        window_start,
+        window_end,
+        q.group.unwrap_or(Group::Month),
+    )
+    .await?;
+    Ok(envelope::ok(json!({
+        "totalRevenue": Cents(window.current.amount - window.current.refunded).to_major(),
+        "totalTransactions": window.current.count,
+        "transactions": window.current.count,
+        "averageTransaction": if window.current.count > 0 { Cents((window.current.amount - window.current.refunded) / window.current.count).to_major() } else { json!(0) },
+        "totalFees": Cents(window.current.fees).to_major(),
+        "trends": {
+            "revenue": change(window.current.amount - window.current.refunded, window.previous.amount - window.previous.refunded),
+            "transactions": change(window.current.count, window.previous.count),
+        },
+        "series": window.series,
+        "window": { "from": crate::time::rfc3339(DateTime::from_chrono(window_start)), "to": crate::time::rfc3339(DateTime::from_chrono(window_end)) },
+        "period": period_name(period),
+        "currentPeriod": {
+            "totalAmount": Cents(total).to_major(),
+            "totalNetAmount": Cents(total - fees).to_major(),
+            "totalFees": Cents(fees).to_major(),
+            "count": count,
+            "avgAmount": if count > 0 { Cents(total / count).to_major() } else { json!(0) },
+        },
+        "monthlyRevenue": monthly,
+    })))
+}
+
+/// Percent change from `before` to `now` (one decimal); 0 when there was nothing before.
+fn change(now: i64, before: i64) -> f64 {
+    if before == 0 {
+        return if now > 0 { 100.0 } else { 0.0 };
+    }
+    ((now - before) as f64 * 1000.0 / before as f64).round() / 10.0
+}
+
+/// A statistics window: its totals, the previous window's, and a series by day or month.
+struct WindowStats {
+    current: Totals,
+    previous: Totals,
+    series: Vec<Value>,
+}
+
+/// Earned payments of `[start, end)` and of the window of equal length before it, grouped in
+/// the therapist's zone; one query, read from secondaries where available.
+async fn window_stats(
+    state: &AppState,
+    therapist: ObjectId,
+    zone: chrono_tz::Tz,
+    start: chrono::DateTime<Utc>,
+    end: chrono::DateTime<Utc>,
+    group: Group,
+) -> ApiResult<WindowStats> {
+    let length = end - start;
+    let earlier = start - length;
+    let earned = doc! { "$in": ["completed", "partially_refunded", "refunded"] };
+    let filter = doc! {
+        "therapistId": therapist, "status": earned,
+        "paymentDate": { "$gte": DateTime::from_chrono(earlier), "$lt": DateTime::from_chrono(end) },
+    };
+    let docs: Vec<Document> = state
+        .db
+        .analytics()
+        .collection::<Document>(PAYMENTS)
+        .find(filter)
+        .projection(doc! { "paymentDate": 1, "amountCents": 1, "refundedCents": 1, "feeCents": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    let (mut current, mut previous) = (Totals::default(), Totals::default());
+    let mut buckets: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for d in &docs {
+        let Ok(at) = d.get_datetime("paymentDate") else {
+            continue;
+        };
+        let num = |k: &str| d.get(k).and_then(crate::db::as_i64).unwrap_or(0);
+        let t = if at.to_chrono() >= start {
+            &mut current
+        } else {
+            &mut previous
+        };
+        t.amount += num("amountCents");
+        t.refunded += num("refundedCents");
+        t.fees += num("feeCents");
+        t.count += 1;
+        if at.to_chrono() >= start {
+            let local = at.to_chrono().with_timezone(&zone);
+            let key = match group {
+                Group::Day => local.format("%Y-%m-%d").to_string(),
+                Group::Month => local.format("%Y-%m").to_string(),
+            };
+            let e = buckets.entry(key).or_default();
+            e.0 += num("amountCents") - num("refundedCents");
+            e.1 += 1;
+        }
+    }
+    let series = buckets
+        .into_iter()
+        .map(|(k, (cents, n))| json!({ "period": k, "revenue": Cents(cents).to_major(), "count": n }))
+        .collect();
+    Ok(WindowStats {
+        current,
+        previous,
+        series,
+    })
+}
+
+/// Sums of earned payments since an instant.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub amount: i64,
+    pub refunded: i64,
+    pub fees: i64,
+    pub count: i64,
+}
+
+/// Earned payments since `since`, and revenue (refunds deducted) for each of the 12 local months
+/// ending with `today`'s — one aggregation round trip, read from secondaries where available.
+pub async fn revenue(
+    state: &AppState,
+    therapist: ObjectId,
+    since: DateTime,
+    today: chrono::NaiveDate,
+) -> ApiResult<(Totals, Vec<Value>)> {
+    let months = last_twelve_months(today);
+    let earned = doc! { "$in": ["completed", "partially_refunded", "refunded"] };
+    let pipeline = vec![
+        doc! { "$match": { "therapistId": therapist, "status": earned } },
+        doc! { "$facet": {
+            "current": [
+                { "$match": { "paymentDate": { "$gte": since } } },
+                { "$group": { "_id": null, "amount": { "$sum": "$amountCents" }, "refunded": { "$sum": "$refundedCents" },
+                              "fees": { "$sum": "$feeCents" }, "count": { "$sum": 1 } } },
+            ],
+            "monthly": [
+                { "$match": { "month": { "$gte": &months[0] } } },
+                { "$group": { "_id": "$month", "amount": { "$sum": "$amountCents" }, "refunded": { "$sum": "$refundedCents" }, "count": { "$sum": 1 } } },
+            ],
+        } },
+    ];
+    let d = state
+        .db
+        .analytics()
+        .collection::<Document>(PAYMENTS)
+        .aggregate(pipeline)
+        .await?
+        .try_next()
+        .await?
+        .unwrap_or_default();
+    let num = |d: &Document, k: &str| d.get(k).and_then(crate::db::as_i64).unwrap_or(0);
+    let cur = crate::db::facet_first(&d, "current");
+    let totals = Totals {
+        amount: num(&cur, "amount"),
+        refunded: num(&cur, "refunded"),
+        fees: num(&cur, "fees"),
+        count: num(&cur, "count"),
+    };
+    let by_month: std::collections::HashMap<String, (i64, i64)> = d
+        .get_array("monthly")
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_document())
+        .filter_map(|m| {
+            Some((
+                m.get_str("_id").ok()?.to_owned(),
+                (num(m, "amount") - num(m, "refunded"), num(m, "count")),
+            ))
+        })
+        .collect();
+    let monthly = months
+        .iter()
+        .map(|m| {
+            let (rev, n) = by_month.get(m).copied().unwrap_or((0, 0));
+            json!({ "month": m, "revenue": Cents(rev).to_major(), "count": n })
+        })
+        .collect();
+    Ok((totals, monthly))
+}
+
+fn period_name(p: Period) -> &'static str {
+    match p {
+        Period::Week => "week",
+        Period::Month => "month",
+        Period::Quarter => "quarter",
+        Period::Year => "year",
+    }
+}
+
+/// The last day of `today`'s month.
+pub fn month_end(today: chrono::NaiveDate) -> chrono::NaiveDate {
+    let (y, m) = if today.month() == 12 {
+        (today.year() + 1, 1)
+    } else {
+        (today.year(), today.month() + 1)
+    };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.pred_opt())
+        .unwrap_or(today)
+}
