@@ -127,19 +127,14 @@ impl Claims {
         if buckets.is_empty() {
             return Ok(Claimed::Ok);
         }
-        for attempt in 0..2 {
-            match self.try_claim(therapist, booking, token, buckets).await? {
-                Claimed::Ok => return Ok(Claimed::Ok),
-                Claimed::Conflict if attempt == 0 => {
-                    let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
-                    if self.reap_filter(doc! { "_id": { "$in": ids } }).await? == 0 {
-                        return Ok(Claimed::Conflict);
-                    }
-                }
-                Claimed::Conflict => return Ok(Claimed::Conflict),
-            }
+        if self.try_claim(therapist, booking, token, buckets).await? == Claimed::Ok {
+            return Ok(Claimed::Ok);
         }
-        Ok(Claimed::Conflict)
+        let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
+        if self.reap_filter(doc! { "_id": { "$in": ids } }).await? == 0 {
+            return Ok(Claimed::Conflict);
+        }
+        self.try_claim(therapist, booking, token, buckets).await
     }
 
     async fn try_claim(

@@ -149,7 +149,8 @@ pub async fn create(
     Ok(envelope::created(ClientView::from(&client)))
 }
 
-fn normalize_tags(tags: Vec<String>) -> Vec<String> {
+/// Tags trimmed, without empties, sorted and unique (clients and session notes alike).
+pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = tags
         .into_iter()
         .map(|t| t.trim().to_owned())

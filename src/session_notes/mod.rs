@@ -118,7 +118,7 @@ pub async fn create(
         booking_id: refs.booking,
         title: req.title.unwrap_or_default(),
         content,
-        tags: normalize_tags(req.tags.unwrap_or_default()),
+        tags: crate::clients::normalize_tags(req.tags.unwrap_or_default()),
         date,
         note_type: req.note_type.unwrap_or_default(),
         category: req.category,
@@ -210,7 +210,7 @@ fn changes(req: NoteInput) -> ApiResult<Document> {
         set.insert("date", parse_when(raw)?);
     }
     if let Some(v) = req.tags {
-        set.insert("tags", normalize_tags(v));
+        set.insert("tags", crate::clients::normalize_tags(v));
     }
     let enums = [
         (
@@ -299,29 +299,9 @@ async fn resolve_refs(
     })
 }
 
-/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant, between the years 1900 and 2200.
+/// `YYYY-MM-DD` (midnight UTC, as the notes page has always sent and read it) or an ISO
+/// instant, through the same parser as every date filter.
 fn parse_when(raw: &str) -> ApiResult<DateTime> {
-    let bad = || ApiError::field("date", "must be YYYY-MM-DD or an RFC 3339 instant");
-    let at = match chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        Ok(d) => d.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc(),
-        Err(_) => chrono::DateTime::parse_from_rfc3339(raw)
-            .map_err(|_| bad())?
-            .with_timezone(&chrono::Utc),
-    };
-    use chrono::Datelike;
-    if !(1900..=2200).contains(&at.year()) {
-        return Err(ApiError::field("date", "must be between the years 1900 and 2200"));
-    }
-    Ok(DateTime::from_chrono(at))
-}
-
-fn normalize_tags(tags: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = tags
-        .into_iter()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+    let at = crate::http::query::DateBound::parse(raw, "date")?;
+    Ok(DateTime::from_chrono(at.start(chrono_tz::UTC)))
 }
