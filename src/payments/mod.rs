@@ -423,13 +423,23 @@ pub async fn update_status(
     let updated: Document = transaction(&state.db, |s| {
         let (coll, bookings, p, to) = (coll.clone(), bookings.clone(), p.clone(), req.status);
         Box::pin(async move {
-            let guard = doc! { "_id": p.id, "therapistId": p.therapist_id, "status": { "$in": [p.status.as_str(), to.as_str()] } };
+            // Only from the state this request saw: the same change made twice at once (two
+            // instances) applies once, and the second finds it done and changes nothing more.
+            let guard = doc! { "_id": p.id, "therapistId": p.therapist_id, "status": p.status.as_str() };
             let updated = coll
                 .find_one_and_update(guard, doc! { "$set": { "status": to.as_str(), "refundableCents": refundable, "updatedAt": DateTime::now() } })
                 .return_document(ReturnDocument::After)
                 .session(&mut *s)
-                .await?
-                .ok_or_else(|| TxError::Other(ApiError::PreconditionFailed("This payment changed meanwhile; reload and try again".into())))?;
+                .await?;
+            let Some(updated) = updated else {
+                let now = coll.find_one(doc! { "_id": p.id }).session(&mut *s).await?;
+                return match now {
+                    Some(d) if d.get_str("status") == Ok(to.as_str()) => Ok(d),
+                    _ => Err(TxError::Other(ApiError::PreconditionFailed(
+                        "This payment changed meanwhile; reload and try again".into(),
+                    ))),
+                };
+            };
             match p.booking_id {
                 Some(bid) if delta != 0 => {
                     let charge = Charge { method: None, booking: bid, therapist: p.therapist_id, payment: change, cents: delta, allow_over: false };

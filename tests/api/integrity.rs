@@ -986,3 +986,39 @@ async fn a_client_booking_run_again_after_a_lost_outcome_answers_with_its_bookin
     assert_eq!(json_body(again).await["data"]["id"], first["data"]["id"]);
     assert_eq!(app.count("bookings").await, 1);
 }
+
+#[tokio::test]
+async fn the_same_payment_status_change_twice_at_once_gives_back_once() {
+    let (a, b) = two_instances().await;
+    let me = therapist(&a).await;
+    let client = new_client(&a, &me, "Doble").await;
+    let booking_id = priced_booking(&a, &me, &client, "2031-02-14", 50.0).await;
+    let oid = ObjectId::parse_str(&booking_id).unwrap();
+    for round in 0..5 {
+        let pending = json!({ "amount": 20, "method": "cash", "clientId": client, "bookingId": booking_id, "status": "pending" });
+        let r = a.post_as("/api/payments", &me, &pending).await;
+        assert_eq!(r.status(), 201, "round {round}");
+        let id = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/payments/{id}/status");
+        let failed = json!({ "status": "failed" });
+        let (r1, r2) = tokio::join!(a.put_as(&path, &me, &failed), b.put_as(&path, &me, &failed));
+        for r in [r1, r2] {
+            assert!(
+                [200, 409, 412].contains(&r.status().as_u16()),
+                "round {round}: {}",
+                r.status()
+            );
+        }
+        let stored =
+            a.db.collection::<Document>("bookings")
+                .find_one(doc! { "_id": oid })
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            dhara::db::as_i64(stored.get("paidCents").unwrap()),
+            Some(0),
+            "round {round}: given back once"
+        );
+    }
+}
