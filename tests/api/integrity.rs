@@ -546,9 +546,25 @@ async fn a_booking_is_never_paid_beyond_its_price_in_another_currency_or_while_c
         .iter()
         .map(|r| r.status().as_u16())
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    // Under load a request may be answered 503 TIMEOUT while its write runs on; the stored state
+    // below decides. Never two winners, never anything but paid, refused or cut off.
+    assert!(
+        statuses.iter().filter(|s| **s == 201).count() <= 1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [201, 409, 503].contains(s)),
+        "{statuses:?}"
+    );
+    // A write cut off by its timeout finishes on its own: wait (bounded) until one is stored.
     let oid = ObjectId::parse_str(&other).unwrap();
+    let payments = a.db.collection::<Document>("payments");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while payments.count_documents(doc! { "bookingId": oid }).await.unwrap() == 0
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let stored =
         a.db.collection::<Document>("bookings")
             .find_one(doc! { "_id": oid })
