@@ -31,7 +31,9 @@ pub struct App {
     pub hashing: crate::auth::password::HashPool,
     pub tokens: crate::auth::tokens::TokenKeys,
     pub limiter: crate::ratelimit::RateLimiter,
-    pub mailer: crate::mail::Mailer,
+    pub mailer: Arc<crate::mail::Mailer>,
+    /// Where every write tells what it changed.
+    pub events: crate::events::EventBus,
     pub readiness: Readiness,
     pub started: Instant,
     pub shutdown: CancellationToken,
@@ -83,7 +85,11 @@ impl AppState {
             crate::auth::password::HashPool::new(config.auth.hash_concurrency, config.auth.hash_queue);
         let tokens = crate::auth::tokens::TokenKeys::new(&config.auth);
         let limiter = crate::ratelimit::RateLimiter::new(redis.clone(), config.rate_limit.enabled);
-        let mailer = crate::mail::Mailer::new(&config.mail)?;
+        let mailer = Arc::new(crate::mail::Mailer::new(&config.mail)?);
+        let events = crate::events::EventBus::new(vec![
+            Arc::new(crate::notifications::subscriber::Notifier::new(db.clone())),
+            Arc::new(crate::mail::MailSender::new(mailer.clone())),
+        ]);
         Ok(Self(Arc::new(App {
             config,
             db,
@@ -94,6 +100,7 @@ impl AppState {
             tokens,
             limiter,
             mailer,
+            events,
             readiness: Readiness::default(),
             started: Instant::now(),
             shutdown,

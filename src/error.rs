@@ -184,17 +184,17 @@ impl IntoResponse for ApiError {
 
 impl From<mongodb::error::Error> for ApiError {
     fn from(e: mongodb::error::Error) -> Self {
-        if crate::db::is_duplicate_key(&e) {
+        if is_duplicate_key(&e) {
             return Self::conflict("DUPLICATE", "A record with these values already exists");
         }
-        if crate::db::is_transient(&e) {
+        if is_transient(&e) {
             return Self::Conflict {
                 code: "CONCURRENT_UPDATE",
                 message: "Another change to the same records happened at the same time; try again".into(),
                 extra: Default::default(),
             };
         }
-        if crate::db::is_unavailable(&e) {
+        if is_unavailable(&e) {
             tracing::warn!(error = %e, "MongoDB unavailable");
             return Self::Unavailable {
                 code: "DATABASE_UNAVAILABLE",
@@ -220,3 +220,40 @@ impl From<bson::de::Error> for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The server error code of a command or write error, when there is one.
+pub fn error_code(e: &mongodb::error::Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::Command(c) => Some(c.code),
+        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => Some(w.code),
+        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteConcernError(w)) => Some(w.code),
+        mongodb::error::ErrorKind::InsertMany(m) => {
+            m.write_errors.as_ref().and_then(|v| v.first()).map(|w| w.code)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `e` is a unique-index violation (11000).
+pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(m) => m.write_errors.iter().flatten().any(|w| w.code == 11000),
+        _ => error_code(e) == Some(11000),
+    }
+}
+
+/// Whether a transaction that failed with `e` may simply be run again (write conflicts).
+pub fn is_transient(e: &mongodb::error::Error) -> bool {
+    e.contains_label("TransientTransactionError") || matches!(error_code(e), Some(112) | Some(251))
+}
+
+/// Whether `e` means the database cannot be reached right now.
+pub fn is_unavailable(e: &mongodb::error::Error) -> bool {
+    matches!(
+        e.kind.as_ref(),
+        mongodb::error::ErrorKind::ServerSelection { .. }
+            | mongodb::error::ErrorKind::Io(_)
+            | mongodb::error::ErrorKind::ConnectionPoolCleared { .. }
+            | mongodb::error::ErrorKind::Shutdown
+    ) || e.contains_label("RetryableWriteError") && error_code(e).is_none()
+}

@@ -28,12 +28,17 @@ pub struct Cents(pub i64);
 impl Cents {
     /// Major units for JSON output (`8050` → `80.5`).
     pub fn to_major(self) -> serde_json::Value {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        let text = format!("{sign}{}.{:02}", abs / 100, abs % 100);
-        text.parse::<serde_json::Number>()
+        self.to_major_string()
+            .parse::<serde_json::Number>()
             .map(serde_json::Value::Number)
             .unwrap_or_default()
+    }
+
+    /// Major units as text with two decimals (`8050` → `"80.50"`).
+    pub fn to_major_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        format!("{sign}{}.{:02}", abs / 100, abs % 100)
     }
 
     /// Parses major units from their decimal text: at most two decimals, 0..=MAX.

@@ -444,7 +444,7 @@ async fn seed_session_notes(state: &AppState, therapist: ObjectId) -> anyhow::Re
 
 /// A few notifications, as the practice's recent activity would have left them.
 async fn seed_notifications(state: &AppState, therapist: ObjectId) -> anyhow::Result<()> {
-    use crate::notifications::{notify, Notice};
+    use crate::notifications::{record, Notice};
     let bookings: Vec<Booking> = state
         .db
         .collection::<Booking>("bookings")
@@ -469,7 +469,7 @@ async fn seed_notifications(state: &AppState, therapist: ObjectId) -> anyhow::Re
             date: b.date.clone(),
             time: b.start_time.clone(),
         };
-        notify(state, therapist, notice).await;
+        record(&state.db, therapist, notice).await;
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! The authenticated caller, and the owner scope that every query of a therapist's resources
 //! goes through (another therapist's id then matches nothing: 404 by construction).
 
+use crate::db::OwnerScope;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, Document};
 
 use super::model::Role;
 use super::tokens::TokenError;
@@ -121,28 +121,7 @@ impl FromRequestParts<AppState> for ClientUser {
 impl Therapist {
     /// The owner scope of this therapist's resources.
     pub fn scope(&self) -> OwnerScope {
-        OwnerScope {
-            therapist_id: self.0.id,
-        }
-    }
-}
-
-/// Restricts queries to one therapist's documents (field `therapistId`).
-#[derive(Debug, Clone, Copy)]
-pub struct OwnerScope {
-    pub therapist_id: ObjectId,
-}
-
-impl OwnerScope {
-    /// `filter` with the owner condition added (overriding any `therapistId` it had).
-    pub fn filter(&self, mut filter: Document) -> Document {
-        filter.insert("therapistId", self.therapist_id);
-        filter
-    }
-
-    /// The filter of one document by id, within the scope.
-    pub fn by_id(&self, id: ObjectId) -> Document {
-        doc! { "_id": id, "therapistId": self.therapist_id }
+        OwnerScope::of(self.0.id)
     }
 }
 
@@ -156,13 +135,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scope_always_pins_the_owner() {
-        let me = ObjectId::new();
-        let scope = OwnerScope { therapist_id: me };
-        let f = scope.filter(doc! { "therapistId": ObjectId::new(), "status": "upcoming" });
-        assert_eq!(f.get_object_id("therapistId").unwrap(), me);
-        let id = ObjectId::new();
-        assert_eq!(scope.by_id(id), doc! { "_id": id, "therapistId": me });
+    fn malformed_ids_are_refused() {
         assert!(parse_id("nope", "id").is_err());
     }
 }

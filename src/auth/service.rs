@@ -10,6 +10,7 @@ use super::store::{role_matches, AuthStore, Rotation};
 use super::tokens::{random_token, token_hash};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::events::{ClientChange, ClientChanged, EmailKind, EmailRequested, Event};
 
 /// The one answer for unknown email, wrong password and wrong account type.
 pub const BAD_CREDENTIALS: &str = "Invalid email or password";
@@ -89,7 +90,14 @@ pub async fn start_email_verification(state: &AppState, user: &User) -> ApiResul
          If you did not create a Dhara account, ignore this email.\n",
         user.name
     );
-    send_later(state, &user.email, "Confirm your email", body, "verification");
+    send_later(
+        state,
+        EmailKind::Verification,
+        &user.email,
+        "Confirm your email",
+        body,
+    )
+    .await;
     Ok(())
 }
 
@@ -130,25 +138,29 @@ async fn link_verified_client(state: &AppState, user: &User) -> ApiResult<usize>
         .link_user(&user.email, user.id)
         .await?;
     for (record, therapist) in &linked {
-        let notice = crate::notifications::Notice::ClientLinked {
-            client: *record,
+        let kind = ClientChange::Linked {
             name: user.name.clone(),
             email: user.email.clone(),
         };
-        crate::notifications::notify(state, *therapist, notice).await;
+        let event = ClientChanged {
+            therapist: *therapist,
+            client: *record,
+            kind,
+        };
+        state.events.emit(Event::Client(event)).await;
     }
     Ok(linked.len())
 }
 
-/// Sends an email in the background (the answer must not wait for SMTP).
-fn send_later(state: &AppState, to: &str, subject: &'static str, body: String, what: &'static str) {
-    let state = state.clone();
-    let to = to.to_owned();
-    tokio::spawn(async move {
-        if let Err(e) = state.mailer.send_text(&to, subject, body).await {
-            tracing::error!(error = format!("{e:#}"), email = what, "email failed");
-        }
-    });
+/// Asks for an email (sent in the background: the answer does not wait for SMTP).
+async fn send_later(state: &AppState, kind: EmailKind, to: &str, subject: &str, body: String) {
+    let email = EmailRequested {
+        kind,
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        body,
+    };
+    state.events.emit(Event::Email(email)).await;
 }
 
 /// Checks credentials under the per-IP, per-account and lockout limits.
@@ -313,11 +325,12 @@ pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()
     );
     send_later(
         state,
+        EmailKind::PasswordReset,
         &user.email,
         "Reset your Dhara password",
         body,
-        "password reset",
-    );
+    )
+    .await;
     Ok(())
 }
 
@@ -371,7 +384,7 @@ pub async fn invite_client(
          Open this link within {INVITATION_DAYS} days to choose your password:\n\n{link}\n",
         client.name
     );
-    send_later(state, email, "Your Dhara account", body, "invitation");
+    send_later(state, EmailKind::Invitation, email, "Your Dhara account", body).await;
     Ok(client.clone())
 }
 

@@ -957,7 +957,7 @@ pub async fn book_as_client(
         created_at: now,
         updated_at: now,
     };
-    let mut created = crate::bookings::service::create_all(state, vec![booking]).await?;
+    let mut created = crate::bookings::service::create_all(state, vec![booking], None).await?;
     created
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking vanished")))

@@ -7,8 +7,8 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 
 use super::model::{Block, Schedule, ScheduleDoc};
-use crate::auth::extract::OwnerScope;
 use crate::db::Db;
+use crate::db::OwnerScope;
 
 /// Queries of availability.
 pub struct AvailabilityStore {

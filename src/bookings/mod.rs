@@ -20,12 +20,12 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser, Therapist};
 use crate::availability::store::AvailabilityStore;
-use crate::clients::model::SortOrder;
 use crate::clients::store::ClientStore;
+use crate::db::SortOrder;
+use crate::db::{Cursor, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{parse_body, ApiQuery, RawBody};
-use crate::http::pagination::{Cursor, Page};
 use crate::idempotency;
 use crate::time::parse_zone;
 use model::{
@@ -306,16 +306,7 @@ async fn create_inner(
             updated_at: now,
         })
         .collect();
-    let created = service::create_all(state, bookings).await?;
-    let first = &created[0];
-    let notice = crate::notifications::Notice::BookingCreated {
-        booking: first.id,
-        client: client.name.clone(),
-        sessions: created.len(),
-        date: first.date.clone(),
-        time: first.start_time.clone(),
-    };
-    crate::notifications::notify(state, me.0.id, notice).await;
+    let created = service::create_all(state, bookings, Some(client.name.clone())).await?;
     let mut views = BookingStore::new(&state.db).views(&created).await?;
     let data = if series_id.is_some() {
         json!(views)
@@ -758,12 +749,6 @@ pub async fn client_book(
                 }
             }
             let created = crate::availability::book_as_client(&state, &me, req, id).await?;
-            let notice = crate::notifications::Notice::BookingRequested {
-                booking: created.id,
-                date: created.date.clone(),
-                time: created.start_time.clone(),
-            };
-            crate::notifications::notify(&state, created.therapist_id, notice).await;
             Ok((
                 StatusCode::CREATED,
                 Json(json!({ "success": true, "data": created.client_view() })),

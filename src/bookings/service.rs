@@ -14,6 +14,7 @@ use super::model::{Booking, BookingStatus, Cancellation};
 use super::store::BookingStore;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::events::{BookingChange, BookingChanged, Event};
 use crate::time;
 
 /// A requested occurrence, placed in UTC.
@@ -125,7 +126,13 @@ async fn check_deadline(claims: &Claims, token: ObjectId, started: std::time::In
 
 /// Inserts `bookings` (one occurrence each) after claiming their time under one attempt
 /// token; all or nothing.
-pub async fn create_all(state: &AppState, mut bookings: Vec<Booking>) -> ApiResult<Vec<Booking>> {
+/// Creates `bookings` (one, or a series) atomically against every other claim of their time,
+/// then tells it: requested when a client booked, created otherwise.
+pub async fn create_all(
+    state: &AppState,
+    mut bookings: Vec<Booking>,
+    client_name: Option<String>,
+) -> ApiResult<Vec<Booking>> {
     let claims = claims(state);
     let token = ObjectId::new();
     let started = std::time::Instant::now();
@@ -159,6 +166,16 @@ pub async fn create_all(state: &AppState, mut bookings: Vec<Booking>) -> ApiResu
             claims.release_attempt(token).await?;
         }
         return Err(e.into());
+    }
+    if let Some(first) = bookings.first() {
+        let kind = if first.created_by == "client" {
+            BookingChange::Requested
+        } else {
+            BookingChange::Created
+        };
+        let mut event = changed(first, kind, client_name);
+        event.bookings = bookings.iter().map(|b| b.id).collect();
+        state.events.emit(Event::Booking(event)).await;
     }
     Ok(bookings)
 }
@@ -262,17 +279,34 @@ pub async fn transition(
     if !to.holds_time() {
         claims(state).release_all(booking.id).await?;
     }
-    if to == BookingStatus::Cancelled && booking.status != BookingStatus::Cancelled {
-        // Every way of cancelling (PATCH cancel, PUT status, the client's cancel) reports it.
-        let notice = crate::notifications::Notice::BookingCancelled {
-            booking: booking.id,
-            by_client: cancelled_by_client(&updated),
-            date: booking.date.clone(),
-            time: booking.start_time.clone(),
+    if to != booking.status {
+        // Every way of changing status (PATCH cancel, PUT status, the client's cancel) tells it.
+        let kind = match to {
+            BookingStatus::Cancelled => BookingChange::Cancelled,
+            BookingStatus::Completed => BookingChange::Completed,
+            BookingStatus::NoShow => BookingChange::NoShow,
+            _ => BookingChange::StatusChanged,
         };
-        crate::notifications::notify(state, booking.therapist_id, notice).await;
+        let mut event = changed(&updated, kind, None);
+        event.by_client = cancelled_by_client(&updated);
+        state.events.emit(Event::Booking(event)).await;
     }
     Ok(updated)
+}
+
+/// The event telling that `b` (as it is now) changed.
+pub fn changed(b: &Booking, kind: BookingChange, client_name: Option<String>) -> BookingChanged {
+    BookingChanged {
+        therapist: b.therapist_id,
+        client: b.client_id,
+        bookings: vec![b.id],
+        kind,
+        by_client: b.created_by == "client" && kind == BookingChange::Requested,
+        client_name,
+        date: b.date.clone(),
+        time: b.start_time.clone(),
+        version: b.version,
+    }
 }
 
 fn cancelled_by_client(b: &Booking) -> bool {
@@ -343,6 +377,8 @@ pub async fn reschedule(
             claims
                 .release_buckets(booking.id, &booking.claim_tokens, &dropped)
                 .await?;
+            let event = changed(&updated, BookingChange::Rescheduled, None);
+            state.events.emit(Event::Booking(event)).await;
             Ok(updated)
         }
         Ok(None) => {

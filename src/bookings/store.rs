@@ -10,8 +10,8 @@ use mongodb::Collection;
 use serde_json::Value;
 
 use super::model::{Booking, ClientSummary};
-use crate::auth::extract::OwnerScope;
 use crate::db::Db;
+use crate::db::OwnerScope;
 
 /// Collection name.
 pub const BOOKINGS: &str = "bookings";

@@ -13,11 +13,11 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, Therapist};
+use crate::db::Page;
 use crate::db::{as_i64, facet_counts, facet_first};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{ApiQuery, ValidatedJson};
-use crate::http::pagination::Page;
 use model::{
     Client, ClientListQuery, ClientSort, ClientStatus, ClientView, CreateClient, SortOrder, UpdateClient,
 };

@@ -289,16 +289,7 @@ pub enum ClientSort {
     UpdatedAt,
 }
 
-/// Sort direction.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SortOrder {
-    #[serde(alias = "ASC", alias = "ascending")]
-    Asc,
-    #[default]
-    #[serde(alias = "DESC", alias = "descending")]
-    Desc,
-}
+pub use crate::db::SortOrder;
 
 /// `GET /api/clients` query.
 #[derive(Debug, Deserialize)]

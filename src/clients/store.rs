@@ -7,9 +7,9 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 
 use super::model::{Client, ClientStatus};
-use crate::auth::extract::OwnerScope;
 use crate::db::Db;
-use crate::http::pagination::Page;
+use crate::db::OwnerScope;
+use crate::db::Page;
 
 /// The collection name.
 pub const CLIENTS: &str = "clients";
@@ -50,7 +50,7 @@ impl ClientStore {
         descending: bool,
         page: &Page,
     ) -> Result<(Vec<Document>, u64, Option<String>), crate::error::ApiError> {
-        crate::http::pagination::page_of(&self.raw, filter, sort_field, descending, page).await
+        crate::db::page_of(&self.raw, filter, sort_field, descending, page).await
     }
 
     /// Applies `$set` to a scoped client and returns it after the change.

@@ -4,13 +4,19 @@
 //! write); `Db::analytics` reads with `secondaryPreferred` for dashboards and statistics.
 
 pub mod indexes;
+pub mod paging;
+pub mod scope;
+
+pub use crate::error::{error_code, is_duplicate_key, is_transient, is_unavailable};
+pub use paging::{page_of, Cursor, Page, SortOrder, MAX_LIMIT};
+pub use scope::OwnerScope;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mongodb::bson::{doc, Bson, Document};
-use mongodb::error::{Error, ErrorKind, WriteFailure};
+use mongodb::error::Error;
 use mongodb::event::cmap::CmapEvent;
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
@@ -136,41 +142,6 @@ pub fn facet_counts(facets: &Document, facet: &str) -> HashMap<String, i64> {
         .filter_map(|r| r.as_document())
         .filter_map(|r| Some((r.get_str("_id").ok()?.to_owned(), r.get("n").and_then(as_i64)?)))
         .collect()
-}
-
-/// The server error code of a command or write error, when there is one.
-pub fn error_code(e: &Error) -> Option<i32> {
-    match e.kind.as_ref() {
-        ErrorKind::Command(c) => Some(c.code),
-        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
-        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => Some(w.code),
-        ErrorKind::InsertMany(m) => m.write_errors.as_ref().and_then(|v| v.first()).map(|w| w.code),
-        _ => None,
-    }
-}
-
-/// Whether `e` is a unique-index violation (11000).
-pub fn is_duplicate_key(e: &Error) -> bool {
-    match e.kind.as_ref() {
-        ErrorKind::InsertMany(m) => m.write_errors.iter().flatten().any(|w| w.code == 11000),
-        _ => error_code(e) == Some(11000),
-    }
-}
-
-/// Whether a transaction that failed with `e` may simply be run again (write conflicts).
-pub fn is_transient(e: &Error) -> bool {
-    e.contains_label("TransientTransactionError") || matches!(error_code(e), Some(112) | Some(251))
-}
-
-/// Whether `e` means the database cannot be reached right now.
-pub fn is_unavailable(e: &Error) -> bool {
-    matches!(
-        e.kind.as_ref(),
-        ErrorKind::ServerSelection { .. }
-            | ErrorKind::Io(_)
-            | ErrorKind::ConnectionPoolCleared { .. }
-            | ErrorKind::Shutdown
-    ) || e.contains_label("RetryableWriteError") && error_code(e).is_none()
 }
 
 /// Counts every command by collection, operation and outcome.

@@ -56,3 +56,36 @@ impl Mailer {
         Ok(())
     }
 }
+
+/// Sends the account emails domain events ask for, in the background: the request that asked
+/// does not wait for SMTP. (A durable outbox replaces this when reminders arrive.)
+pub struct MailSender {
+    mailer: std::sync::Arc<Mailer>,
+}
+
+impl MailSender {
+    pub fn new(mailer: std::sync::Arc<Mailer>) -> Self {
+        Self { mailer }
+    }
+}
+
+impl crate::events::Subscriber for MailSender {
+    fn handle<'a>(&'a self, event: &'a crate::events::Event) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let crate::events::Event::Email(email) = event else {
+                return;
+            };
+            let mailer = self.mailer.clone();
+            let email = email.clone();
+            tokio::spawn(async move {
+                if let Err(e) = mailer.send_text(&email.to, &email.subject, email.body).await {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        email = email.kind.as_str(),
+                        "email failed"
+                    );
+                }
+            });
+        })
+    }
+}

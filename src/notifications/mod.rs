@@ -1,25 +1,31 @@
 //! Notifications (SPEC section 3): what happened in a therapist's practice, read and unread.
+//! They are written by `subscriber`, which turns domain events into notices; nothing else
+//! writes them.
 
+pub mod model;
 pub mod notice;
+pub mod store;
+pub mod subscriber;
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, DateTime, Document};
-use serde::Deserialize;
+use mongodb::bson::DateTime;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, AuthUser};
+use crate::db::{Db, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ApiQuery;
-use crate::http::pagination::{nested, page_of, Page};
+use crate::http::pagination::nested;
+use model::{Notification, NotificationQuery};
 pub use notice::{Lang, Notice};
-
-const NOTIFICATIONS: &str = "notifications";
+use store::NotificationStore;
 
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -32,82 +38,50 @@ pub fn routes() -> Router<AppState> {
 
 /// Records a notification for `user`. A failure is logged, never fails the action it reports.
 /// The stored title and message are the Spanish ones; readers get their own language.
-pub async fn notify(state: &AppState, user: ObjectId, notice: Notice) {
+pub async fn record(db: &Db, user: ObjectId, notice: Notice) {
     let data = notice.data();
     let (title, message) = notice::render(notice.kind(), &data, Lang::Es).unwrap_or_default();
-    let d = doc! {
-        "userId": user, "type": notice.kind(), "title": title, "message": message, "data": data,
-        "isRead": false, "status": "unread", "createdAt": DateTime::now(), "readAt": null,
+    let n = Notification {
+        id: ObjectId::new(),
+        user_id: user,
+        kind: notice.kind().to_owned(),
+        title,
+        message,
+        data,
+        is_read: false,
+        status: "unread".into(),
+        created_at: DateTime::now(),
+        read_at: None,
     };
-    if let Err(e) = state.db.collection::<Document>(NOTIFICATIONS).insert_one(d).await {
+    if let Err(e) = NotificationStore::new(db).insert(&n).await {
         tracing::error!(error = %e, kind = notice.kind(), "could not record notification");
     }
 }
 
-fn view(d: &Document, lang: Lang) -> Value {
-    let id = d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default();
-    let read = d.get_bool("isRead").unwrap_or(false);
-    let data = notice::plain_ids(&d.get_document("data").cloned().unwrap_or_default());
-    let kind = d.get_str("type").unwrap_or_default();
-    let (title, message) = notice::render(kind, &data, lang).unwrap_or_else(|| {
-        (
-            d.get_str("title").unwrap_or_default().to_owned(),
-            d.get_str("message").unwrap_or_default().to_owned(),
-        )
-    });
+fn view(n: &Notification, lang: Lang) -> Value {
+    let id = n.id.to_hex();
+    let data = notice::plain_ids(&n.data);
+    let (title, message) =
+        notice::render(&n.kind, &data, lang).unwrap_or_else(|| (n.title.clone(), n.message.clone()));
     json!({
         "id": id, "_id": id,
-        "type": kind,
+        "type": n.kind,
         "title": title,
         "message": message,
         "data": mongodb::bson::Bson::Document(data).into_relaxed_extjson(),
-        "isRead": read,
-        "status": if read { "read" } else { "unread" },
-        "createdAt": d.get_datetime("createdAt").map(|t| crate::time::rfc3339(*t)).unwrap_or_default(),
-        "readAt": d.get_datetime("readAt").ok().map(|t| crate::time::rfc3339(*t)),
+        "isRead": n.is_read,
+        "status": if n.is_read { "read" } else { "unread" },
+        "createdAt": crate::time::rfc3339(n.created_at),
+        "readAt": n.read_at.map(crate::time::rfc3339),
     })
 }
 
-fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
+fn lang_of(headers: &HeaderMap) -> Lang {
     Lang::from_accept_language(
         headers
             .get(axum::http::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     )
-}
-
-/// `GET /api/notifications` query.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationQuery {
-    pub page: Option<u64>,
-    pub limit: Option<u64>,
-    pub cursor: Option<String>,
-    #[serde(alias = "unread_only")]
-    pub unread_only: Option<bool>,
-    #[serde(alias = "is_read")]
-    pub is_read: Option<bool>,
-    #[serde(default, deserialize_with = "crate::http::query::all_or")]
-    pub status: Option<ReadState>,
-    #[serde(alias = "sort_by")]
-    pub sort_by: Option<NotificationSort>,
-    #[serde(alias = "sort_order")]
-    pub sort_order: Option<crate::clients::model::SortOrder>,
-}
-
-/// `status` of a notification list.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ReadState {
-    Read,
-    Unread,
-}
-
-/// The one order notifications are listed in.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum NotificationSort {
-    CreatedAt,
 }
 
 /// The caller's notifications (newest first unless `sortOrder=asc`), in their language, with
@@ -116,43 +90,29 @@ pub enum NotificationSort {
 pub async fn list(
     State(state): State<AppState>,
     me: AuthUser,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<NotificationQuery>,
 ) -> ApiResult<Response> {
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
-    let mut filter = doc! { "userId": me.id };
-    let read = match (q.unread_only, q.is_read, q.status) {
-        (Some(true), _, _) => Some(false),
-        (_, Some(r), _) => Some(r),
-        (_, _, Some(s)) => Some(s == ReadState::Read),
-        _ => None,
-    };
-    if let Some(r) = read {
-        filter.insert("isRead", r);
-    }
-    let descending = q.sort_order.unwrap_or_default() == crate::clients::model::SortOrder::Desc;
-    let coll = state.db.collection::<Document>(NOTIFICATIONS);
-    let (items, total, next) = page_of(&coll, filter, "createdAt", descending, &page).await?;
-    let unread = coll
-        .count_documents(doc! { "userId": me.id, "isRead": false })
+    let descending = q.sort_order.unwrap_or_default().descending();
+    let found = NotificationStore::new(&state.db)
+        .page(me.id, q.read_filter(), descending, &page)
         .await?;
     let lang = lang_of(&headers);
-    let list: Vec<Value> = items.iter().map(|d| view(d, lang)).collect();
-    let has_more = next.is_some();
+    let list: Vec<Value> = found.items.iter().map(|n| view(n, lang)).collect();
     Ok(envelope::ok(json!({
-        "notifications": list, "total": total, "unreadCount": unread, "hasMore": has_more,
-        "pagination": nested(&page, total, next),
+        "notifications": list, "total": found.total, "unreadCount": found.unread,
+        "hasMore": found.next.is_some(),
+        "pagination": nested(&page, found.total, found.next),
     })))
 }
 
 /// Totals and unread count.
 #[utoipa::path(get, path = "/api/notifications/counts", tag = "notifications", responses((status = 200)))]
 pub async fn counts(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
-    let coll = state.db.collection::<Document>(NOTIFICATIONS);
-    let total = coll.count_documents(doc! { "userId": me.id }).await?;
-    let unread = coll
-        .count_documents(doc! { "userId": me.id, "isRead": false })
-        .await?;
+    let store = NotificationStore::new(&state.db);
+    let total = store.total(me.id).await?;
+    let unread = store.unread(me.id).await?;
     Ok(envelope::ok(
         json!({ "total": total, "unread": unread, "read": total - unread }),
     ))
@@ -163,17 +123,12 @@ pub async fn counts(State(state): State<AppState>, me: AuthUser) -> ApiResult<Re
 pub async fn mark_read(
     State(state): State<AppState>,
     me: AuthUser,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "id")?;
-    let coll = state.db.collection::<Document>(NOTIFICATIONS);
-    let found = coll
-        .find_one_and_update(
-            doc! { "_id": id, "userId": me.id },
-            doc! { "$set": { "isRead": true, "status": "read", "readAt": DateTime::now() } },
-        )
-        .return_document(mongodb::options::ReturnDocument::After)
+    let found = NotificationStore::new(&state.db)
+        .mark_read(me.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Notification"))?;
     Ok(envelope::ok(view(&found, lang_of(&headers))))
@@ -182,13 +137,6 @@ pub async fn mark_read(
 /// Marks every notification of the caller read.
 #[utoipa::path(post, path = "/api/notifications/mark-all-read", tag = "notifications", responses((status = 200)))]
 pub async fn mark_all_read(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
-    let r = state
-        .db
-        .collection::<Document>(NOTIFICATIONS)
-        .update_many(
-            doc! { "userId": me.id, "isRead": false },
-            doc! { "$set": { "isRead": true, "status": "read", "readAt": DateTime::now() } },
-        )
-        .await?;
-    Ok(Json(json!({ "success": true, "message": "All notifications marked as read", "data": { "updated": r.modified_count } })).into_response())
+    let updated = NotificationStore::new(&state.db).mark_all_read(me.id).await?;
+    Ok(Json(json!({ "success": true, "message": "All notifications marked as read", "data": { "updated": updated } })).into_response())
 }

@@ -24,15 +24,17 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
-use crate::auth::extract::{parse_id, OwnerScope, Therapist};
+use crate::auth::extract::{parse_id, Therapist};
 use crate::availability::store::AvailabilityStore;
 use crate::bookings::store::BookingStore;
 use crate::clients::store::ClientStore;
+use crate::db::OwnerScope;
+use crate::db::{page_of, Page};
 use crate::db::{transaction, TxError};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{parse_body, ApiQuery, RawBody};
-use crate::http::pagination::{nested, page_of, Page};
+use crate::http::pagination::nested;
 use crate::idempotency;
 use crate::money::Cents;
 use model::{CreatePayment, Method, Payment, PaymentState, Refund, RefundRequest, StatusUpdate};
@@ -212,12 +214,16 @@ async fn create_inner(
         }
         other => other?,
     }
-    let notice = crate::notifications::Notice::PaymentReceived {
+    let event = crate::events::PaymentChanged {
+        therapist: me.0.id,
         payment: payment.id,
-        amount: format!("{:.2}", payment.amount_cents.0 as f64 / 100.0),
+        booking: payment.booking_id,
+        client: Some(payment.client_id),
+        kind: crate::events::PaymentChange::Received,
+        amount_cents: payment.amount_cents.0,
         currency: format!("{:?}", payment.currency),
     };
-    crate::notifications::notify(state, me.0.id, notice).await;
+    state.events.emit(crate::events::Event::Payment(event)).await;
     // What is stored (a rerun of a keyed request answers with what its first attempt wrote).
     let stored = payments(state)
         .find_one(doc! { "_id": payment.id })
@@ -257,7 +263,7 @@ pub struct PaymentQuery {
     #[serde(alias = "sort_by")]
     pub sort_by: Option<PaymentSort>,
     #[serde(alias = "sort_order")]
-    pub sort_order: Option<crate::clients::model::SortOrder>,
+    pub sort_order: Option<crate::db::SortOrder>,
 }
 
 /// Sort fields of the payment list: all mean "when it was paid".
@@ -307,7 +313,7 @@ pub async fn list(
     if !range.is_empty() {
         filter.insert("paymentDate", range);
     }
-    let descending = q.sort_order.unwrap_or_default() == crate::clients::model::SortOrder::Desc;
+    let descending = q.sort_order.unwrap_or_default() == crate::db::SortOrder::Desc;
     let raw = state.db.collection::<Document>(PAYMENTS);
     let (docs, total, next) =
         page_of(&raw, me.scope().filter(filter), "paymentDate", descending, &page).await?;

@@ -18,10 +18,11 @@ use crate::auth::extract::{parse_id, ClientUser, Therapist};
 use crate::bookings::model::BookingStatus;
 use crate::bookings::store::BookingStore;
 use crate::db::as_i64;
+use crate::db::{page_of, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{parse_body, ApiQuery, RawBody};
-use crate::http::pagination::{nested, page_of, Page};
+use crate::http::pagination::nested;
 use crate::time::rfc3339;
 
 const REVIEWS: &str = "reviews";
@@ -124,12 +125,14 @@ pub async fn create(
         other => other?,
     };
     if let Ok(review_id) = review.get_object_id("_id") {
-        let notice = crate::notifications::Notice::ReviewReceived {
+        let event = crate::events::ReviewChanged {
+            therapist: booking.therapist_id,
             review: review_id,
-            client: record.get_str("name").unwrap_or("Cliente").to_owned(),
+            kind: crate::events::ReviewChange::Received,
+            client_name: record.get_str("name").unwrap_or("Cliente").to_owned(),
             rating: i64::from(req.rating),
         };
-        crate::notifications::notify(&state, booking.therapist_id, notice).await;
+        state.events.emit(crate::events::Event::Review(event)).await;
     }
     let client = json!({ "id": booking.client_id.to_hex(), "name": record.get_str("name").ok(), "avatar": record.get_str("avatar").ok() });
     Ok(envelope::created(view(&review, Some(&client))))
@@ -167,7 +170,7 @@ pub struct ReviewQuery {
     #[serde(alias = "therapist_id")]
     pub therapist_id: Option<String>,
     #[serde(alias = "sort_order")]
-    pub sort_order: Option<crate::clients::model::SortOrder>,
+    pub sort_order: Option<crate::db::SortOrder>,
 }
 
 /// Review states a list can ask for (`approved` is the dashboard's word for published).
@@ -227,7 +230,7 @@ pub async fn list(
         }
         filter.insert("createdAt", range);
     }
-    let descending = q.sort_order.unwrap_or_default() == crate::clients::model::SortOrder::Desc;
+    let descending = q.sort_order.unwrap_or_default() == crate::db::SortOrder::Desc;
     let coll = state.db.collection::<Document>(REVIEWS);
     let (docs, total, next) =
         page_of(&coll, me.scope().filter(filter), "createdAt", descending, &page).await?;

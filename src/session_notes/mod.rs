@@ -13,11 +13,13 @@ use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::auth::extract::{parse_id, OwnerScope, Therapist};
+use crate::auth::extract::{parse_id, Therapist};
+use crate::db::OwnerScope;
+use crate::db::Page;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{ApiQuery, ValidatedJson};
-use crate::http::pagination::{nested, Page};
+use crate::http::pagination::nested;
 use model::{NoteInput, NoteListQuery, NoteSort, NoteView, SessionNote, SortOrder};
 use store::NoteStore;
 

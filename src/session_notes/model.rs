@@ -256,14 +256,7 @@ impl NoteSort {
     }
 }
 
-/// Sort direction.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub enum SortOrder {
-    #[serde(rename = "asc", alias = "ASC")]
-    Asc,
-    #[serde(rename = "desc", alias = "DESC")]
-    Desc,
-}
+pub use crate::db::SortOrder;
 
 /// `GET /api/session-notes` and `GET /api/notes` query: snake_case and camelCase both; any
 /// other parameter the dashboard sends (`note_type`, `confidentiality_level`...) is ignored.

@@ -6,10 +6,10 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 
 use super::model::SessionNote;
-use crate::auth::extract::OwnerScope;
 use crate::db::Db;
+use crate::db::OwnerScope;
+use crate::db::Page;
 use crate::error::ApiError;
-use crate::http::pagination::Page;
 
 /// The collection name.
 pub const SESSION_NOTES: &str = "session_notes";
@@ -72,7 +72,7 @@ impl NoteStore {
         descending: bool,
         page: &Page,
     ) -> Result<(Vec<Document>, u64, Option<String>), ApiError> {
-        crate::http::pagination::page_of(&self.raw, filter, sort_field, descending, page).await
+        crate::db::page_of(&self.raw, filter, sort_field, descending, page).await
     }
 
     /// Whether the caller keeps a client record with this id.
