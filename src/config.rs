@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -175,14 +174,6 @@ pub struct FeeTable {
 pub struct FeeRule {
     pub percent_bps: u32,
     pub fixed_cents: u32,
-}
-
-impl FeeRule {
-    /// The fee of an amount in cents (half-up rounding of the percentage).
-    pub fn fee(&self, amount_cents: i64) -> i64 {
-        let pct = (amount_cents * i64::from(self.percent_bps) + 5_000) / 10_000;
-        (pct + i64::from(self.fixed_cents)).min(amount_cents)
-    }
 }
 
 /// Brute-force limits (see `config/default.toml`).
@@ -463,19 +454,6 @@ impl Config {
             "is not a valid log filter",
         )?;
         Ok(())
-    }
-
-    /// The request timeout of a class.
-    pub fn timeout(&self, class: crate::http::limits::RequestClass) -> Duration {
-        use crate::http::limits::RequestClass::*;
-        let t = &self.http.timeouts;
-        Duration::from_secs_f64(match class {
-            Auth => t.auth_seconds,
-            Crud => t.crud_seconds,
-            Search => t.search_seconds,
-            Upload => t.upload_seconds,
-            Analytics => t.analytics_seconds,
-        })
     }
 }
 

@@ -4,14 +4,19 @@
 //! expires so the client's retry can proceed. Keys expire after 24 h (TTL index).
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Binary, DateTime, Document};
 use sha2::{Digest, Sha256};
 
+use serde::de::DeserializeOwned;
+use validator::Validate;
+
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{parse_body, RawBody};
 
 const KEYS: &str = "idempotency_keys";
 const TTL_MS: i64 = 24 * 3600 * 1000;
@@ -30,6 +35,48 @@ pub fn key_from(headers: &HeaderMap) -> ApiResult<Option<String>> {
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| ApiError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
     Ok(Some(key.to_owned()))
+}
+
+/// An idempotent request, extracted: its validated `Idempotency-Key`, the route it is keyed
+/// under (method and path), its raw body (the fingerprint a reuse is checked against) and the
+/// parsed, validated request. Handlers call [`Idempotent::once`] with the work to run.
+pub struct Idempotent<T> {
+    key: Option<String>,
+    route: String,
+    body: Bytes,
+    pub req: T,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Validate> FromRequest<S> for Idempotent<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let key = key_from(req.headers())?;
+        let route = format!("{} {}", req.method(), req.uri().path());
+        let headers = req.headers().clone();
+        let RawBody(body) = RawBody::from_request(req, state).await?;
+        let parsed = parse_body(&headers, &body)?;
+        Ok(Self {
+            key,
+            route,
+            body,
+            req: parsed,
+        })
+    }
+}
+
+impl<T> Idempotent<T> {
+    /// Runs `work` (given the request and the ids it may create) at most once per
+    /// (caller, route, key), replaying its stored answer afterwards; see [`once`].
+    pub async fn once<F, Fut>(self, state: &AppState, caller: ObjectId, work: F) -> ApiResult<Response>
+    where
+        F: FnOnce(T, Ids) -> Fut,
+        Fut: std::future::Future<Output = ApiResult<Response>> + Send + 'static,
+    {
+        let ids = Ids::new(caller, &self.route, self.key.as_deref());
+        let fut = work(self.req, ids);
+        once(state, caller, &self.route, self.key, &self.body, fut).await
+    }
 }
 
 /// Ids of what a keyed request creates: derived from (caller, route, key), so a rerun of the

@@ -333,7 +333,7 @@ async fn insert_payment(
 ) -> anyhow::Result<()> {
     let method = ["card", "transfer", "cash"][rng.gen_range(0..3)];
     let fee = if method == "card" {
-        state.config.payments.fees.card.fee(b.amount_cents.0)
+        crate::payments::fees::fee(state.config.payments.fees.card, b.amount_cents.0)
     } else {
         0
     };

@@ -66,6 +66,34 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
+/// The version an update was read at, from `If-Match` (`"3"`, `W/"3"` or `3`); a body `version`
+/// wins over it. A stale one is the resource's 412, a malformed one a 400 naming the header.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IfMatch(pub Option<i64>);
+
+impl IfMatch {
+    /// The version the request carries: the body's `version` first, else `If-Match`.
+    pub fn or_body(self, body: Option<i64>) -> Option<i64> {
+        body.or(self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(v) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        v.to_str()
+            .ok()
+            .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+            .and_then(|s| s.parse().ok())
+            .map(|v| IfMatch(Some(v)))
+            .ok_or_else(|| ApiError::field("If-Match", "must be the version number the resource was read at"))
+    }
+}
+
 /// Deserializes a string trimmed, so validation sees (and storage keeps) what matters.
 pub fn trimmed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     use serde::Deserialize;

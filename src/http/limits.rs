@@ -27,6 +27,19 @@ pub enum RequestClass {
     Analytics,
 }
 
+impl RequestClass {
+    /// The request timeout of this class.
+    pub fn timeout(self, t: &crate::config::TimeoutConfig) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(match self {
+            RequestClass::Auth => t.auth_seconds,
+            RequestClass::Crud => t.crud_seconds,
+            RequestClass::Search => t.search_seconds,
+            RequestClass::Upload => t.upload_seconds,
+            RequestClass::Analytics => t.analytics_seconds,
+        })
+    }
+}
+
 /// Classifies a request by method and path.
 pub fn classify(method: &Method, path: &str) -> RequestClass {
     let p = path.trim_end_matches('/');
@@ -145,7 +158,7 @@ impl Drop for QueueGuard<'_> {
 /// Middleware: per-class timeout, answering 503 `TIMEOUT`.
 pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let class = classify(req.method(), req.uri().path());
-    let limit = state.config.timeout(class);
+    let limit = class.timeout(&state.config.http.timeouts);
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {

@@ -2,6 +2,7 @@
 //! change in one MongoDB transaction; refunds decrement a `refundableCents` guard atomically, so
 //! they never exceed what was paid, however many run at once.
 
+pub mod fees;
 pub mod model;
 pub mod stats;
 mod store;
@@ -57,15 +58,7 @@ fn payments(state: &AppState) -> Collection<Payment> {
 }
 
 fn fee_rule(state: &AppState, method: Method) -> crate::config::FeeRule {
-    let f = &state.config.payments.fees;
-    match method {
-        Method::Card => f.card,
-        Method::Stripe => f.stripe,
-        Method::Paypal => f.paypal,
-        Method::Transfer => f.transfer,
-        Method::Cash => f.cash,
-        Method::Other => f.other,
-    }
+    fees::rule(&state.config.payments.fees, method)
 }
 
 async fn load(state: &AppState, scope: &OwnerScope, id: &str) -> ApiResult<Payment> {
@@ -141,7 +134,7 @@ async fn create_inner(
     }
     let zone = zone_of(state, me.0.id).await?;
     let now = DateTime::now();
-    let fee = fee_rule(state, req.method).fee(req.amount.0);
+    let fee = fees::fee(fee_rule(state, req.method), req.amount.0);
     let payment = Payment {
         id: ids.nth(0),
         therapist_id: me.0.id,
