@@ -17,3 +17,4 @@ mod memory;
 mod ops;
 mod payments;
 mod practice;
+mod shape;
