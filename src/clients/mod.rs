@@ -9,6 +9,7 @@ pub mod model;
 pub mod query;
 pub mod service;
 pub mod store;
+pub mod validate;
 
 use axum::extract::{Path, State};
 use axum::response::Response;

@@ -2,9 +2,12 @@
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::DateTime;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use validator::{Validate, ValidationError};
+use validator::Validate;
+
+pub use super::validate::valid_phone;
+use super::validate::{email_opt, trimmed_opt, valid_reminder_hours, valid_tags};
 
 use crate::time::rfc3339;
 
@@ -176,51 +179,6 @@ impl From<&Client> for ClientView {
             sessions_count: None,
             rating: None,
         }
-    }
-}
-
-fn trimmed_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty()))
-}
-
-fn email_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(trimmed_opt(d)?.map(|s| s.to_lowercase()))
-}
-
-/// 7 to 15 digits, optionally led by `+`, with spaces, dots, dashes and parentheses.
-pub fn valid_phone(phone: &str) -> Result<(), ValidationError> {
-    let digits = phone.chars().filter(char::is_ascii_digit).count();
-    let allowed = phone
-        .chars()
-        .enumerate()
-        .all(|(i, c)| c.is_ascii_digit() || " .-()".contains(c) || (c == '+' && i == 0));
-    if allowed && (7..=15).contains(&digits) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("phone")
-            .with_message("must be a phone number (7 to 15 digits, optional +)".into()))
-    }
-}
-
-fn valid_reminder_hours(hours: &[u32]) -> Result<(), ValidationError> {
-    if hours.iter().all(|h| (1..=168).contains(h)) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("range").with_message("each must be between 1 and 168 hours".into()))
-    }
-}
-
-fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
-    if tags.len() <= 30
-        && tags
-            .iter()
-            .all(|t| !t.trim().is_empty() && t.chars().count() <= 40)
-    {
-        Ok(())
-    } else {
-        Err(ValidationError::new("tags").with_message("at most 30 tags of 1 to 40 characters".into()))
     }
 }
 
