@@ -76,18 +76,26 @@ fn environment_values_take_the_type_of_the_key_they_replace() {
     let c = load(&[
         ("DHARA_WORKER__ENABLED", "off"),
         ("DHARA_HTTP__TIMEOUTS__CRUD_SECONDS", "2.5"),
-        ("DHARA_CORS__ALLOWED_ORIGINS", "https://a.example, https://b.example,"),
+        (
+            "DHARA_CORS__ALLOWED_ORIGINS",
+            "https://a.example, https://b.example,",
+        ),
     ])
     .unwrap();
     assert!(!c.worker.enabled);
     assert_eq!(c.http.timeouts.crud_seconds, 2.5);
     assert_eq!(c.cors.allowed_origins, ["https://a.example", "https://b.example"]);
-    let e = load(&[("DHARA_WORKER__ENABLED", "maybe")]).unwrap_err().to_string();
+    let e = load(&[("DHARA_WORKER__ENABLED", "maybe")])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("worker.enabled") && e.contains("true or false"), "{e}");
     let e = load(&[("DHARA_HTTP__TIMEOUTS", "3")]).unwrap_err().to_string();
     assert!(e.contains("cannot set a whole section"), "{e}");
     let e = load(&[("DHARA_NOPE__KEY", "1")]).unwrap_err().to_string();
-    assert!(e.contains("nope.key") && e.contains("names no configuration section"), "{e}");
+    assert!(
+        e.contains("nope.key") && e.contains("names no configuration section"),
+        "{e}"
+    );
     let e = load(&[("DHARA_ENV", "../etc")]).unwrap_err().to_string();
     assert!(e.contains("`env`"), "{e}");
 }
