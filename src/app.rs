@@ -201,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ops::routes())
         .merge(crate::auth::routes())
         .merge(crate::clients::routes())
+        .merge(crate::dashboard::clients::routes())
         .merge(crate::bookings::routes())
         .merge(crate::availability::routes())
         .merge(crate::payments::routes())

@@ -77,8 +77,8 @@ pub async fn seed(state: &AppState, opts: &SeedOptions) -> anyhow::Result<SeedRe
     let hash = crate::auth::password::hash(&state.hashing, opts.password.clone()).await?;
     for t in 1..=opts.therapists {
         let email = format!("demo.therapist{t}@dhara.local");
-        let users = state.db.collection::<User>("users");
-        if users.find_one(doc! { "email": &email }).await?.is_some() {
+        let users = crate::auth::store::AuthStore::new(&state.db);
+        if users.user_by_email(&email).await?.is_some() {
             report.skipped.push(email);
             continue;
         }
@@ -101,7 +101,7 @@ pub async fn seed(state: &AppState, opts: &SeedOptions) -> anyhow::Result<SeedRe
             created_at: now,
             updated_at: now,
         };
-        users.insert_one(&therapist).await?;
+        users.insert_user(&therapist).await?;
         let schedule = Schedule::default();
         crate::availability::store::AvailabilityStore::new(&state.db)
             .put_schedule(therapist.id, &schedule)
@@ -454,14 +454,14 @@ async fn seed_notifications(state: &AppState, therapist: ObjectId) -> anyhow::Re
         .await?
         .try_collect()
         .await?;
+    let clients = crate::clients::store::ClientStore::new(&state.db);
+    let scope = crate::db::OwnerScope::of(therapist);
     for b in &bookings {
-        let client = state
-            .db
-            .collection::<Document>("clients")
-            .find_one(doc! { "_id": b.client_id })
+        let client = clients
+            .get(&scope, b.client_id)
             .await?
-            .and_then(|c| c.get_str("name").ok().map(str::to_owned))
-            .unwrap_or_default();
+            .ok_or_else(|| anyhow::anyhow!("seeded client {} vanished", b.client_id))?
+            .name;
         let notice = Notice::BookingCreated {
             booking: b.id,
             client,

@@ -39,9 +39,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/auth/reset-password", post(reset_password))
         .route("/api/clients/login", post(client_login))
         .route("/api/clients/register", post(client_register))
-        .route("/api/clients/activate", post(client_activate))
-        .route("/api/clients/verify-email", post(verify_email))
-        .route("/api/auth/verify-email", post(verify_email))
 }
 
 /// Creates a therapist account (or a client one with `userType: "cliente"`).
@@ -237,59 +234,4 @@ pub async fn reset_password(
         .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
     service::set_password(&state, user_id, req.password).await?;
     Ok(envelope::message("Password updated; please sign in"))
-}
-
-/// `POST /api/clients/activate`.
-#[derive(Debug, serde::Deserialize, validator::Validate, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ActivateRequest {
-    #[validate(length(min = 16, max = 512, message = "is not a valid invitation token"))]
-    pub token: String,
-    #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
-    pub password: String,
-    #[validate(must_match(other = "password", message = "must match password"))]
-    pub confirm_password: String,
-}
-
-/// `{token}` of a verification link.
-#[derive(Debug, serde::Deserialize, validator::Validate, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VerifyEmailRequest {
-    #[validate(length(min = 20, max = 200))]
-    pub token: String,
-}
-
-/// Proves a client login's email and links the records therapists keep for it.
-#[utoipa::path(post, path = "/api/clients/verify-email", tag = "auth", request_body = VerifyEmailRequest,
-    responses((status = 200), (status = 400)))]
-pub async fn verify_email(
-    State(state): State<AppState>,
-    ValidatedJson(req): ValidatedJson<VerifyEmailRequest>,
-) -> ApiResult<Response> {
-    let linked = service::verify_email(&state, &req.token).await?;
-    Ok(Json(serde_json::json!({
-        "success": true,
-        "message": "Email confirmed",
-        "data": { "linkedRecords": linked },
-    }))
-    .into_response())
-}
-
-/// Activates a client login from the invitation a therapist's client record sent.
-#[utoipa::path(post, path = "/api/clients/activate", tag = "auth", request_body = ActivateRequest,
-    responses((status = 201, body = Session), (status = 400), (status = 409)))]
-pub async fn client_activate(
-    State(state): State<AppState>,
-    ValidatedJson(req): ValidatedJson<ActivateRequest>,
-) -> ApiResult<Response> {
-    match service::activate_client(&state, &req.token, req.password).await? {
-        service::Activation::Created(session) => {
-            Ok((axum::http::StatusCode::CREATED, Json(session)).into_response())
-        }
-        service::Activation::Linked => Ok(Json(serde_json::json!({
-            "success": true,
-            "message": "You already have an account: sign in with it to see these sessions",
-        }))
-        .into_response()),
-    }
 }

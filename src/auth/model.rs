@@ -135,6 +135,30 @@ pub struct RefreshToken {
     pub revoked_at: Option<DateTime>,
 }
 
+/// A single-use emailed link proving a client login's email (collection
+/// `email_verifications`), stored hashed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailVerification {
+    pub token_hash: String,
+    pub user_id: ObjectId,
+    pub email: String,
+    pub created_at: DateTime,
+    pub expires_at: DateTime,
+    pub used_at: Option<DateTime>,
+}
+
+/// A single-use password reset link (collection `password_resets`), stored hashed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordReset {
+    pub token_hash: String,
+    pub user_id: ObjectId,
+    pub created_at: DateTime,
+    pub expires_at: DateTime,
+    pub used_at: Option<DateTime>,
+}
+
 /// Trims and lower-cases an email address while deserializing.
 pub fn email<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(String::deserialize(d)?.trim().to_lowercase())

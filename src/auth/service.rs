@@ -1,16 +1,17 @@
 //! Sign-in logic shared by the auth handlers: credential checks with brute-force protection,
-//! session issuing and rotation, password changes and resets.
+//! session issuing and rotation, password changes and resets, and the proofs of a client
+//! login's email (what the client records do with that proof is the clients' business).
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::DateTime;
 
-use super::model::{RefreshToken, RegisterRequest, Role, Session, User, UserView};
+use super::model::{EmailVerification, RefreshToken, RegisterRequest, Role, Session, User, UserView};
 use super::password::{self, Verdict};
 use super::store::{role_matches, AuthStore, Rotation};
 use super::tokens::{random_token, token_hash};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{ClientChange, ClientChanged, EmailKind, EmailRequested, Event};
+use crate::events::{EmailKind, EmailRequested, Event};
 
 /// The one answer for unknown email, wrong password and wrong account type.
 pub const BAD_CREDENTIALS: &str = "Invalid email or password";
@@ -18,7 +19,7 @@ pub const BAD_CREDENTIALS: &str = "Invalid email or password";
 const DAY_MS: i64 = 86_400_000;
 
 /// Creates an account and signs it in. A client login links to no therapist's records yet: it
-/// is sent a verification email, and linking waits for that proof (see [`verify_email`]).
+/// is sent a verification email, and linking waits for that proof (see [`confirm_email`]).
 pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> ApiResult<Session> {
     let user = create_user(state, req, role, None).await?;
     if role == Role::Client {
@@ -63,22 +64,22 @@ async fn create_user(
     Ok(user)
 }
 
-const VERIFICATIONS: &str = "email_verifications";
 const VERIFICATION_HOURS: i64 = 48;
 
 /// Emails a single-use link proving the client login's email (stored hashed, 48 h).
 pub async fn start_email_verification(state: &AppState, user: &User) -> ApiResult<()> {
-    use mongodb::bson::doc;
     let token = random_token();
     let now = DateTime::now();
-    let expires = DateTime::from_millis(now.timestamp_millis() + VERIFICATION_HOURS * 3_600_000);
-    state
-        .db
-        .collection::<mongodb::bson::Document>(VERIFICATIONS)
-        .insert_one(doc! {
-            "tokenHash": token_hash(&token), "userId": user.id, "email": &user.email,
-            "createdAt": now, "expiresAt": expires, "usedAt": null,
-        })
+    let verification = EmailVerification {
+        token_hash: token_hash(&token),
+        user_id: user.id,
+        email: user.email.clone(),
+        created_at: now,
+        expires_at: DateTime::from_millis(now.timestamp_millis() + VERIFICATION_HOURS * 3_600_000),
+        used_at: None,
+    };
+    AuthStore::new(&state.db)
+        .insert_verification(&verification)
         .await?;
     let link = format!(
         "{}/verify-email?token={token}",
@@ -101,59 +102,27 @@ pub async fn start_email_verification(state: &AppState, user: &User) -> ApiResul
     Ok(())
 }
 
-/// Spends a single-use emailed token of `collection` (stored hashed): its record, once, while
-/// unexpired; a 400 on `token` otherwise.
-async fn spend_token(state: &AppState, collection: &str, token: &str) -> ApiResult<mongodb::bson::Document> {
-    use mongodb::bson::doc;
-    let now = DateTime::now();
-    state
-        .db
-        .collection::<mongodb::bson::Document>(collection)
-        .find_one_and_update(
-            doc! { "tokenHash": token_hash(token), "usedAt": null, "expiresAt": { "$gt": now } },
-            doc! { "$set": { "usedAt": now } },
-        )
-        .await?
-        .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))
+/// The answer to a spent, expired or unknown emailed token.
+pub fn invalid_token() -> ApiError {
+    ApiError::field("token", "is invalid, expired or already used")
 }
 
-/// Redeems a verification link: marks the email proven and links the client records that
-/// therapists keep for it, telling each therapist whose record was linked.
-pub async fn verify_email(state: &AppState, token: &str) -> ApiResult<usize> {
-    let record = spend_token(state, VERIFICATIONS, token).await?;
-    let invalid = || ApiError::field("token", "is invalid, expired or already used");
-    let user_id = record.get_object_id("userId").map_err(|_| invalid())?;
-    let email = record.get_str("email").map_err(|_| invalid())?;
+/// Redeems a verification link (once, while unexpired): marks the email proven and returns
+/// the login that proved it.
+pub async fn confirm_email(state: &AppState, token: &str) -> ApiResult<User> {
     let store = AuthStore::new(&state.db);
-    if !store.mark_email_verified(user_id, email).await? {
-        return Err(invalid());
+    let record = store
+        .consume_verification(&token_hash(token))
+        .await?
+        .ok_or_else(invalid_token)?;
+    if !store.mark_email_verified(record.user_id, &record.email).await? {
+        return Err(invalid_token());
     }
-    let user = store.user_by_id(user_id).await?.ok_or_else(invalid)?;
-    link_verified_client(state, &user).await
-}
-
-/// Links every unlinked record for a verified client login's email, notifying each therapist.
-async fn link_verified_client(state: &AppState, user: &User) -> ApiResult<usize> {
-    let linked = crate::clients::store::ClientStore::new(&state.db)
-        .link_user(&user.email, user.id)
-        .await?;
-    for (record, therapist) in &linked {
-        let kind = ClientChange::Linked {
-            name: user.name.clone(),
-            email: user.email.clone(),
-        };
-        let event = ClientChanged {
-            therapist: *therapist,
-            client: *record,
-            kind,
-        };
-        state.events.emit(Event::Client(event)).await;
-    }
-    Ok(linked.len())
+    store.user_by_id(record.user_id).await?.ok_or_else(invalid_token)
 }
 
 /// Asks for an email (sent in the background: the answer does not wait for SMTP).
-async fn send_later(state: &AppState, kind: EmailKind, to: &str, subject: &str, body: String) {
+pub async fn send_later(state: &AppState, kind: EmailKind, to: &str, subject: &str, body: String) {
     let email = EmailRequested {
         kind,
         to: to.to_owned(),
@@ -334,207 +303,48 @@ pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()
     Ok(())
 }
 
-const INVITATIONS: &str = "client_invitations";
-const INVITATION_DAYS: i64 = 7;
+/// The client login an invitation (whose link proves the email) leads to.
+pub enum InvitedLogin {
+    /// A login whose owner had already proved the email: it is left as it was.
+    AlreadyProven(User),
+    /// A login made, or taken over, by whoever redeemed the invitation.
+    Claimed(User),
+}
 
-/// After a therapist creates a client with an email: link the record to an existing client
-/// login whose owner has proven that email, else email a single-use invitation (whose link
-/// is the proof).
-pub async fn invite_client(
+/// The client login for an invited `email` whose owner has just proved it: the one that exists,
+/// or a new one with `password`. An unproven login for this email may be anyone's; the
+/// invitation is the first proof, so whoever redeems it owns the login: their password
+/// replaces the one it had (ending every session made with the old one).
+pub async fn claim_invited_login(
     state: &AppState,
-    client: &crate::clients::model::Client,
-    email: &str,
-) -> ApiResult<crate::clients::model::Client> {
-    use mongodb::bson::doc;
+    name: String,
+    email: String,
+    password: String,
+) -> ApiResult<InvitedLogin> {
     let store = AuthStore::new(&state.db);
-    if let Some(user) = store.user_by_email(email).await? {
-        if user.role != Role::Client {
-            // The email belongs to a therapist account: no client login can be made for it.
-            return Ok(client.clone());
-        }
-        if user.email_verified_at.is_some() {
-            let mut linked = client.clone();
-            if crate::clients::store::ClientStore::new(&state.db)
-                .link_record(client.id, user.id)
-                .await?
-            {
-                linked.user_id = Some(user.id);
-            }
-            return Ok(linked);
-        }
-        // An unproven login: whoever made it may not own the email. The invitation decides.
-    }
-    let token = random_token();
-    let expires = DateTime::from_millis(DateTime::now().timestamp_millis() + INVITATION_DAYS * DAY_MS);
-    state
-        .db
-        .collection::<mongodb::bson::Document>(INVITATIONS)
-        .insert_one(doc! {
-            "tokenHash": token_hash(&token), "email": email, "name": &client.name,
-            "clientId": client.id, "therapistId": client.therapist_id,
-            "createdAt": DateTime::now(), "expiresAt": expires, "usedAt": null,
-        })
-        .await?;
-    let link = format!(
-        "{}/activate?token={token}",
-        state.config.mail.public_base_url.trim_end_matches('/')
-    );
-    let body = format!(
-        "Hola {},\n\nYour therapist has added you to Dhara, where you can see and manage your sessions.\n\
-         Open this link within {INVITATION_DAYS} days to choose your password:\n\n{link}\n",
-        client.name
-    );
-    send_later(state, EmailKind::Invitation, email, "Your Dhara account", body).await;
-    Ok(client.clone())
-}
-
-/// What redeeming an invitation did.
-pub enum Activation {
-    /// A new client login, signed in.
-    Created(Box<Session>),
-    /// The email already had a client login: the invited record is now linked to it.
-    Linked,
-}
-
-/// Redeems an invitation (the link proves the email): creates the client login, or uses the
-/// one that exists, and links the invited record, and only that one.
-pub async fn activate_client(state: &AppState, token: &str, password: String) -> ApiResult<Activation> {
-    let now = DateTime::now();
-    let invitation = spend_token(state, INVITATIONS, token).await?;
-    let email = invitation.get_str("email").unwrap_or_default().to_owned();
-    let name = invitation.get_str("name").unwrap_or("Client").to_owned();
-    let record = invitation
-        .get_object_id("clientId")
-        .map_err(|_| ApiError::field("token", "is invalid, expired or already used"))?;
-    let store = AuthStore::new(&state.db);
-    let clients = crate::clients::store::ClientStore::new(&state.db);
-    if let Some(user) = store.user_by_email(&email).await? {
-        if user.role != Role::Client {
-            return Err(ApiError::Conflict {
-                code: "EMAIL_TAKEN",
-                message: "An account with this email already exists".into(),
-                extra: Default::default(),
-            });
-        }
-        if user.email_verified_at.is_some() {
-            // Its owner already proved the email: the invited record joins that login.
-            clients.link_record(record, user.id).await?;
-            return Ok(Activation::Linked);
-        }
-        // An unproven login for this email may be anyone's. The invitation is the first proof,
-        // so whoever redeems it owns the login: their password replaces the one it had (ending
-        // every session made with the old one), and only then is anything linked.
-        set_password(state, user.id, password).await?;
-        store.mark_email_verified(user.id, &email).await?;
-        clients.link_record(record, user.id).await?;
-        let user = store
-            .user_by_id(user.id)
-            .await?
-            .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
-        return Ok(Activation::Created(Box::new(
-            new_session(state, &user, true).await?,
-        )));
-    }
-    let req = RegisterRequest {
-        name,
-        email,
-        confirm_password: password.clone(),
-        password,
-        user_type: None,
+    let Some(user) = store.user_by_email(&email).await? else {
+        let req = RegisterRequest {
+            name,
+            email,
+            confirm_password: password.clone(),
+            password,
+            user_type: None,
+        };
+        let user = create_user(state, req, Role::Client, Some(DateTime::now())).await?;
+        return Ok(InvitedLogin::Claimed(user));
     };
-    let user = create_user(state, req, Role::Client, Some(now)).await?;
-    clients.link_record(record, user.id).await?;
-    Ok(Activation::Created(Box::new(
-        new_session(state, &user, true).await?,
-    )))
-}
-
-/// The therapist's client record for a client login: found by login or email, else created.
-pub async fn client_record_for(
-    state: &AppState,
-    therapist: ObjectId,
-    user_id: ObjectId,
-) -> ApiResult<ObjectId> {
-    use mongodb::bson::doc;
-    let clients = state.db.collection::<mongodb::bson::Document>("clients");
-    if let Some(d) = clients
-        .find_one(doc! { "therapistId": therapist, "userId": user_id })
-        .await?
-    {
-        return Ok(d.get_object_id("_id").map_err(anyhow::Error::from)?);
+    if user.role != Role::Client {
+        return Err(ApiError::Conflict {
+            code: "EMAIL_TAKEN",
+            message: "An account with this email already exists".into(),
+            extra: Default::default(),
+        });
     }
-    let user = AuthStore::new(&state.db)
-        .user_by_id(user_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
-    if let Some(d) = clients
-        .find_one(doc! { "therapistId": therapist, "email": &user.email })
-        .await?
-    {
-        // The therapist keeps a record for this email (with its history and notes): only a
-        // login that proved the email may take it over.
-        if user.email_verified_at.is_none() {
-            return Err(ApiError::Forbidden(
-                "Confirm your email (see the link we sent you) before booking with this therapist".into(),
-            ));
-        }
-        let id = d.get_object_id("_id").map_err(anyhow::Error::from)?;
-        if d.get_object_id("userId").is_ok_and(|u| u != user_id) {
-            return Err(ApiError::Forbidden(
-                "This email's record belongs to another account".into(),
-            ));
-        }
-        crate::clients::store::ClientStore::new(&state.db)
-            .link_record(id, user_id)
-            .await?;
-        return Ok(id);
+    if user.email_verified_at.is_some() {
+        return Ok(InvitedLogin::AlreadyProven(user));
     }
-    let now = DateTime::now();
-    let record = crate::clients::model::Client {
-        id: ObjectId::new(),
-        therapist_id: therapist,
-        user_id: Some(user_id),
-        name: user.name.clone(),
-        email: Some(user.email.clone()),
-        phone: None,
-        age: None,
-        address: None,
-        emergency_contact: None,
-        notes: None,
-        tags: Vec::new(),
-        preferences: Default::default(),
-        status: crate::clients::model::ClientStatus::Active,
-        created_at: now,
-        updated_at: now,
-    };
-    match crate::clients::store::ClientStore::new(&state.db)
-        .insert(&record)
-        .await
-    {
-        Ok(()) => Ok(record.id),
-        // Created concurrently by another request: use that one.
-        Err(e) if crate::db::is_duplicate_key(&e) => {
-            // Someone made a record for this email meanwhile: it is ours only if it already
-            // names this login, or this login proved the email (the same rule as above).
-            let d = clients
-                .find_one(doc! { "therapistId": therapist, "email": &user.email })
-                .await?
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("client record vanished")))?;
-            let id = d.get_object_id("_id").map_err(anyhow::Error::from)?;
-            let owner = d.get_object_id("userId").ok();
-            let linked = owner == Some(user_id)
-                || (owner.is_none()
-                    && user.email_verified_at.is_some()
-                    && crate::clients::store::ClientStore::new(&state.db)
-                        .link_record(id, user_id)
-                        .await?);
-            if !linked {
-                return Err(ApiError::Forbidden(
-                    "Confirm your email (see the link we sent you) before booking with this therapist".into(),
-                ));
-            }
-            Ok(id)
-        }
-        Err(e) => Err(e.into()),
-    }
+    set_password(state, user.id, password).await?;
+    store.mark_email_verified(user.id, &email).await?;
+    let user = store.user_by_id(user.id).await?.ok_or_else(invalid_token)?;
+    Ok(InvitedLogin::Claimed(user))
 }

@@ -1,16 +1,17 @@
-//! Every MongoDB query of users, refresh tokens and password resets.
+//! Every MongoDB query of users, refresh tokens, password resets and email verifications.
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 
-use super::model::{RefreshToken, Role, User};
+use super::model::{EmailVerification, PasswordReset, RefreshToken, Role, User};
 use crate::db::Db;
 
 const USERS: &str = "users";
 const REFRESH_TOKENS: &str = "refresh_tokens";
 const PASSWORD_RESETS: &str = "password_resets";
+const EMAIL_VERIFICATIONS: &str = "email_verifications";
 
 /// The parts of an account that decide whether its tokens still count.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +26,8 @@ pub struct AccountState {
 pub struct AuthStore {
     users: Collection<User>,
     refresh: Collection<RefreshToken>,
-    resets: Collection<mongodb::bson::Document>,
+    resets: Collection<PasswordReset>,
+    verifications: Collection<EmailVerification>,
 }
 
 /// What presenting a refresh token led to.
@@ -45,6 +47,7 @@ impl AuthStore {
             users: db.collection(USERS),
             refresh: db.collection(REFRESH_TOKENS),
             resets: db.collection(PASSWORD_RESETS),
+            verifications: db.collection(EMAIL_VERIFICATIONS),
         }
     }
 
@@ -58,22 +61,23 @@ impl AuthStore {
 
     /// What a request's token is checked against: the account's role and last password change.
     pub async fn account_state(&self, id: ObjectId) -> mongodb::error::Result<Option<AccountState>> {
+        /// The projected part of a user.
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Row {
+            role: Role,
+            #[serde(default)]
+            password_changed_at: Option<DateTime>,
+        }
         let found = self
             .users
-            .clone_with_type::<Document>()
+            .clone_with_type::<Row>()
             .find_one(doc! { "_id": id })
             .projection(doc! { "role": 1, "passwordChangedAt": 1 })
             .await?;
-        Ok(found.and_then(|d| {
-            let role = mongodb::bson::from_bson(d.get("role")?.clone()).ok()?;
-            let password_changed_ms = d
-                .get_datetime("passwordChangedAt")
-                .ok()
-                .map(|t| t.timestamp_millis());
-            Some(AccountState {
-                role,
-                password_changed_ms,
-            })
+        Ok(found.map(|row| AccountState {
+            role: row.role,
+            password_changed_ms: row.password_changed_at.map(|t| t.timestamp_millis()),
         }))
     }
 
@@ -199,25 +203,45 @@ impl AuthStore {
         token_hash: &str,
         expires_at: DateTime,
     ) -> mongodb::error::Result<()> {
-        let d = doc! {
-            "tokenHash": token_hash, "userId": user_id, "createdAt": DateTime::now(),
-            "expiresAt": expires_at, "usedAt": null,
+        let reset = PasswordReset {
+            token_hash: token_hash.to_owned(),
+            user_id,
+            created_at: DateTime::now(),
+            expires_at,
+            used_at: None,
         };
-        self.resets.insert_one(d).await.map(|_| ())
+        self.resets.insert_one(reset).await.map(|_| ())
     }
 
     /// Consumes a live reset token (single use); returns its user.
     pub async fn consume_reset(&self, token_hash: &str) -> mongodb::error::Result<Option<ObjectId>> {
         let now = DateTime::now();
-        let d = self
+        let found = self
             .resets
-            .find_one_and_update(
-                doc! { "tokenHash": token_hash, "usedAt": null, "expiresAt": { "$gt": now } },
-                doc! { "$set": { "usedAt": now } },
-            )
+            .find_one_and_update(live_token(token_hash, now), doc! { "$set": { "usedAt": now } })
             .await?;
-        Ok(d.and_then(|d| d.get_object_id("userId").ok()))
+        Ok(found.map(|r| r.user_id))
     }
+
+    pub async fn insert_verification(&self, verification: &EmailVerification) -> mongodb::error::Result<()> {
+        self.verifications.insert_one(verification).await.map(|_| ())
+    }
+
+    /// Consumes a live email verification token (single use); returns its record.
+    pub async fn consume_verification(
+        &self,
+        token_hash: &str,
+    ) -> mongodb::error::Result<Option<EmailVerification>> {
+        let now = DateTime::now();
+        self.verifications
+            .find_one_and_update(live_token(token_hash, now), doc! { "$set": { "usedAt": now } })
+            .await
+    }
+}
+
+/// The filter of a single-use token that is neither used nor expired at `now`.
+pub fn live_token(token_hash: &str, now: DateTime) -> Document {
+    doc! { "tokenHash": token_hash, "usedAt": null, "expiresAt": { "$gt": now } }
 }
 
 /// A role check used by queries that must not return another role's account.

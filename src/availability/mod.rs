@@ -924,7 +924,7 @@ pub async fn book_as_client(
         &used.opened,
     )
     .map_err(|r| ApiError::field("startTime", format!("this time {r}")))?;
-    let client_id = crate::auth::service::client_record_for(state, therapist, me.0.id).await?;
+    let client_id = crate::clients::service::client_record_for(state, therapist, me.0.id).await?;
     let (amount, currency) = session_price(state, therapist).await?;
     let now = DateTime::now();
     let booking = Booking {

@@ -1,5 +1,6 @@
 //! Bookings (SPEC section 3): the therapist's calendar and the client booking site's routes.
 
+pub mod activity;
 pub mod claims;
 pub mod model;
 pub mod service;

@@ -2,9 +2,12 @@
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::DateTime;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use validator::{Validate, ValidationError};
+use validator::Validate;
+
+pub use super::validate::valid_phone;
+use super::validate::{email_opt, trimmed_opt, valid_reminder_hours, valid_tags};
 
 use crate::time::rfc3339;
 
@@ -179,51 +182,6 @@ impl From<&Client> for ClientView {
     }
 }
 
-fn trimmed_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty()))
-}
-
-fn email_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(trimmed_opt(d)?.map(|s| s.to_lowercase()))
-}
-
-/// 7 to 15 digits, optionally led by `+`, with spaces, dots, dashes and parentheses.
-pub fn valid_phone(phone: &str) -> Result<(), ValidationError> {
-    let digits = phone.chars().filter(char::is_ascii_digit).count();
-    let allowed = phone
-        .chars()
-        .enumerate()
-        .all(|(i, c)| c.is_ascii_digit() || " .-()".contains(c) || (c == '+' && i == 0));
-    if allowed && (7..=15).contains(&digits) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("phone")
-            .with_message("must be a phone number (7 to 15 digits, optional +)".into()))
-    }
-}
-
-fn valid_reminder_hours(hours: &[u32]) -> Result<(), ValidationError> {
-    if hours.iter().all(|h| (1..=168).contains(h)) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("range").with_message("each must be between 1 and 168 hours".into()))
-    }
-}
-
-fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
-    if tags.len() <= 30
-        && tags
-            .iter()
-            .all(|t| !t.trim().is_empty() && t.chars().count() <= 40)
-    {
-        Ok(())
-    } else {
-        Err(ValidationError::new("tags").with_message("at most 30 tags of 1 to 40 characters".into()))
-    }
-}
-
 /// `POST /api/clients`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -280,33 +238,123 @@ pub struct UpdateClient {
     pub status: Option<ClientStatus>,
 }
 
-/// Sort fields of the client list.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+/// The fields a change writes (`$set`); absent ones are left as they are.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum ClientSort {
-    Name,
-    CreatedAt,
-    UpdatedAt,
+pub struct ClientPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency_contact: Option<EmergencyContact>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferences: Option<Preferences>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<ClientStatus>,
+    pub updated_at: DateTime,
 }
 
-pub use crate::db::SortOrder;
+impl ClientPatch {
+    /// A patch that changes only the status.
+    pub fn status(status: ClientStatus) -> Self {
+        Self::from(UpdateClient {
+            name: None,
+            email: None,
+            phone: None,
+            age: None,
+            address: None,
+            emergency_contact: None,
+            notes: None,
+            tags: None,
+            preferences: None,
+            status: Some(status),
+        })
+    }
+}
 
-/// `GET /api/clients` query.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientListQuery {
-    pub page: Option<u64>,
-    pub limit: Option<u64>,
-    pub cursor: Option<String>,
-    #[serde(default, deserialize_with = "crate::http::query::all_or")]
-    pub status: Option<ClientStatus>,
-    #[serde(default, deserialize_with = "crate::http::query::non_empty")]
-    pub search: Option<String>,
-    /// Comma-separated; a client matches when it has any of them.
-    #[serde(default, deserialize_with = "crate::http::query::non_empty")]
-    pub tags: Option<String>,
-    #[serde(alias = "sort_by")]
-    pub sort_by: Option<ClientSort>,
-    #[serde(alias = "sort_order")]
-    pub sort_order: Option<SortOrder>,
+impl From<UpdateClient> for ClientPatch {
+    fn from(req: UpdateClient) -> Self {
+        Self {
+            name: req.name.map(|n| n.trim().to_owned()),
+            email: req.email,
+            phone: req.phone,
+            age: req.age,
+            address: req.address,
+            emergency_contact: req.emergency_contact,
+            notes: req.notes,
+            tags: req.tags.map(normalize_tags),
+            preferences: req.preferences,
+            status: req.status,
+            updated_at: DateTime::now(),
+        }
+    }
+}
+
+impl Client {
+    /// A new active record of `therapist` from a create request.
+    pub fn new(therapist: ObjectId, req: CreateClient) -> Self {
+        let now = DateTime::now();
+        Self {
+            id: ObjectId::new(),
+            therapist_id: therapist,
+            user_id: None,
+            name: req.name.trim().to_owned(),
+            email: req.email,
+            phone: req.phone,
+            age: req.age,
+            address: req.address,
+            emergency_contact: req.emergency_contact,
+            notes: req.notes,
+            tags: normalize_tags(req.tags),
+            preferences: req.preferences.unwrap_or_default(),
+            status: ClientStatus::Active,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The record a client login gets with a therapist it books with for the first time.
+    pub fn for_login(therapist: ObjectId, user_id: ObjectId, name: &str, email: &str) -> Self {
+        let now = DateTime::now();
+        Self {
+            id: ObjectId::new(),
+            therapist_id: therapist,
+            user_id: Some(user_id),
+            name: name.to_owned(),
+            email: Some(email.to_owned()),
+            phone: None,
+            age: None,
+            address: None,
+            emergency_contact: None,
+            notes: None,
+            tags: Vec::new(),
+            preferences: Default::default(),
+            status: ClientStatus::Active,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Tags trimmed, without empties, sorted and unique (clients and session notes alike).
+pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = tags
+        .into_iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

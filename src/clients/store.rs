@@ -1,15 +1,19 @@
-//! Every MongoDB query of client records. Each one goes through the therapist's `OwnerScope`.
+//! Every MongoDB query of client records. Each one goes through the therapist's `OwnerScope`,
+//! except the linking of a client login, which spans therapists by design.
+
+use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
+use serde::Deserialize;
 
-use super::model::{Client, ClientStatus};
-use crate::db::Db;
-use crate::db::OwnerScope;
-use crate::db::Page;
+use super::model::{Client, ClientPatch, ClientSummary};
+use super::query::{ClientListQuery, CountFacets, TagCount};
+use crate::db::{Db, OwnerScope, Page};
+use crate::error::{ApiError, ApiResult};
 
 /// The collection name.
 pub const CLIENTS: &str = "clients";
@@ -19,8 +23,32 @@ pub struct ClientStore {
     clients: Collection<Client>,
     raw: Collection<Document>,
     analytics: Collection<Document>,
-    bookings: Collection<Document>,
-    reviews: Collection<Document>,
+}
+
+/// The `_id` and owner of a record (projections).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Owned {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    therapist_id: ObjectId,
+    #[serde(default)]
+    user_id: Option<ObjectId>,
+}
+
+/// The fields a summary shows (a projection).
+#[derive(Debug, Deserialize)]
+struct SummaryRow {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    avatar: Option<String>,
 }
 
 impl ClientStore {
@@ -29,8 +57,6 @@ impl ClientStore {
             clients: db.collection(CLIENTS),
             raw: db.collection(CLIENTS),
             analytics: db.analytics().collection(CLIENTS),
-            bookings: db.collection("bookings"),
-            reviews: db.collection("reviews"),
         }
     }
 
@@ -42,46 +68,39 @@ impl ClientStore {
         self.clients.find_one(scope.by_id(id)).await
     }
 
-    /// One page of the list matching `filter` (already scoped), its total and next cursor.
+    /// One page of the scoped list `q` asks for, its total and next cursor.
     pub async fn list(
         &self,
-        filter: Document,
-        sort_field: &str,
-        descending: bool,
+        scope: &OwnerScope,
+        q: &ClientListQuery,
         page: &Page,
-    ) -> Result<(Vec<Document>, u64, Option<String>), crate::error::ApiError> {
-        crate::db::page_of(&self.raw, filter, sort_field, descending, page).await
+    ) -> ApiResult<(Vec<Client>, u64, Option<String>)> {
+        let (field, descending) = q.sort();
+        let filter = scope.filter(q.filter()?);
+        let (docs, total, next) = crate::db::page_of(&self.raw, filter, field, descending, page).await?;
+        let clients = docs
+            .into_iter()
+            .map(mongodb::bson::from_document::<Client>)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((clients, total, next))
     }
 
-    /// Applies `$set` to a scoped client and returns it after the change.
+    /// Applies `patch` to a scoped client and returns it after the change.
     pub async fn update(
         &self,
         scope: &OwnerScope,
         id: ObjectId,
-        set: Document,
+        patch: &ClientPatch,
     ) -> mongodb::error::Result<Option<Client>> {
+        let set = mongodb::bson::to_document(patch)?;
         self.clients
             .find_one_and_update(scope.by_id(id), doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .await
     }
 
-    /// Whether the client has a booking still to come that is not cancelled.
-    pub async fn has_upcoming_bookings(
-        &self,
-        scope: &OwnerScope,
-        client_id: ObjectId,
-    ) -> mongodb::error::Result<bool> {
-        let filter = scope.filter(doc! {
-            "clientId": client_id,
-            "status": { "$in": ["pending", "upcoming"] },
-            "endsAt": { "$gt": DateTime::now() },
-        });
-        Ok(self.bookings.find_one(filter).await?.is_some())
-    }
-
     /// Counts by status and new clients since `month_start`.
-    pub async fn stats(&self, scope: &OwnerScope, month_start: DateTime) -> mongodb::error::Result<Document> {
+    pub async fn stats(&self, scope: &OwnerScope, month_start: DateTime) -> ApiResult<CountFacets> {
         let pipeline = vec![
             doc! { "$match": scope.filter(doc! {}) },
             doc! { "$facet": {
@@ -91,19 +110,93 @@ impl ClientStore {
                 "linked": [ { "$match": { "userId": { "$type": "objectId" } } }, { "$count": "n" } ],
             } },
         ];
-        let mut cursor = self.analytics.aggregate(pipeline).await?;
-        Ok(cursor.try_next().await?.unwrap_or_default())
+        let mut cursor = self
+            .analytics
+            .aggregate(pipeline)
+            .with_type::<CountFacets>()
+            .await?;
+        cursor
+            .try_next()
+            .await?
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the $facet stage answered nothing")))
     }
 
     /// Every tag in use with how many clients carry it.
-    pub async fn tags(&self, scope: &OwnerScope) -> mongodb::error::Result<Vec<Document>> {
+    pub async fn tags(&self, scope: &OwnerScope) -> mongodb::error::Result<Vec<TagCount>> {
         let pipeline = vec![
             doc! { "$match": scope.filter(doc! { "tags.0": { "$exists": true } }) },
             doc! { "$unwind": "$tags" },
             doc! { "$group": { "_id": "$tags", "count": { "$sum": 1 } } },
             doc! { "$sort": { "count": -1, "_id": 1 } },
         ];
-        self.analytics.aggregate(pipeline).await?.try_collect().await
+        self.analytics
+            .aggregate(pipeline)
+            .with_type::<TagCount>()
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// The summary of each of `ids`, in one query (lists embed them, never one query a row).
+    pub async fn summaries(
+        &self,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<HashMap<ObjectId, ClientSummary>> {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<SummaryRow> = self
+            .raw
+            .clone_with_type::<SummaryRow>()
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "name": 1, "email": 1, "phone": 1, "avatar": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let summary = ClientSummary {
+                    id: r.id.to_hex(),
+                    name: r.name,
+                    email: r.email,
+                    phone: r.phone,
+                    avatar: r.avatar,
+                };
+                (r.id, summary)
+            })
+            .collect())
+    }
+
+    /// The record `therapist` keeps for a client login, found by the login.
+    pub async fn id_by_login(
+        &self,
+        therapist: ObjectId,
+        user_id: ObjectId,
+    ) -> mongodb::error::Result<Option<ObjectId>> {
+        let found = self
+            .owned()
+            .find_one(doc! { "therapistId": therapist, "userId": user_id })
+            .projection(doc! { "_id": 1, "therapistId": 1, "userId": 1 })
+            .await?;
+        Ok(found.map(|o| o.id))
+    }
+
+    /// The record `therapist` keeps for `email`: its id and the login it is linked to.
+    pub async fn by_email(
+        &self,
+        therapist: ObjectId,
+        email: &str,
+    ) -> mongodb::error::Result<Option<(ObjectId, Option<ObjectId>)>> {
+        let found = self
+            .owned()
+            .find_one(doc! { "therapistId": therapist, "email": email })
+            .projection(doc! { "_id": 1, "therapistId": 1, "userId": 1 })
+            .await?;
+        Ok(found.map(|o| (o.id, o.user_id)))
     }
 
     /// Links the unlinked records for `email` to a client login whose owner proved the email,
@@ -113,100 +206,27 @@ impl ClientStore {
         email: &str,
         user_id: ObjectId,
     ) -> mongodb::error::Result<Vec<(ObjectId, ObjectId)>> {
-        let found: Vec<Document> = self
-            .raw
+        let found: Vec<Owned> = self
+            .owned()
             .find(doc! { "email": email, "userId": null })
             .projection(doc! { "_id": 1, "therapistId": 1 })
             .await?
             .try_collect()
             .await?;
         let mut linked = Vec::new();
-        for d in found {
-            let (Ok(id), Ok(therapist)) = (d.get_object_id("_id"), d.get_object_id("therapistId")) else {
-                continue;
-            };
+        for o in found {
             let r = self
                 .raw
                 .update_one(
-                    doc! { "_id": id, "email": email, "userId": null },
+                    doc! { "_id": o.id, "email": email, "userId": null },
                     doc! { "$set": { "userId": user_id, "updatedAt": DateTime::now() } },
                 )
                 .await?;
             if r.modified_count == 1 {
-                linked.push((id, therapist));
+                linked.push((o.id, o.therapist_id));
             }
         }
         Ok(linked)
-    }
-
-    /// The summary of each of `ids`, in one query (lists embed them, never one query a row).
-    pub async fn summaries(
-        &self,
-        ids: &[ObjectId],
-    ) -> mongodb::error::Result<std::collections::HashMap<ObjectId, super::model::ClientSummary>> {
-        let mut ids = ids.to_vec();
-        ids.sort();
-        ids.dedup();
-        if ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let docs: Vec<Document> = self
-            .raw
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "name": 1, "email": 1, "phone": 1, "avatar": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| {
-                let id = d.get_object_id("_id").ok()?;
-                let text = |k: &str| d.get_str(k).ok().map(str::to_owned);
-                let summary = super::model::ClientSummary {
-                    id: id.to_hex(),
-                    name: text("name").unwrap_or_default(),
-                    email: text("email"),
-                    phone: text("phone"),
-                    avatar: text("avatar"),
-                };
-                Some((id, summary))
-            })
-            .collect())
-    }
-
-    /// Completed sessions, the last one, and the average rating of each of `ids`: two
-    /// aggregations per page, never one query per client.
-    pub async fn activity(
-        &self,
-        ids: &[ObjectId],
-    ) -> mongodb::error::Result<std::collections::HashMap<ObjectId, super::model::ClientActivity>> {
-        let mut out: std::collections::HashMap<ObjectId, super::model::ClientActivity> = Default::default();
-        if ids.is_empty() {
-            return Ok(out);
-        }
-        let sessions = vec![
-            doc! { "$match": { "clientId": { "$in": ids.to_vec() }, "status": "completed" } },
-            doc! { "$group": { "_id": "$clientId", "last": { "$max": "$startsAt" }, "n": { "$sum": 1 } } },
-        ];
-        let mut cursor = self.bookings.aggregate(sessions).await?;
-        while let Some(d) = cursor.try_next().await? {
-            if let Ok(id) = d.get_object_id("_id") {
-                let a = out.entry(id).or_default();
-                a.last_session = d.get_datetime("last").ok().copied();
-                a.sessions_count = d.get("n").and_then(crate::db::as_i64).unwrap_or(0);
-            }
-        }
-        let ratings = vec![
-            doc! { "$match": { "clientId": { "$in": ids.to_vec() } } },
-            doc! { "$group": { "_id": "$clientId", "avg": { "$avg": "$rating" } } },
-        ];
-        let mut cursor = self.reviews.aggregate(ratings).await?;
-        while let Some(d) = cursor.try_next().await? {
-            if let (Ok(id), Ok(avg)) = (d.get_object_id("_id"), d.get_f64("avg")) {
-                out.entry(id).or_default().rating = Some(avg);
-            }
-        }
-        Ok(out)
     }
 
     /// Links one record (an invitation's) to a client login, if still unlinked.
@@ -220,12 +240,10 @@ impl ClientStore {
             .await?;
         Ok(r.modified_count == 1)
     }
-}
 
-/// The `status` stored for a list filter value.
-pub fn status_str(s: ClientStatus) -> &'static str {
-    match s {
-        ClientStatus::Active => "active",
-        ClientStatus::Inactive => "inactive",
+    fn owned(&self) -> Collection<Owned> {
+        self.raw.clone_with_type()
     }
 }
+
+pub use super::query::status_str;

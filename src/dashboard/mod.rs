@@ -2,6 +2,8 @@
 //! aggregations (bookings in one `$facet` round trip, payments in another), read from
 //! secondaries where the replica set has them.
 
+pub mod clients;
+
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;

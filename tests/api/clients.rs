@@ -321,3 +321,43 @@ async fn a_client_created_with_an_email_is_invited_and_can_activate() {
         "record linked to the new login"
     );
 }
+
+#[tokio::test]
+async fn a_stored_client_that_does_not_decode_is_a_500_not_skipped() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    new_client(&app, &me, "Fine").await;
+    let therapist_id = mongodb::bson::oid::ObjectId::parse_str(&me.id).unwrap();
+    app.db
+        .collection::<mongodb::bson::Document>("clients")
+        .insert_one(mongodb::bson::doc! {
+            "therapistId": therapist_id, "name": 42, "status": "active",
+            "createdAt": mongodb::bson::DateTime::now(), "updatedAt": mongodb::bson::DateTime::now(),
+        })
+        .await
+        .unwrap();
+    assert_error(app.get_as("/api/clients", &me).await, 500, "INTERNAL_ERROR").await;
+}
+
+#[tokio::test]
+async fn updates_change_only_the_fields_sent_and_normalize_them() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let id = new_client(&app, &me, "Ana").await;
+    let path = format!("/api/clients/{id}");
+    let body = json!({
+        "name": "  Ana Belén ", "email": " ANA@Example.com ", "tags": [" b", "a", "b "],
+        "emergencyContact": { "name": "Luis", "phone": "600111222" }, "status": "inactive",
+    });
+    let u = json_body(app.put_as(&path, &me, &body).await).await["data"].clone();
+    assert_eq!(u["name"], "Ana Belén");
+    assert_eq!(u["email"], "ana@example.com");
+    assert_eq!(u["tags"], json!(["a", "b"]));
+    assert_eq!(u["emergencyContact"]["name"], "Luis");
+    assert_eq!(u["status"], "inactive");
+    let u = json_body(app.put_as(&path, &me, &json!({ "age": 40 })).await).await["data"].clone();
+    assert_eq!(u["age"], 40);
+    assert_eq!(u["name"], "Ana Belén", "absent fields stay");
+    assert_eq!(u["tags"], json!(["a", "b"]));
+    assert_eq!(u["preferences"]["reminderHours"], json!([24, 2]));
+}

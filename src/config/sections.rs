@@ -1,0 +1,174 @@
+//! The typed sections of the configuration, one struct per `[section]` of
+//! `config/default.toml`. Unknown keys are refused (`deny_unknown_fields`) so a misspelt
+//! setting is an error, not a silent default; secrets are `SecretString` (redacted `Debug`).
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// HTTP listener, admission control and timeouts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub host: String,
+    pub port: u16,
+    pub max_in_flight: usize,
+    pub max_queued: usize,
+    pub json_body_limit_bytes: usize,
+    pub shutdown_grace_seconds: u64,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub timeouts: TimeoutConfig,
+}
+
+/// Per-class request timeouts (capacity plan, section 2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutConfig {
+    pub auth_seconds: f64,
+    pub crud_seconds: f64,
+    pub search_seconds: f64,
+    pub upload_seconds: f64,
+    pub analytics_seconds: f64,
+}
+
+/// Cross-origin policy for the dashboard and booking site.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    pub allowed_origins: Vec<String>,
+    pub max_age_seconds: u64,
+}
+
+/// MongoDB connection and pool settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoConfig {
+    pub uri: SecretString,
+    pub database: String,
+    pub max_pool_size: u32,
+    pub min_pool_size: u32,
+    pub max_idle_seconds: u64,
+    pub server_selection_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub replace_changed_indexes: bool,
+    /// Seconds between checks that the declared indexes still exist (re-created if missing).
+    pub index_check_seconds: u64,
+}
+
+/// Redis connection; an empty URL disables the Redis layer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: SecretString,
+    pub prefix: String,
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+}
+
+/// Token lifetimes and signing secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub jwt_secret: SecretString,
+    pub access_ttl_seconds: u64,
+    pub refresh_ttl_days: u64,
+    pub reset_token_ttl_minutes: u64,
+    /// Password hashes run at once (0: one per core).
+    pub hash_concurrency: usize,
+    /// Password hashes waiting for a turn; beyond that 503.
+    pub hash_queue: usize,
+}
+
+/// Booking rules that are operator settings rather than per-therapist ones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingsConfig {
+    pub client_cancel_hours: u64,
+    /// Days a time claim outlives its time; bookings ending earlier than that are refused.
+    pub claim_retention_days: u32,
+}
+
+/// Payment processing settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    pub fees: FeeTable,
+}
+
+/// The fee rule of each payment method.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeTable {
+    pub card: FeeRule,
+    pub stripe: FeeRule,
+    pub paypal: FeeRule,
+    pub transfer: FeeRule,
+    pub cash: FeeRule,
+    pub other: FeeRule,
+}
+
+/// `amount * percent_bps / 10000 + fixed_cents`, never more than the amount.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeRule {
+    pub percent_bps: u32,
+    pub fixed_cents: u32,
+}
+
+/// Brute-force limits (see `config/default.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub login_ip: Limit,
+    pub login_account: Limit,
+    pub lockout: Limit,
+    pub refresh_ip: Limit,
+    pub refresh_account: Limit,
+    pub forgot_ip: Limit,
+    pub forgot_account: Limit,
+    pub register_ip: Limit,
+    pub public_ip: Limit,
+}
+
+/// At most `max` events per `window_seconds`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub max: u32,
+    pub window_seconds: u64,
+}
+
+/// Outgoing email; an empty SMTP URL writes messages as files under `file_dir`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub smtp_url: SecretString,
+    pub file_dir: PathBuf,
+    pub from: String,
+    pub public_base_url: String,
+}
+
+/// Background worker toggle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    pub enabled: bool,
+}
+
+/// Log level filter and output format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}

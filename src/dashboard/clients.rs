@@ -1,0 +1,127 @@
+//! The client routes that embed bookings (the list with each client's history, one client
+//! with their recent bookings) or depend on them (the soft delete is refused while bookings
+//! are upcoming). They live above both clients and bookings so neither imports the other.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use mongodb::bson::oid::ObjectId;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::extract::{parse_id, Therapist};
+use crate::bookings::activity;
+use crate::bookings::store::BookingStore;
+use crate::clients::model::{ClientActivity, ClientView};
+use crate::clients::query::ClientListQuery;
+use crate::clients::service;
+use crate::clients::store::ClientStore;
+use crate::db::{Db, Page};
+use crate::error::{ApiError, ApiResult};
+use crate::http::envelope;
+use crate::http::extract::ApiQuery;
+
+/// How many of a client's latest bookings their page shows.
+const RECENT_BOOKINGS: i64 = 5;
+
+/// Routes of this module (merged with `clients::routes()` on the same paths).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/clients", get(list))
+        .route("/api/clients/{id}", get(get_one).delete(remove))
+}
+
+/// Lists the caller's clients (search, status, tags, sort, page or cursor) with their history.
+#[utoipa::path(get, path = "/api/clients", tag = "clients", responses((status = 200), (status = 400)))]
+pub async fn list(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<ClientListQuery>,
+) -> ApiResult<Response> {
+    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
+    let (clients, total, next_cursor) = ClientStore::new(&state.db).list(&me.scope(), &q, &page).await?;
+    let ids: Vec<ObjectId> = clients.iter().map(|c| c.id).collect();
+    let history = histories(&state.db, &ids).await?;
+    let items: Vec<ClientView> = clients
+        .iter()
+        .map(|c| ClientView::from(c).with_activity(&history.get(&c.id).cloned().unwrap_or_default()))
+        .collect();
+    let pages = page.total_pages(total);
+    Ok(Json(json!({
+        "success": true,
+        "data": items,
+        "pagination": {
+            "currentPage": page.page, "totalPages": pages, "totalItems": total,
+            "itemsPerPage": page.limit, "hasNextPage": page.page < pages, "hasPrevPage": page.page > 1,
+            "nextCursor": next_cursor,
+        },
+    }))
+    .into_response())
+}
+
+/// Completed sessions, the last one, and the average rating of each of `ids` (two
+/// aggregations a page, run concurrently).
+async fn histories(db: &Db, ids: &[ObjectId]) -> ApiResult<HashMap<ObjectId, ClientActivity>> {
+    let (sessions, ratings) = tokio::try_join!(
+        async { Ok::<_, ApiError>(activity::completed_sessions(db, ids).await?) },
+        activity::average_ratings(db, ids),
+    )?;
+    let mut out: HashMap<ObjectId, ClientActivity> = HashMap::new();
+    for (id, s) in sessions {
+        let a = out.entry(id).or_default();
+        a.last_session = s.last;
+        a.sessions_count = s.count;
+    }
+    for (id, rating) in ratings {
+        out.entry(id).or_default().rating = Some(rating);
+    }
+    Ok(out)
+}
+
+/// One client with their most recent bookings.
+#[utoipa::path(get, path = "/api/clients/{id}", tag = "clients", responses((status = 200), (status = 404)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "id")?;
+    let scope = me.scope();
+    let client = ClientStore::new(&state.db)
+        .get(&scope, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Client"))?;
+    let recent = BookingStore::new(&state.db)
+        .recent_for_client(&scope, id, RECENT_BOOKINGS)
+        .await?;
+    let mut view = serde_json::to_value(ClientView::from(&client)).map_err(anyhow::Error::from)?;
+    view["recentBookings"] = json!(recent);
+    Ok(envelope::ok(view))
+}
+
+/// Soft delete (status `inactive`); refused while the client has upcoming bookings.
+#[utoipa::path(delete, path = "/api/clients/{id}", tag = "clients", responses((status = 200), (status = 404), (status = 409)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "id")?;
+    let scope = me.scope();
+    ClientStore::new(&state.db)
+        .get(&scope, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Client"))?;
+    if activity::has_upcoming(&state.db, &scope, id).await? {
+        return Err(ApiError::conflict(
+            "CLIENT_HAS_UPCOMING_BOOKINGS",
+            "Cancel or complete this client's upcoming bookings first",
+        ));
+    }
+    let client = service::deactivate(&state, &scope, id).await?;
+    let body = json!({ "success": true, "message": "Client deactivated", "data": ClientView::from(&client) });
+    Ok(Json(body).into_response())
+}
