@@ -69,6 +69,41 @@ fn new_booking(id: ObjectId, terms: &Terms, schedule: &Schedule, p: &Placed, now
     }
 }
 
+/// The occurrences a therapist's request asks for (one, or a weekly series) and their status.
+fn occurrences_of(req: &CreateBooking, zone: chrono_tz::Tz) -> ApiResult<(Vec<Placed>, BookingStatus)> {
+    let first = place(zone, &req.date, &req.start_time, &req.end_time)?;
+    if req.therapy_duration.is_some_and(|d| d != first.minutes()) {
+        return Err(ApiError::field(
+            "therapyDuration",
+            "must equal the minutes between startTime and endTime",
+        ));
+    }
+    let status = req.status.unwrap_or(BookingStatus::Upcoming);
+    if !matches!(status, BookingStatus::Pending | BookingStatus::Upcoming) {
+        return Err(ApiError::field("status", "a new booking is pending or upcoming"));
+    }
+    let occurrences = match req.recurrence {
+        Some(r) => series(zone, &first, r.interval, r.count)?,
+        None => vec![first],
+    };
+    Ok((occurrences, status))
+}
+
+/// The bookings a first attempt of this keyed request wrote (all `n` of them), if it did.
+async fn written_before(
+    state: &AppState,
+    me: &Therapist,
+    ids: &Ids,
+    n: usize,
+) -> ApiResult<Option<Vec<Booking>>> {
+    if !ids.derived() {
+        return Ok(None);
+    }
+    let wanted: Vec<ObjectId> = (0..n as u32).map(|i| ids.nth(i)).collect();
+    let existing = BookingStore::new(&state.db).get_ids(&me.scope(), &wanted).await?;
+    Ok((existing.len() == wanted.len()).then_some(existing))
+}
+
 /// What the therapist books: one booking, or the occurrences of a weekly series (all or none).
 /// A rerun of a keyed request whose first attempt wrote its bookings gets them back instead of
 /// colliding with its own time. The bookings, and whether they are a series.
@@ -87,28 +122,10 @@ pub async fn book_as_therapist(
     let (schedule, zone) = AvailabilityStore::new(&state.db)
         .schedule_in_zone(me.0.id)
         .await?;
-    let first = place(zone, &req.date, &req.start_time, &req.end_time)?;
-    if req.therapy_duration.is_some_and(|d| d != first.minutes()) {
-        return Err(ApiError::field(
-            "therapyDuration",
-            "must equal the minutes between startTime and endTime",
-        ));
-    }
-    let status = req.status.unwrap_or(BookingStatus::Upcoming);
-    if !matches!(status, BookingStatus::Pending | BookingStatus::Upcoming) {
-        return Err(ApiError::field("status", "a new booking is pending or upcoming"));
-    }
-    let occurrences = match req.recurrence {
-        Some(r) => series(zone, &first, r.interval, r.count)?,
-        None => vec![first],
-    };
+    let (occurrences, status) = occurrences_of(&req, zone)?;
     let is_series = occurrences.len() > 1;
-    if ids.derived() {
-        let wanted: Vec<ObjectId> = (0..occurrences.len() as u32).map(|i| ids.nth(i)).collect();
-        let existing = BookingStore::new(&state.db).get_ids(&me.scope(), &wanted).await?;
-        if existing.len() == wanted.len() {
-            return Ok((existing, is_series));
-        }
+    if let Some(existing) = written_before(state, me, ids, occurrences.len()).await? {
+        return Ok((existing, is_series));
     }
     let terms = Terms {
         therapist: me.0.id,
@@ -168,6 +185,34 @@ async fn session_price(state: &AppState, therapist: ObjectId) -> ApiResult<(Cent
     ))
 }
 
+/// 400 (naming `startTime`) when a client may not book `p` on local `date` now: notice, how far
+/// ahead, open time. Other bookings are the claims' to refuse.
+async fn check_rules(
+    state: &AppState,
+    therapist: ObjectId,
+    schedule: &Schedule,
+    zone: chrono_tz::Tz,
+    date: &str,
+    p: &Placed,
+) -> ApiResult<()> {
+    let day = time::parse_date(date).map_err(|e| ApiError::field("date", e.to_string()))?;
+    let pad = chrono::Duration::days(1);
+    let blocked =
+        BlockedTime::load(&AvailabilityStore::new(&state.db), therapist, zone, day, day, pad).await?;
+    let (s, e) = (p.starts_at.timestamp(), p.ends_at.timestamp());
+    slots::within_rules(
+        schedule,
+        zone,
+        day,
+        s,
+        e,
+        Utc::now(),
+        &blocked.closed,
+        &blocked.opened,
+    )
+    .map_err(|r| ApiError::field("startTime", format!("this time {r}")))
+}
+
 /// Books a slot as a signed-in client: rules checked, client record found or created, time
 /// claimed atomically like any booking. A rerun of a keyed request whose first attempt booked
 /// gets that booking back.
@@ -194,29 +239,7 @@ pub async fn book_as_client(
         .schedule_in_zone(therapist)
         .await?;
     let p = place(zone, &req.date, &req.start_time, &req.end_time)?;
-    let day = time::parse_date(&req.date).map_err(|e| ApiError::field("date", e.to_string()))?;
-    let day_pad = chrono::Duration::days(1);
-    let blocked = BlockedTime::load(
-        &AvailabilityStore::new(&state.db),
-        therapist,
-        zone,
-        day,
-        day,
-        day_pad,
-    )
-    .await?;
-    let (s, e) = (p.starts_at.timestamp(), p.ends_at.timestamp());
-    slots::within_rules(
-        &schedule,
-        zone,
-        day,
-        s,
-        e,
-        Utc::now(),
-        &blocked.closed,
-        &blocked.opened,
-    )
-    .map_err(|r| ApiError::field("startTime", format!("this time {r}")))?;
+    check_rules(state, therapist, &schedule, zone, &req.date, &p).await?;
     let client = crate::auth::service::client_record_for(state, therapist, me.0.id).await?;
     let (amount, currency) = session_price(state, therapist).await?;
     let terms = Terms {
