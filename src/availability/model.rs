@@ -6,6 +6,7 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::DateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::Validate;
 
 /// Days of the week as the schedule names them.
 pub const WEEKDAYS: [&str; 7] = [
@@ -176,4 +177,62 @@ pub struct Block {
     pub notes: Option<String>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
+}
+
+/// `PUT /api/availability/schedule` body (checked by `schedule::into_schedule`).
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleInput {
+    pub timezone: String,
+    pub weekly: BTreeMap<String, Vec<WorkingHours>>,
+    #[validate(range(max = 240, message = "must be 0 to 240 minutes"))]
+    #[serde(default)]
+    pub buffer_minutes: u32,
+    #[validate(range(max = 720, message = "must be 0 to 720 hours"))]
+    #[serde(default)]
+    pub min_notice_hours: u32,
+    #[validate(range(min = 1, max = 730, message = "must be 1 to 730 days"))]
+    #[serde(default = "ninety")]
+    pub max_advance_days: u32,
+}
+
+fn ninety() -> u32 {
+    90
+}
+
+/// An absence (`startDate`..`endDate`, whole days).
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct AbsenceInput {
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    #[serde(rename = "type")]
+    pub absence_type: Option<AbsenceKind>,
+    #[validate(length(max = 500))]
+    pub reason: Option<String>,
+}
+
+/// The fields an absence edit sets (what the edit leaves out keeps its value).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AbsencePatch {
+    pub starts_at: DateTime,
+    pub ends_at: DateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absence_type: Option<AbsenceKind>,
+    pub updated_at: DateTime,
+}
+
+/// `?startDate&endDate` (local dates `YYYY-MM-DD`, or ISO instants read in the therapist's
+/// zone), `therapistId` (`current` or the caller's id), `sessionDuration`. Other parameters the
+/// dashboard sends (`view`...) are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DateRange {
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub session_duration: Option<u32>,
+    pub therapist_id: Option<String>,
 }

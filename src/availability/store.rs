@@ -1,14 +1,16 @@
 //! Every MongoDB query of schedules, blocks and absences.
 
+use chrono_tz::Tz;
 use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, DateTime};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 
-use super::model::{Block, Schedule, ScheduleDoc};
+use super::model::{AbsencePatch, Block, Schedule, ScheduleDoc};
 use crate::db::Db;
 use crate::db::OwnerScope;
+use crate::error::{ApiError, ApiResult};
 
 /// Queries of availability.
 pub struct AvailabilityStore {
@@ -37,14 +39,20 @@ impl AvailabilityStore {
     /// The therapist's time zone, parsed once here for every caller. The zone is validated when
     /// stored, so one that does not parse is corrupt data: an error (logged), never a silent
     /// fallback to another zone.
-    pub async fn zone(&self, therapist: ObjectId) -> crate::error::ApiResult<chrono_tz::Tz> {
+    pub async fn zone(&self, therapist: ObjectId) -> ApiResult<Tz> {
+        Ok(self.schedule_in_zone(therapist).await?.1)
+    }
+
+    /// The therapist's rules and their parsed zone (see [`AvailabilityStore::zone`]).
+    pub async fn schedule_in_zone(&self, therapist: ObjectId) -> ApiResult<(Schedule, Tz)> {
         let schedule = self.schedule(therapist).await?;
-        crate::time::parse_zone(&schedule.timezone).map_err(|_| {
-            crate::error::ApiError::Internal(anyhow::anyhow!(
+        let zone = crate::time::parse_zone(&schedule.timezone).map_err(|_| {
+            ApiError::Internal(anyhow::anyhow!(
                 "therapist {therapist} has an invalid stored time zone `{}`",
                 schedule.timezone
             ))
-        })
+        })?;
+        Ok((schedule, zone))
     }
 
     /// Replaces the therapist's rules.
@@ -97,15 +105,16 @@ impl AvailabilityStore {
         self.blocks.find_one(f).await
     }
 
-    pub async fn update_block(
+    /// Applies `patch` to one of the owner's absences; the absence as it is now.
+    pub async fn update_absence(
         &self,
         scope: &OwnerScope,
         id: ObjectId,
-        kind: &str,
-        set: Document,
+        patch: &AbsencePatch,
     ) -> mongodb::error::Result<Option<Block>> {
         let mut f = scope.by_id(id);
-        f.insert("kind", kind);
+        f.insert("kind", "absence");
+        let set = mongodb::bson::to_document(patch)?;
         self.blocks
             .find_one_and_update(f, doc! { "$set": set })
             .return_document(ReturnDocument::After)

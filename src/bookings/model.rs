@@ -316,3 +316,83 @@ pub struct ClientBook {
     #[validate(length(max = 2000))]
     pub notes: Option<String>,
 }
+
+/// The fields one versioned change of a booking sets (`$set`); what is `None` keeps its value.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<BookingStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<Cancellation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub therapy_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_cents: Option<Cents>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting_link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reschedule_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub therapy_duration: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_tokens: Option<Vec<ObjectId>>,
+    /// Set by the store on every change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime>,
+}
+
+impl UpdateBooking {
+    /// The details (not time, not status) this edit sets.
+    pub fn details(&self) -> BookingPatch {
+        BookingPatch {
+            therapy_type: self.therapy_type.clone(),
+            amount_cents: self.amount,
+            currency: self.currency,
+            location: self.location.clone(),
+            notes: self.notes.clone(),
+            meeting_link: self.meeting_link.clone(),
+            ..BookingPatch::default()
+        }
+    }
+
+    /// Whether the edit moves the booking (a new date or time).
+    pub fn moves(&self) -> bool {
+        self.date.is_some() || self.start_time.is_some() || self.end_time.is_some()
+    }
+}
+
+/// Optional body of complete / no-show.
+#[derive(Debug, Default, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChange {
+    pub version: Option<i64>,
+    #[validate(length(max = 5000))]
+    pub notes: Option<String>,
+}
+
+/// `POST /api/availability/check-slot`.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSlot {
+    pub therapist_id: String,
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+}

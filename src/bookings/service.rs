@@ -1,98 +1,20 @@
-//! Booking rules: placing local times in the therapist's zone, claiming time, series,
-//! transitions, rescheduling and cancelling.
+//! Every change of a booking, one function per action (create one or a series, change status,
+//! cancel, move, edit details), each performing its write under the claims and version guards
+//! and then telling it (`BookingChanged`).
 
 use std::collections::BTreeSet;
 
-use chrono::{Duration, NaiveDate};
-use chrono_tz::Tz;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, DateTime};
+use mongodb::bson::DateTime;
 use serde_json::{json, Map, Value};
 
-use super::claims::{buckets, buckets_of, Claimed, Claims, BUCKET_MINUTES};
-use super::model::{Booking, BookingStatus, Cancellation};
+use super::claims::{buckets, buckets_of, Claimed, Claims};
+use super::model::{Booking, BookingPatch, BookingStatus, Cancellation, UpdateBooking};
+use super::place::{place, Placed};
 use super::store::BookingStore;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{BookingChange, BookingChanged, Event};
-use crate::time;
-
-/// A requested occurrence, placed in UTC.
-#[derive(Debug, Clone)]
-pub struct Placed {
-    pub date: String,
-    pub start_time: String,
-    pub end_time: String,
-    pub starts_at: chrono::DateTime<chrono::Utc>,
-    pub ends_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl Placed {
-    /// Length in minutes.
-    pub fn minutes(&self) -> u32 {
-        ((self.ends_at - self.starts_at).num_minutes()).max(0) as u32
-    }
-
-    /// `{date, startTime, endTime}` of the occurrence.
-    pub fn interval(&self) -> Value {
-        json!({ "date": self.date, "startTime": self.start_time, "endTime": self.end_time })
-    }
-}
-
-fn bad(field: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::field(field, e.to_string())
-}
-
-/// Validates and places `date` + `startTime`/`endTime` in `zone`.
-pub fn place(zone: Tz, date: &str, start: &str, end: &str) -> ApiResult<Placed> {
-    let day = time::parse_date(date).map_err(|e| bad("date", e))?;
-    let s = time::minutes_of_day(start).map_err(|e| bad("startTime", e))?;
-    let e = time::minutes_of_day(end).map_err(|e| bad("endTime", e))?;
-    if start == "24:00" {
-        return Err(bad("startTime", "must be 00:00 to 23:59"));
-    }
-    let grid = BUCKET_MINUTES as u32;
-    if s % grid != 0 {
-        return Err(bad("startTime", format!("must be on a {grid}-minute boundary")));
-    }
-    if e % grid != 0 {
-        return Err(bad("endTime", format!("must be on a {grid}-minute boundary")));
-    }
-    if e <= s {
-        return Err(bad("endTime", "must be after startTime"));
-    }
-    if e - s > 12 * 60 {
-        return Err(bad("endTime", "a session lasts at most 12 hours"));
-    }
-    let (starts_at, ends_at) = time::local_interval(zone, day, start, end).map_err(|(f, e)| bad(f, e))?;
-    Ok(Placed {
-        date: date.to_owned(),
-        start_time: start.to_owned(),
-        end_time: end.to_owned(),
-        starts_at,
-        ends_at,
-    })
-}
-
-/// The occurrences of a series: every `interval` weeks, `count` times, same local times.
-pub fn series(zone: Tz, first: &Placed, interval_weeks: u32, count: u32) -> ApiResult<Vec<Placed>> {
-    let day0: NaiveDate = time::parse_date(&first.date).map_err(|e| bad("date", e))?;
-    (0..count)
-        .map(|i| {
-            let day = day0 + Duration::weeks(i64::from(interval_weeks * i));
-            let date = day.format("%Y-%m-%d").to_string();
-            place(zone, &date, &first.start_time, &first.end_time).map_err(|e| match e {
-                ApiError::Validation(mut errs) => {
-                    for err in &mut errs {
-                        err.message = format!("{} (occurrence on {date})", err.message);
-                    }
-                    ApiError::Validation(errs)
-                }
-                other => other,
-            })
-        })
-        .collect()
-}
 
 /// The claims of this deployment.
 pub fn claims(state: &AppState) -> Claims {
@@ -250,32 +172,30 @@ pub fn check_transition(from: BookingStatus, to: BookingStatus) -> ApiResult<()>
     }
 }
 
-/// Changes status (and extra fields) under the version guard; releases time on cancel.
+fn changed_meanwhile() -> ApiError {
+    ApiError::PreconditionFailed("This booking changed meanwhile; reload and try again".into())
+}
+
+/// Changes status (and the fields of `patch`) under the version guard; releases time on
+/// cancel. `cancelled_by` (who, why) is recorded with a cancellation.
 pub async fn transition(
     state: &AppState,
     booking: &Booking,
     to: BookingStatus,
-    mut set: mongodb::bson::Document,
+    mut patch: BookingPatch,
     cancelled_by: Option<(&str, Option<String>)>,
 ) -> ApiResult<Booking> {
     check_transition(booking.status, to)?;
-    set.insert("status", to.as_str());
-    set.insert("updatedAt", DateTime::now());
-    if let Some((by, reason)) = cancelled_by {
-        let c = Cancellation {
-            reason,
-            cancelled_at: DateTime::now(),
-            cancelled_by: by.to_owned(),
-        };
-        set.insert("cancellation", mongodb::bson::to_bson(&c)?);
-    }
-    let guard = doc! { "_id": booking.id, "therapistId": booking.therapist_id, "version": booking.version };
+    patch.status = Some(to);
+    patch.cancellation = cancelled_by.map(|(by, reason)| Cancellation {
+        reason,
+        cancelled_at: DateTime::now(),
+        cancelled_by: by.to_owned(),
+    });
     let updated = BookingStore::new(&state.db)
-        .update_guarded(guard, set)
+        .update_versioned(booking, patch)
         .await?
-        .ok_or_else(|| {
-            ApiError::PreconditionFailed("This booking changed meanwhile; reload and try again".into())
-        })?;
+        .ok_or_else(changed_meanwhile)?;
     if !to.holds_time() {
         claims(state).release_all(booking.id).await?;
     }
@@ -291,6 +211,18 @@ pub async fn transition(
         event.by_client = cancelled_by_client(&updated);
         state.events.emit(Event::Booking(event)).await;
     }
+    Ok(updated)
+}
+
+/// Changes a booking's details (type, price, place, notes, link) under the version guard,
+/// neither its time nor its status.
+pub async fn update_details(state: &AppState, booking: &Booking, patch: BookingPatch) -> ApiResult<Booking> {
+    let updated = BookingStore::new(&state.db)
+        .update_versioned(booking, patch)
+        .await?
+        .ok_or_else(changed_meanwhile)?;
+    let event = changed(&updated, BookingChange::Updated, None);
+    state.events.emit(Event::Booking(event)).await;
     Ok(updated)
 }
 
@@ -315,12 +247,13 @@ fn cancelled_by_client(b: &Booking) -> bool {
         .is_some_and(|c| c.cancelled_by == "client")
 }
 
-/// Moves a booking to `to`, claiming the new time first (keeping what it already holds).
+/// Moves a booking to `to` (and sets the other fields of `patch`), claiming the new time
+/// first (keeping what it already holds).
 pub async fn reschedule(
     state: &AppState,
     booking: &Booking,
     to: &Placed,
-    extra: mongodb::bson::Document,
+    mut patch: BookingPatch,
 ) -> ApiResult<Booking> {
     if !booking.status.holds_time()
         || booking.status == BookingStatus::Completed
@@ -359,17 +292,17 @@ pub async fn reschedule(
     if !added.is_empty() {
         tokens.push(token);
     }
-    let mut set = extra;
-    set.insert("date", &to.date);
-    set.insert("startTime", &to.start_time);
-    set.insert("endTime", &to.end_time);
-    set.insert("startsAt", DateTime::from_chrono(to.starts_at));
-    set.insert("endsAt", DateTime::from_chrono(to.ends_at));
-    set.insert("therapyDuration", to.minutes());
-    set.insert("claimTokens", tokens);
-    set.insert("updatedAt", DateTime::now());
-    let guard = doc! { "_id": booking.id, "therapistId": booking.therapist_id, "version": booking.version };
-    match BookingStore::new(&state.db).update_guarded(guard, set).await {
+    patch.date = Some(to.date.clone());
+    patch.start_time = Some(to.start_time.clone());
+    patch.end_time = Some(to.end_time.clone());
+    patch.starts_at = Some(DateTime::from_chrono(to.starts_at));
+    patch.ends_at = Some(DateTime::from_chrono(to.ends_at));
+    patch.therapy_duration = Some(to.minutes());
+    patch.claim_tokens = Some(tokens);
+    match BookingStore::new(&state.db)
+        .update_versioned(booking, patch)
+        .await
+    {
         Ok(Some(updated)) => {
             // Only buckets held under the tokens of the time it had: never a bucket that a
             // later move of this booking (or the reaper and then another booking) took since.
@@ -383,13 +316,39 @@ pub async fn reschedule(
         }
         Ok(None) => {
             claims.release_attempt(token).await?;
-            Err(ApiError::PreconditionFailed(
-                "This booking changed meanwhile; reload and try again".into(),
-            ))
+            Err(changed_meanwhile())
         }
         Err(e) => {
             let _ = claims.release_attempt(token).await;
             Err(e.into())
         }
+    }
+}
+
+/// A therapist's edit (`PUT /api/bookings/:id`): a move when it names a new time, else a status
+/// change when it names a status, else a details edit; its details are written with either.
+pub async fn edit(state: &AppState, booking: &Booking, req: &UpdateBooking) -> ApiResult<Booking> {
+    let details = req.details();
+    if req.moves() {
+        let zone = crate::time::parse_zone(&booking.timezone)
+            .map_err(|_| ApiError::field("timezone", "is invalid"))?;
+        let to = place(
+            zone,
+            req.date.as_deref().unwrap_or(&booking.date),
+            req.start_time.as_deref().unwrap_or(&booking.start_time),
+            req.end_time.as_deref().unwrap_or(&booking.end_time),
+        )?;
+        if req.status.is_some_and(|s| s != booking.status) {
+            return Err(ApiError::field(
+                "status",
+                "change the time and the status in separate requests",
+            ));
+        }
+        reschedule(state, booking, &to, details).await
+    } else if let Some(status) = req.status {
+        let cancelled_by = (status == BookingStatus::Cancelled).then_some(("therapist", None));
+        transition(state, booking, status, details, cancelled_by).await
+    } else {
+        update_details(state, booking, details).await
     }
 }

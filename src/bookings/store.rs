@@ -7,9 +7,10 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::{InsertManyOptions, ReturnDocument};
 use mongodb::Collection;
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::model::{Booking, ClientSummary};
+use super::model::{Booking, BookingPatch, ClientSummary};
 use crate::db::Db;
 use crate::db::OwnerScope;
 
@@ -20,12 +21,20 @@ pub const BOOKINGS: &str = "bookings";
 /// ones), plus an hour when the clocks go back during it.
 const MAX_SESSION_MS: i64 = 13 * 3_600_000;
 
+/// The name of a booking's therapist (projection of `users`).
+#[derive(Debug, Deserialize)]
+struct UserName {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    name: String,
+}
+
 /// Queries of bookings.
 pub struct BookingStore {
     bookings: Collection<Booking>,
     analytics: Collection<Document>,
     clients: crate::clients::store::ClientStore,
-    users: Collection<Document>,
+    users: Collection<UserName>,
 }
 
 impl BookingStore {
@@ -174,12 +183,17 @@ impl BookingStore {
         Ok(list.iter().map(|b| b.view(None)).collect())
     }
 
-    /// Applies `set` (plus a version bump) when the booking matches `guard`; the new booking.
-    pub async fn update_guarded(
+    /// Applies `patch` (with `updatedAt` and a version bump) when the booking is still at the
+    /// version `current` was read at; the booking as it is now, or `None` when it changed.
+    pub async fn update_versioned(
         &self,
-        guard: Document,
-        set: Document,
+        current: &Booking,
+        mut patch: BookingPatch,
     ) -> mongodb::error::Result<Option<Booking>> {
+        patch.updated_at = Some(DateTime::now());
+        let guard =
+            doc! { "_id": current.id, "therapistId": current.therapist_id, "version": current.version };
+        let set = mongodb::bson::to_document(&patch)?;
         self.bookings
             .find_one_and_update(guard, doc! { "$set": set, "$inc": { "version": 1 } })
             .return_document(ReturnDocument::After)
@@ -197,17 +211,14 @@ impl BookingStore {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let docs: Vec<Document> = self
+        let names: Vec<UserName> = self
             .users
             .find(doc! { "_id": { "$in": ids } })
             .projection(doc! { "name": 1 })
             .await?
             .try_collect()
             .await?;
-        Ok(docs
-            .into_iter()
-            .filter_map(|d| Some((d.get_object_id("_id").ok()?, d.get_str("name").ok()?.to_owned())))
-            .collect())
+        Ok(names.into_iter().map(|u| (u.id, u.name)).collect())
     }
 
     /// Statistics of a therapist's bookings whose local date is in `[from, to]`.
@@ -239,4 +250,65 @@ impl BookingStore {
         let mut cursor = self.analytics.aggregate(pipeline).await?;
         Ok(cursor.try_next().await?.unwrap_or_default())
     }
+
+    /// The therapist's day at a glance in one `$facet` round trip (read from secondaries where
+    /// there are some): the bookings of local date `today`, the next one to happen, how many
+    /// are still to happen, and counts by status.
+    pub async fn glance(&self, scope: &OwnerScope, today: &str) -> mongodb::error::Result<Glance> {
+        let coming =
+            doc! { "status": { "$in": ["pending", "upcoming"] }, "startsAt": { "$gte": DateTime::now() } };
+        let pipeline = vec![
+            doc! { "$match": scope.filter(doc! {}) },
+            doc! { "$facet": {
+                "today": [ { "$match": { "date": today } }, { "$sort": { "startsAt": 1 } }, { "$limit": 100 } ],
+                "next": [ { "$match": coming.clone() }, { "$sort": { "startsAt": 1 } }, { "$limit": 1 } ],
+                "upcoming": [ { "$match": coming }, { "$count": "n" } ],
+                "byStatus": [ { "$group": { "_id": "$status", "n": { "$sum": 1 } } } ],
+            } },
+        ];
+        let facets: Option<GlanceFacets> = self
+            .analytics
+            .aggregate(pipeline)
+            .with_type::<GlanceFacets>()
+            .await?
+            .try_next()
+            .await?;
+        let f = facets.unwrap_or_default();
+        Ok(Glance {
+            today: f.today,
+            next: f.next.into_iter().next(),
+            upcoming: f.upcoming.first().map_or(0, |c| c.n),
+            by_status: f.by_status.into_iter().map(|c| (c.id, c.n)).collect(),
+        })
+    }
+}
+
+/// A count of a `$facet` (`{ n }`, or `{ _id, n }` grouped).
+#[derive(Debug, Deserialize)]
+struct FacetCount {
+    #[serde(rename = "_id", default)]
+    id: String,
+    n: i64,
+}
+
+/// The raw facets of [`BookingStore::glance`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GlanceFacets {
+    today: Vec<Booking>,
+    next: Vec<Booking>,
+    upcoming: Vec<FacetCount>,
+    by_status: Vec<FacetCount>,
+}
+
+/// A therapist's bookings at a glance (see [`BookingStore::glance`]).
+pub struct Glance {
+    /// Today's bookings (local date), in time order.
+    pub today: Vec<Booking>,
+    /// The next booking still to happen.
+    pub next: Option<Booking>,
+    /// How many are still to happen.
+    pub upcoming: i64,
+    /// Count of each status.
+    pub by_status: HashMap<String, i64>,
 }

@@ -241,6 +241,24 @@ impl ClientStore {
         Ok(r.modified_count == 1)
     }
 
+    /// The ids of the records linked to a client login (one per therapist they see).
+    pub async fn record_ids_of_user(&self, user_id: ObjectId) -> mongodb::error::Result<Vec<ObjectId>> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            #[serde(rename = "_id")]
+            id: ObjectId,
+        }
+        let ids: Vec<Id> = self
+            .raw
+            .clone_with_type::<Id>()
+            .find(doc! { "userId": user_id })
+            .projection(doc! { "_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(ids.into_iter().map(|i| i.id).collect())
+    }
+
     fn owned(&self) -> Collection<Owned> {
         self.raw.clone_with_type()
     }

@@ -1,0 +1,160 @@
+//! Reading bookings: the therapist's list (filtered, sorted, paged, each with its client),
+//! the next ones to happen, one booking, and the signed-in client's own bookings.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime, Document};
+use serde_json::{json, Value};
+
+use super::model::Booking;
+use super::query::{BookingListQuery, LimitQuery};
+use super::store::BookingStore;
+use crate::app::AppState;
+use crate::auth::extract::{parse_id, ClientUser, Therapist};
+use crate::availability::store::AvailabilityStore;
+use crate::clients::store::ClientStore;
+use crate::db::{Cursor, Page};
+use crate::error::{ApiError, ApiResult};
+use crate::http::envelope;
+use crate::http::extract::ApiQuery;
+
+/// One of the therapist's bookings (404 when it is not theirs).
+pub async fn load(state: &AppState, me: &Therapist, id: &str) -> ApiResult<Booking> {
+    let id = parse_id(id, "id")?;
+    BookingStore::new(&state.db)
+        .get(&me.scope(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Booking"))
+}
+
+/// The dashboard's view of one booking, its client embedded.
+pub async fn one_view(state: &AppState, b: &Booking) -> ApiResult<Value> {
+    let mut views = BookingStore::new(&state.db)
+        .views(std::slice::from_ref(b))
+        .await?;
+    views
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no view of booking {}", b.id)))
+}
+
+/// The caller's client records across therapists.
+pub async fn my_client_records(state: &AppState, me: &ClientUser) -> ApiResult<Vec<ObjectId>> {
+    Ok(ClientStore::new(&state.db).record_ids_of_user(me.0.id).await?)
+}
+
+/// The list envelope: `data`, counts and the page (a cursor after a full page).
+fn list_body(data: Vec<Value>, total: u64, page: &Page, items: &[Booking], field: &str) -> Response {
+    let next_cursor = if items.len() as u64 == page.limit {
+        items
+            .last()
+            .and_then(|b| mongodb::bson::to_document(b).ok())
+            .and_then(|d| Cursor::after(&d, field))
+    } else {
+        None
+    };
+    Json(json!({
+        "success": true, "count": data.len(), "total": total, "data": data,
+        "pagination": { "page": page.page, "limit": page.limit, "totalPages": page.total_pages(total), "nextCursor": next_cursor },
+    }))
+    .into_response()
+}
+
+/// Lists the caller's bookings with each client embedded (one extra query per page).
+#[utoipa::path(get, path = "/api/bookings", tag = "bookings", responses((status = 200), (status = 400)))]
+pub async fn list(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<BookingListQuery>,
+) -> ApiResult<Response> {
+    crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
+    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
+    let mut filter = Document::new();
+    if let Some(s) = q.status {
+        filter.insert("status", s.as_str());
+    }
+    if q.has_dates() {
+        let zone = AvailabilityStore::new(&state.db).zone(me.0.id).await?;
+        if let Some(range) = q.date_range(zone)? {
+            filter.insert("date", range);
+        }
+    }
+    if let Some(c) = &q.client_id {
+        filter.insert("clientId", parse_id(c, "clientId")?);
+    }
+    let order = q.order(&page, None)?;
+    let store = BookingStore::new(&state.db);
+    let (items, total) = store
+        .page(
+            me.scope().filter(filter),
+            order.after,
+            order.sort,
+            page.skip(),
+            page.limit as i64,
+        )
+        .await?;
+    let data = store.views(&items).await?;
+    Ok(list_body(data, total, &page, &items, order.field))
+}
+
+/// One booking with its client.
+#[utoipa::path(get, path = "/api/bookings/{id}", tag = "bookings", responses((status = 200), (status = 404)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let b = load(&state, &me, &id).await?;
+    Ok(envelope::ok(one_view(&state, &b).await?))
+}
+
+/// The next bookings still to happen.
+#[utoipa::path(get, path = "/api/bookings/upcoming", tag = "bookings", responses((status = 200)))]
+pub async fn upcoming(
+    State(state): State<AppState>,
+    me: Therapist,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<Response> {
+    let limit = q.limit.unwrap_or(5).clamp(1, 50) as i64;
+    let filter = me.scope().filter(doc! {
+        "status": { "$in": ["pending", "upcoming"] },
+        "startsAt": { "$gte": DateTime::now() },
+    });
+    let store = BookingStore::new(&state.db);
+    let (items, _) = store
+        .page(filter, None, doc! { "startsAt": 1, "_id": 1 }, 0, limit)
+        .await?;
+    let data = store.views(&items).await?;
+    Ok(Json(json!({ "success": true, "count": data.len(), "data": data })).into_response())
+}
+
+/// The signed-in client's own bookings.
+#[utoipa::path(get, path = "/api/bookings/client", tag = "bookings", responses((status = 200), (status = 403)))]
+pub async fn client_list(
+    State(state): State<AppState>,
+    me: ClientUser,
+    ApiQuery(q): ApiQuery<BookingListQuery>,
+) -> ApiResult<Response> {
+    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
+    let records = my_client_records(&state, &me).await?;
+    let mut filter = doc! { "clientId": { "$in": records } };
+    if let Some(s) = q.status {
+        filter.insert("status", s.as_str());
+    }
+    let order = q.order(&page, Some("startsAt"))?;
+    let store = BookingStore::new(&state.db);
+    let (items, total) = store
+        .page(filter, order.after, order.sort, page.skip(), page.limit as i64)
+        .await?;
+    let names = store.therapist_names(&items).await?;
+    let data: Vec<_> = items
+        .iter()
+        .map(|b| {
+            let mut v = b.client_view();
+            v["therapist"] = json!({ "id": b.therapist_id.to_hex(), "name": names.get(&b.therapist_id) });
+            v
+        })
+        .collect();
+    Ok(list_body(data, total, &page, &items, order.field))
+}

@@ -1,0 +1,183 @@
+//! The therapist's changes to their calendar: book (one or a series), edit, cancel, move,
+//! complete, no-show. Each handler parses, checks the version the change was read at, and calls
+//! one service function. Writes that claim or release time run detached from the request, so a
+//! change that has begun always completes.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+
+use super::book::book_as_therapist;
+use super::list::{load, one_view};
+use super::model::{
+    BookingPatch, BookingStatus, CancelBooking, CreateBooking, RescheduleBooking, StatusChange, UpdateBooking,
+};
+use super::place::place;
+use super::service::{self, check_version};
+use super::store::BookingStore;
+use crate::app::AppState;
+use crate::auth::extract::Therapist;
+use crate::error::{ApiError, ApiResult};
+use crate::http::envelope;
+use crate::http::extract::{parse_body, IfMatch, RawBody};
+use crate::idempotency::{detached, Idempotent};
+
+/// Creates a booking, or an all-or-nothing weekly series (`recurrence`).
+#[utoipa::path(post, path = "/api/bookings", tag = "bookings", request_body = CreateBooking,
+    responses((status = 201), (status = 400), (status = 409)))]
+pub async fn create(
+    State(state): State<AppState>,
+    me: Therapist,
+    idem: Idempotent<CreateBooking>,
+) -> ApiResult<Response> {
+    let st = state.clone();
+    idem.once(&state, me.0.id, |req, ids| async move {
+        let (created, series) = book_as_therapist(&st, &me, req, &ids).await?;
+        let mut views = BookingStore::new(&st.db).views(&created).await?;
+        let data = if series {
+            json!(views)
+        } else {
+            views.pop().unwrap_or_default()
+        };
+        Ok(envelope::created(data))
+    })
+    .await
+}
+
+/// Partial update under the optimistic version (body `version` or `If-Match`; stale: 412).
+#[utoipa::path(put, path = "/api/bookings/{id}", tag = "bookings", request_body = UpdateBooking,
+    responses((status = 200), (status = 400), (status = 404), (status = 409), (status = 412)))]
+pub async fn update(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    // A move claims and releases time: once begun it runs to completion, whatever the request.
+    detached(async move {
+        let req: UpdateBooking = parse_body(&headers, &body)?;
+        crate::http::extract::require_https(&state.config, "meetingLink", req.meeting_link.as_deref())?;
+        let b = load(&state, &me, &id).await?;
+        check_version(&b, if_match.or_body(req.version))?;
+        let updated = service::edit(&state, &b, &req).await?;
+        Ok(envelope::ok(one_view(&state, &updated).await?))
+    })
+    .await
+}
+
+/// Cancels (frees the time). Honours `Idempotency-Key`.
+#[utoipa::path(patch, path = "/api/bookings/{id}/cancel", tag = "bookings", request_body = CancelBooking,
+    responses((status = 200), (status = 400), (status = 404), (status = 412)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+    idem: Idempotent<CancelBooking>,
+) -> ApiResult<Response> {
+    let st = state.clone();
+    idem.once(&state, me.0.id, |req, _| async move {
+        let b = load(&st, &me, &id).await?;
+        check_version(&b, if_match.or_body(req.version))?;
+        let by = Some(("therapist", req.reason));
+        let updated =
+            service::transition(&st, &b, BookingStatus::Cancelled, BookingPatch::default(), by).await?;
+        Ok(envelope::ok(one_view(&st, &updated).await?))
+    })
+    .await
+}
+
+/// Moves a booking to another time (claims the new time before letting go of the old).
+#[utoipa::path(put, path = "/api/bookings/{id}/reschedule", tag = "bookings", request_body = RescheduleBooking,
+    responses((status = 200), (status = 400), (status = 404), (status = 409), (status = 412)))]
+pub async fn reschedule(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    // A move claims and releases time: once begun it runs to completion, whatever the request.
+    detached(async move {
+        let req: RescheduleBooking = parse_body(&headers, &body)?;
+        let b = load(&state, &me, &id).await?;
+        check_version(&b, if_match.or_body(req.version))?;
+        let zone =
+            crate::time::parse_zone(&b.timezone).map_err(|_| ApiError::field("timezone", "is invalid"))?;
+        let to = place(zone, &req.date, &req.start_time, &req.end_time)?;
+        let patch = BookingPatch {
+            reschedule_reason: req.reason,
+            ..BookingPatch::default()
+        };
+        let updated = service::reschedule(&state, &b, &to, patch).await?;
+        Ok(envelope::ok(one_view(&state, &updated).await?))
+    })
+    .await
+}
+
+/// Complete or no-show, with optional notes, under the version guard.
+async fn set_status(
+    state: AppState,
+    me: Therapist,
+    id: String,
+    if_match: IfMatch,
+    (headers, body): (HeaderMap, Bytes),
+    to: BookingStatus,
+) -> ApiResult<Response> {
+    let req: StatusChange = parse_body(&headers, &body)?;
+    let b = load(&state, &me, &id).await?;
+    check_version(&b, if_match.or_body(req.version))?;
+    let patch = BookingPatch {
+        notes: req.notes,
+        ..BookingPatch::default()
+    };
+    let updated = service::transition(&state, &b, to, patch, None).await?;
+    Ok(envelope::ok(one_view(&state, &updated).await?))
+}
+
+/// Marks a booking completed.
+#[utoipa::path(put, path = "/api/bookings/{id}/complete", tag = "bookings", responses((status = 200), (status = 400), (status = 404)))]
+pub async fn complete(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    detached(set_status(
+        state,
+        me,
+        id,
+        if_match,
+        (headers, body),
+        BookingStatus::Completed,
+    ))
+    .await
+}
+
+/// Marks a booking as a no-show.
+#[utoipa::path(put, path = "/api/bookings/{id}/no-show", tag = "bookings", responses((status = 200), (status = 400), (status = 404)))]
+pub async fn no_show(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    detached(set_status(
+        state,
+        me,
+        id,
+        if_match,
+        (headers, body),
+        BookingStatus::NoShow,
+    ))
+    .await
+}
