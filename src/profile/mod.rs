@@ -19,6 +19,7 @@ use crate::http::envelope;
 use crate::http::extract::ValidatedJson;
 
 pub mod model;
+pub mod rates;
 pub mod service;
 pub mod store;
 mod update;
