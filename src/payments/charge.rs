@@ -6,6 +6,7 @@
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::Collection;
+use serde::Deserialize;
 
 use super::model::{Method, PaymentState};
 use crate::db::TxError;
@@ -22,6 +23,21 @@ pub(super) struct Charge {
     pub allow_over: bool,
 }
 
+/// What a booking counts as paid, and what decides whether it may take more.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Charged {
+    /// The payments, refunds and status changes already applied (each once).
+    #[serde(default)]
+    charge_ids: Vec<ObjectId>,
+    #[serde(default)]
+    paid_cents: i64,
+    amount_cents: i64,
+    status: String,
+    #[serde(default)]
+    version: i64,
+}
+
 /// Inside a transaction: adds `charge.cents` to the booking's `paidCents` (refusing a booking
 /// that is cancelled, or a total beyond its price unless allowed), once per `charge.payment`.
 /// The read and the version-guarded write are in the same transaction, so two concurrent
@@ -33,28 +49,24 @@ pub(super) async fn charge_booking(
     payment_status: Option<&'static str>,
 ) -> Result<(), TxError<ApiError>> {
     let b = bookings
+        .clone_with_type::<Charged>()
         .find_one(doc! { "_id": charge.booking, "therapistId": charge.therapist })
+        .projection(doc! { "chargeIds": 1, "paidCents": 1, "amountCents": 1, "status": 1, "version": 1 })
         .session(&mut *s)
         .await?
         .ok_or_else(|| TxError::Other(ApiError::field("bookingId", "is not one of your bookings")))?;
-    let done = b
-        .get_array("chargeIds")
-        .map(|ids| ids.iter().any(|i| i.as_object_id() == Some(charge.payment)))
-        .unwrap_or(false);
-    if done {
+    if b.charge_ids.contains(&charge.payment) {
         return Ok(());
     }
-    let paid = b.get("paidCents").and_then(crate::db::as_i64).unwrap_or(0);
-    let price = b.get("amountCents").and_then(crate::db::as_i64).unwrap_or(0);
     if charge.cents > 0 {
-        if b.get_str("status") == Ok("cancelled") {
+        if b.status == "cancelled" {
             return Err(TxError::Other(ApiError::field(
                 "bookingId",
                 "is cancelled: nothing to pay",
             )));
         }
-        if !charge.allow_over && paid + charge.cents > price {
-            let left = crate::money::Cents((price - paid).max(0)).to_major();
+        if !charge.allow_over && b.paid_cents + charge.cents > b.amount_cents {
+            let left = crate::money::Cents((b.amount_cents - b.paid_cents).max(0)).to_major();
             return Err(TxError::Other(ApiError::Conflict {
                 code: "PAYMENT_EXCEEDS_PRICE",
                 message: format!(
@@ -64,7 +76,7 @@ pub(super) async fn charge_booking(
             }));
         }
     }
-    let version = b.get("version").and_then(crate::db::as_i64).unwrap_or(0);
+    let version = b.version;
     let mut set = doc! { "updatedAt": DateTime::now() };
     if let Some(st) = payment_status {
         set.insert("paymentStatus", st);
