@@ -11,6 +11,7 @@ use super::store::{PaymentStore, StatusChange};
 use crate::app::AppState;
 use crate::auth::extract::parse_id;
 use crate::availability::store::AvailabilityStore;
+use crate::bookings::model::Booking;
 use crate::bookings::store::BookingStore;
 use crate::clients::store::ClientStore;
 use crate::db::OwnerScope;
@@ -31,24 +32,7 @@ pub async fn create(
     if req.amount.0 == 0 {
         return Err(ApiError::field("amount", "must be more than 0"));
     }
-    let client_id = parse_id(&req.client_id, "clientId")?;
-    ClientStore::new(&state.db)
-        .get(scope, client_id)
-        .await?
-        .ok_or_else(|| ApiError::field("clientId", "is not one of your clients"))?;
-    let booking = match &req.booking_id {
-        Some(raw) => {
-            let b = BookingStore::new(&state.db)
-                .get(scope, parse_id(raw, "bookingId")?)
-                .await?
-                .ok_or_else(|| ApiError::field("bookingId", "is not one of your bookings"))?;
-            if b.client_id != client_id {
-                return Err(ApiError::field("bookingId", "belongs to another client"));
-            }
-            Some(b)
-        }
-        None => None,
-    };
+    let (client, booking) = paid_for(state, scope, &req).await?;
     let currency = match (&booking, req.currency) {
         (Some(b), Some(c)) if c != b.currency => {
             return Err(ApiError::field(
@@ -63,14 +47,13 @@ pub async fn create(
     if !matches!(status, PaymentState::Pending | PaymentState::Completed) {
         return Err(ApiError::field("status", "a new payment is pending or completed"));
     }
-    let therapist = scope.therapist_id;
-    let zone = AvailabilityStore::new(&state.db).zone(therapist).await?;
+    let zone = AvailabilityStore::new(&state.db).zone(scope.therapist_id).await?;
     let now = DateTime::now();
     let fee = fees::fee(fees::rule(&state.config.payments.fees, req.method), req.amount.0);
     let payment = Payment {
         id: ids.nth(0),
-        therapist_id: therapist,
-        client_id,
+        therapist_id: scope.therapist_id,
+        client_id: client,
         booking_id: booking.as_ref().map(|b| b.id),
         amount_cents: req.amount,
         currency,
@@ -90,6 +73,7 @@ pub async fn create(
             .unwrap_or_else(|| format!("TXN-{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase())),
         description: req.description,
         payment_date: now,
+        // The month its revenue counts in: the therapist's, not UTC's.
         month: now.to_chrono().with_timezone(&zone).format("%Y-%m").to_string(),
         created_at: now,
         updated_at: now,
@@ -108,6 +92,31 @@ pub async fn create(
     }
     emit(state, &payment, PaymentChange::Received, payment.amount_cents).await;
     Ok(store.get_by_id(payment.id).await?.unwrap_or(payment))
+}
+
+/// The client (and booking) a new payment is for, each checked to be the therapist's, the
+/// booking of that client.
+async fn paid_for(
+    state: &AppState,
+    scope: &OwnerScope,
+    req: &CreatePayment,
+) -> ApiResult<(ObjectId, Option<Booking>)> {
+    let client_id = parse_id(&req.client_id, "clientId")?;
+    ClientStore::new(&state.db)
+        .get(scope, client_id)
+        .await?
+        .ok_or_else(|| ApiError::field("clientId", "is not one of your clients"))?;
+    let Some(raw) = &req.booking_id else {
+        return Ok((client_id, None));
+    };
+    let b = BookingStore::new(&state.db)
+        .get(scope, parse_id(raw, "bookingId")?)
+        .await?
+        .ok_or_else(|| ApiError::field("bookingId", "is not one of your bookings"))?;
+    if b.client_id != client_id {
+        return Err(ApiError::field("bookingId", "belongs to another client"));
+    }
+    Ok((client_id, Some(b)))
 }
 
 /// Moves a payment between pending, completed, failed and cancelled, with its booking.

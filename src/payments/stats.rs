@@ -81,58 +81,72 @@ pub async fn statistics(
     let period = q.period.unwrap_or(Period::Month);
     let zone = AvailabilityStore::new(&state.db).zone(me.0.id).await?;
     let today = Utc::now().with_timezone(&zone).date_naive();
-    let start = match period {
-        Period::Week => today - Duration::days(6),
-        Period::Month => today.with_day(1).unwrap_or(today),
-        Period::Quarter => {
-            chrono::NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1).unwrap_or(today)
-        }
-        Period::Year => chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
-    };
-    let since = DateTime::from_chrono(crate::time::day_bounds(zone, start).0);
+    let since = DateTime::from_chrono(crate::time::day_bounds(zone, period.start(today)).0);
     let (current, monthly) = revenue(&state, me.0.id, since, today).await?;
-    let total = current.amount - current.refunded;
-    let (fees, count) = (current.fees, current.count);
     // The dashboard's window (`date_from`/`date_to`), else this period; compared with the
     // window of the same length just before it.
     let from = crate::http::query::date_bound(&[("date_from", &q.from)])?.map(|b| b.start(zone));
     let to = crate::http::query::date_bound(&[("date_to", &q.to)])?.map(|b| b.end(zone));
-    let window_end = to.unwrap_or_else(Utc::now);
-    let window_start = from.unwrap_or_else(|| since.to_chrono());
-    if window_start > window_end {
+    let (start, end) = (
+        from.unwrap_or_else(|| since.to_chrono()),
+        to.unwrap_or_else(Utc::now),
+    );
+    if start > end {
         return Err(ApiError::field("date_to", "must not be before date_from"));
     }
-    let window = window_stats(
-        &state,
-        me.0.id,
-        zone,
-        window_start,
-        window_end,
-        q.group.unwrap_or(Group::Month),
-    )
-    .await?;
-    Ok(envelope::ok(json!({
-        "totalRevenue": Cents(window.current.amount - window.current.refunded).to_major(),
-        "totalTransactions": window.current.count,
-        "transactions": window.current.count,
-        "averageTransaction": if window.current.count > 0 { Cents((window.current.amount - window.current.refunded) / window.current.count).to_major() } else { json!(0) },
-        "totalFees": Cents(window.current.fees).to_major(),
-        "trends": {
-            "revenue": change(window.current.amount - window.current.refunded, window.previous.amount - window.previous.refunded),
-            "transactions": change(window.current.count, window.previous.count),
-        },
-        "series": window.series,
-        "window": { "from": crate::time::rfc3339(DateTime::from_chrono(window_start)), "to": crate::time::rfc3339(DateTime::from_chrono(window_end)) },
-        "period": period_name(period),
-        "currentPeriod": {
-            "totalAmount": Cents(total).to_major(),
-            "totalNetAmount": Cents(total - fees).to_major(),
-            "totalFees": Cents(fees).to_major(),
-            "count": count,
-            "avgAmount": if count > 0 { Cents(total / count).to_major() } else { json!(0) },
-        },
-        "monthlyRevenue": monthly,
-    })))
+    let group = q.group.unwrap_or(Group::Month);
+    let window = window_stats(&state, me.0.id, zone, start, end, group).await?;
+    let mut body = window.view(start, end);
+    body["period"] = json!(period_name(period));
+    body["currentPeriod"] = period_view(&current);
+    body["monthlyRevenue"] = json!(monthly);
+    Ok(envelope::ok(body))
+}
+
+impl Period {
+    /// The first local day of the period that contains `today` (a week is the last 7 days).
+    fn start(self, today: chrono::NaiveDate) -> chrono::NaiveDate {
+        match self {
+            Period::Week => today - Duration::days(6),
+            Period::Month => today.with_day(1).unwrap_or(today),
+            Period::Quarter => chrono::NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1)
+                .unwrap_or(today),
+            Period::Year => chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
+        }
+    }
+}
+
+/// The `currentPeriod` figures (refunds deducted).
+fn period_view(t: &Totals) -> Value {
+    let total = t.amount - t.refunded;
+    json!({
+        "totalAmount": Cents(total).to_major(),
+        "totalNetAmount": Cents(total - t.fees).to_major(),
+        "totalFees": Cents(t.fees).to_major(),
+        "count": t.count,
+        "avgAmount": if t.count > 0 { Cents(total / t.count).to_major() } else { json!(0) },
+    })
+}
+
+impl WindowStats {
+    /// The window's figures, trends against the window before, series and bounds.
+    fn view(self, start: chrono::DateTime<Utc>, end: chrono::DateTime<Utc>) -> Value {
+        let (cur, prev) = (self.current, self.previous);
+        let revenue = cur.amount - cur.refunded;
+        json!({
+            "totalRevenue": Cents(revenue).to_major(),
+            "totalTransactions": cur.count,
+            "transactions": cur.count,
+            "averageTransaction": if cur.count > 0 { Cents(revenue / cur.count).to_major() } else { json!(0) },
+            "totalFees": Cents(cur.fees).to_major(),
+            "trends": {
+                "revenue": change(revenue, prev.amount - prev.refunded),
+                "transactions": change(cur.count, prev.count),
+            },
+            "series": self.series,
+            "window": { "from": crate::time::rfc3339(DateTime::from_chrono(start)), "to": crate::time::rfc3339(DateTime::from_chrono(end)) },
+        })
+    }
 }
 
 /// Percent change from `before` to `now` (one decimal); 0 when there was nothing before.

@@ -47,10 +47,26 @@ pub async fn list(
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let scope = me.scope();
     let store = NoteStore::new(&state.db);
+    let filter = list_filter(&store, &scope, &q).await?;
+    let (field, default_desc) = q.sort_by.unwrap_or(NoteSort::CreatedAt).field();
+    let descending = q.sort_order.map_or(default_desc, |o| o == SortOrder::Desc);
+    let (notes, total, next) = store.list(scope.filter(filter), field, descending, &page).await?;
+    let notes: Vec<NoteView> = notes.iter().map(NoteView::from).collect();
+    let has_more = match page.cursor {
+        Some(_) => next.is_some(),
+        None => page.skip() + (notes.len() as u64) < total,
+    };
+    let data = json!({ "notes": notes, "pagination": nested(&page, total, next), "total": total, "hasMore": has_more });
+    Ok(Json(json!({ "success": true, "data": data })).into_response())
+}
+
+/// The filter of a list query (the owner is added by the caller's scope): a client must be
+/// the caller's (404 otherwise), a search is literal text in the title, content or tags.
+async fn list_filter(store: &NoteStore, scope: &OwnerScope, q: &NoteListQuery) -> ApiResult<Document> {
     let mut filter = Document::new();
     if let Some(raw) = given(q.client_id.as_deref()) {
         let id = parse_id(raw, "client_id")?;
-        if !store.owns_client(&scope, id).await? {
+        if !store.owns_client(scope, id).await? {
             return Err(ApiError::not_found("Client"));
         }
         filter.insert("clientId", id);
@@ -72,16 +88,7 @@ pub async fn list(
             ],
         );
     }
-    let (field, default_desc) = q.sort_by.unwrap_or(NoteSort::CreatedAt).field();
-    let descending = q.sort_order.map_or(default_desc, |o| o == SortOrder::Desc);
-    let (notes, total, next) = store.list(scope.filter(filter), field, descending, &page).await?;
-    let notes: Vec<NoteView> = notes.iter().map(NoteView::from).collect();
-    let has_more = match page.cursor {
-        Some(_) => next.is_some(),
-        None => page.skip() + (notes.len() as u64) < total,
-    };
-    let data = json!({ "notes": notes, "pagination": nested(&page, total, next), "total": total, "hasMore": has_more });
-    Ok(Json(json!({ "success": true, "data": data })).into_response())
+    Ok(filter)
 }
 
 /// Creates a note about one of the caller's clients (and optionally one of their bookings).
