@@ -115,6 +115,8 @@ pub struct BookingChanged {
 pub enum PaymentChange {
     Received,
     StatusChanged,
+    /// Part or all of it was refunded (`amount_cents` is then the refund's amount).
+    Refunded,
     Updated,
     Deleted,
 }

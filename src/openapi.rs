@@ -29,7 +29,7 @@ use utoipa::OpenApi;
         crate::notifications::mark_all_read,
         crate::reviews::list, crate::reviews::statistics, crate::reviews::create, crate::reviews::respond,
         crate::profile::get_profile, crate::profile::put_profile, crate::profile::user_profile,
-        crate::profile::public_profile, crate::dashboard::dashboard,
+        crate::reviews::public_profile, crate::dashboard::dashboard,
         crate::session_notes::list, crate::session_notes::create, crate::session_notes::get_one,
         crate::session_notes::update, crate::session_notes::remove, crate::logs::ingest,
         crate::work_locations::list, crate::work_locations::external_calendar_status,

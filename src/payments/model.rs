@@ -176,3 +176,45 @@ pub struct RefundRequest {
     #[validate(length(max = 500))]
     pub reason: Option<String>,
 }
+
+/// `GET /api/payments` query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentQuery {
+    #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    pub status: Option<PaymentState>,
+    #[serde(
+        default,
+        alias = "payment_method",
+        deserialize_with = "crate::http::query::all_or"
+    )]
+    pub method: Option<Method>,
+    /// The client who paid (`payer_id` in the dashboard's words).
+    #[serde(
+        default,
+        alias = "client_id",
+        alias = "payer_id",
+        alias = "payerId",
+        deserialize_with = "crate::http::query::non_empty"
+    )]
+    pub client_id: Option<String>,
+    #[serde(alias = "start_date", alias = "date_from", alias = "dateFrom")]
+    pub start_date: Option<String>,
+    #[serde(alias = "end_date", alias = "date_to", alias = "dateTo")]
+    pub end_date: Option<String>,
+    pub page: Option<u64>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    #[serde(alias = "sort_by")]
+    pub sort_by: Option<PaymentSort>,
+    #[serde(alias = "sort_order")]
+    pub sort_order: Option<crate::db::SortOrder>,
+}
+
+/// Sort fields of the payment list: all mean "when it was paid".
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PaymentSort {
+    #[serde(alias = "date", alias = "createdAt")]
+    PaymentDate,
+}

@@ -5,15 +5,16 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{Datelike, Duration, Utc};
-use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::DateTime;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{zone_of, PAYMENTS};
+use super::store::PaymentStore;
+pub use super::store::Totals;
 use crate::app::AppState;
 use crate::auth::extract::Therapist;
+use crate::availability::store::AvailabilityStore;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ApiQuery;
@@ -78,60 +79,74 @@ pub async fn statistics(
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> ApiResult<Response> {
     let period = q.period.unwrap_or(Period::Month);
-    let zone = zone_of(&state, me.0.id).await?;
+    let zone = AvailabilityStore::new(&state.db).zone(me.0.id).await?;
     let today = Utc::now().with_timezone(&zone).date_naive();
-    let start = match period {
-        Period::Week => today - Duration::days(6),
-        Period::Month => today.with_day(1).unwrap_or(today),
-        Period::Quarter => {
-            chrono::NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1).unwrap_or(today)
-        }
-        Period::Year => chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
-    };
-    let since = DateTime::from_chrono(crate::time::day_bounds(zone, start).0);
+    let since = DateTime::from_chrono(crate::time::day_bounds(zone, period.start(today)).0);
     let (current, monthly) = revenue(&state, me.0.id, since, today).await?;
-    let total = current.amount - current.refunded;
-    let (fees, count) = (current.fees, current.count);
     // The dashboard's window (`date_from`/`date_to`), else this period; compared with the
     // window of the same length just before it.
     let from = crate::http::query::date_bound(&[("date_from", &q.from)])?.map(|b| b.start(zone));
     let to = crate::http::query::date_bound(&[("date_to", &q.to)])?.map(|b| b.end(zone));
-    let window_end = to.unwrap_or_else(Utc::now);
-    let window_start = from.unwrap_or_else(|| since.to_chrono());
-    if window_start > window_end {
+    let (start, end) = (
+        from.unwrap_or_else(|| since.to_chrono()),
+        to.unwrap_or_else(Utc::now),
+    );
+    if start > end {
         return Err(ApiError::field("date_to", "must not be before date_from"));
     }
-    let window = window_stats(
-        &state,
-        me.0.id,
-        zone,
-        window_start,
-        window_end,
-        q.group.unwrap_or(Group::Month),
-    )
-    .await?;
-    Ok(envelope::ok(json!({
-        "totalRevenue": Cents(window.current.amount - window.current.refunded).to_major(),
-        "totalTransactions": window.current.count,
-        "transactions": window.current.count,
-        "averageTransaction": if window.current.count > 0 { Cents((window.current.amount - window.current.refunded) / window.current.count).to_major() } else { json!(0) },
-        "totalFees": Cents(window.current.fees).to_major(),
-        "trends": {
-            "revenue": change(window.current.amount - window.current.refunded, window.previous.amount - window.previous.refunded),
-            "transactions": change(window.current.count, window.previous.count),
-        },
-        "series": window.series,
-        "window": { "from": crate::time::rfc3339(DateTime::from_chrono(window_start)), "to": crate::time::rfc3339(DateTime::from_chrono(window_end)) },
-        "period": period_name(period),
-        "currentPeriod": {
-            "totalAmount": Cents(total).to_major(),
-            "totalNetAmount": Cents(total - fees).to_major(),
-            "totalFees": Cents(fees).to_major(),
-            "count": count,
-            "avgAmount": if count > 0 { Cents(total / count).to_major() } else { json!(0) },
-        },
-        "monthlyRevenue": monthly,
-    })))
+    let group = q.group.unwrap_or(Group::Month);
+    let window = window_stats(&state, me.0.id, zone, start, end, group).await?;
+    let mut body = window.view(start, end);
+    body["period"] = json!(period_name(period));
+    body["currentPeriod"] = period_view(&current);
+    body["monthlyRevenue"] = json!(monthly);
+    Ok(envelope::ok(body))
+}
+
+impl Period {
+    /// The first local day of the period that contains `today` (a week is the last 7 days).
+    fn start(self, today: chrono::NaiveDate) -> chrono::NaiveDate {
+        match self {
+            Period::Week => today - Duration::days(6),
+            Period::Month => today.with_day(1).unwrap_or(today),
+            Period::Quarter => chrono::NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1)
+                .unwrap_or(today),
+            Period::Year => chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
+        }
+    }
+}
+
+/// The `currentPeriod` figures (refunds deducted).
+fn period_view(t: &Totals) -> Value {
+    let total = t.amount - t.refunded;
+    json!({
+        "totalAmount": Cents(total).to_major(),
+        "totalNetAmount": Cents(total - t.fees).to_major(),
+        "totalFees": Cents(t.fees).to_major(),
+        "count": t.count,
+        "avgAmount": if t.count > 0 { Cents(total / t.count).to_major() } else { json!(0) },
+    })
+}
+
+impl WindowStats {
+    /// The window's figures, trends against the window before, series and bounds.
+    fn view(self, start: chrono::DateTime<Utc>, end: chrono::DateTime<Utc>) -> Value {
+        let (cur, prev) = (self.current, self.previous);
+        let revenue = cur.amount - cur.refunded;
+        json!({
+            "totalRevenue": Cents(revenue).to_major(),
+            "totalTransactions": cur.count,
+            "transactions": cur.count,
+            "averageTransaction": if cur.count > 0 { Cents(revenue / cur.count).to_major() } else { json!(0) },
+            "totalFees": Cents(cur.fees).to_major(),
+            "trends": {
+                "revenue": change(revenue, prev.amount - prev.refunded),
+                "transactions": change(cur.count, prev.count),
+            },
+            "series": self.series,
+            "window": { "from": crate::time::rfc3339(DateTime::from_chrono(start)), "to": crate::time::rfc3339(DateTime::from_chrono(end)) },
+        })
+    }
 }
 
 /// Percent change from `before` to `now` (one decimal); 0 when there was nothing before.
@@ -159,47 +174,32 @@ async fn window_stats(
     end: chrono::DateTime<Utc>,
     group: Group,
 ) -> ApiResult<WindowStats> {
-    let length = end - start;
-    let earlier = start - length;
-    let earned = doc! { "$in": ["completed", "partially_refunded", "refunded"] };
-    let filter = doc! {
-        "therapistId": therapist, "status": earned,
-        "paymentDate": { "$gte": DateTime::from_chrono(earlier), "$lt": DateTime::from_chrono(end) },
-    };
-    let docs: Vec<Document> = state
-        .db
-        .analytics()
-        .collection::<Document>(PAYMENTS)
-        .find(filter)
-        .projection(doc! { "paymentDate": 1, "amountCents": 1, "refundedCents": 1, "feeCents": 1 })
-        .await?
-        .try_collect()
+    let earlier = start - (end - start);
+    let earned = PaymentStore::new(&state.db)
+        .earned_between(
+            therapist,
+            DateTime::from_chrono(earlier),
+            DateTime::from_chrono(end),
+        )
         .await?;
     let (mut current, mut previous) = (Totals::default(), Totals::default());
     let mut buckets: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
-    for d in &docs {
-        let Ok(at) = d.get_datetime("paymentDate") else {
-            continue;
-        };
-        let num = |k: &str| d.get(k).and_then(crate::db::as_i64).unwrap_or(0);
-        let t = if at.to_chrono() >= start {
-            &mut current
-        } else {
-            &mut previous
-        };
-        t.amount += num("amountCents");
-        t.refunded += num("refundedCents");
-        t.fees += num("feeCents");
+    for e in &earned {
+        let at = e.payment_date.to_chrono();
+        let t = if at >= start { &mut current } else { &mut previous };
+        t.amount += e.amount_cents;
+        t.refunded += e.refunded_cents;
+        t.fees += e.fee_cents;
         t.count += 1;
-        if at.to_chrono() >= start {
-            let local = at.to_chrono().with_timezone(&zone);
+        if at >= start {
+            let local = at.with_timezone(&zone);
             let key = match group {
                 Group::Day => local.format("%Y-%m-%d").to_string(),
                 Group::Month => local.format("%Y-%m").to_string(),
             };
-            let e = buckets.entry(key).or_default();
-            e.0 += num("amountCents") - num("refundedCents");
-            e.1 += 1;
+            let b = buckets.entry(key).or_default();
+            b.0 += e.amount_cents - e.refunded_cents;
+            b.1 += 1;
         }
     }
     let series = buckets
@@ -213,15 +213,6 @@ async fn window_stats(
     })
 }
 
-/// Sums of earned payments since an instant.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Totals {
-    pub amount: i64,
-    pub refunded: i64,
-    pub fees: i64,
-    pub count: i64,
-}
-
 /// Earned payments since `since`, and revenue (refunds deducted) for each of the 12 local months
 /// ending with `today`'s — one aggregation round trip, read from secondaries where available.
 pub async fn revenue(
@@ -231,55 +222,17 @@ pub async fn revenue(
     today: chrono::NaiveDate,
 ) -> ApiResult<(Totals, Vec<Value>)> {
     let months = last_twelve_months(today);
-    let earned = doc! { "$in": ["completed", "partially_refunded", "refunded"] };
-    let pipeline = vec![
-        doc! { "$match": { "therapistId": therapist, "status": earned } },
-        doc! { "$facet": {
-            "current": [
-                { "$match": { "paymentDate": { "$gte": since } } },
-                { "$group": { "_id": null, "amount": { "$sum": "$amountCents" }, "refunded": { "$sum": "$refundedCents" },
-                              "fees": { "$sum": "$feeCents" }, "count": { "$sum": 1 } } },
-            ],
-            "monthly": [
-                { "$match": { "month": { "$gte": &months[0] } } },
-                { "$group": { "_id": "$month", "amount": { "$sum": "$amountCents" }, "refunded": { "$sum": "$refundedCents" }, "count": { "$sum": 1 } } },
-            ],
-        } },
-    ];
-    let d = state
-        .db
-        .analytics()
-        .collection::<Document>(PAYMENTS)
-        .aggregate(pipeline)
-        .await?
-        .try_next()
-        .await?
-        .unwrap_or_default();
-    let num = |d: &Document, k: &str| d.get(k).and_then(crate::db::as_i64).unwrap_or(0);
-    let cur = crate::db::facet_first(&d, "current");
-    let totals = Totals {
-        amount: num(&cur, "amount"),
-        refunded: num(&cur, "refunded"),
-        fees: num(&cur, "fees"),
-        count: num(&cur, "count"),
-    };
-    let by_month: std::collections::HashMap<String, (i64, i64)> = d
-        .get_array("monthly")
-        .into_iter()
-        .flatten()
-        .filter_map(|b| b.as_document())
-        .filter_map(|m| {
-            Some((
-                m.get_str("_id").ok()?.to_owned(),
-                (num(m, "amount") - num(m, "refunded"), num(m, "count")),
-            ))
-        })
-        .collect();
+    let r = PaymentStore::new(&state.db)
+        .revenue(therapist, since, &months[0])
+        .await?;
+    let totals = r.current.first().copied().unwrap_or_default();
+    let by_month: std::collections::HashMap<&str, Totals> =
+        r.monthly.iter().map(|m| (m.month.as_str(), m.sums)).collect();
     let monthly = months
         .iter()
         .map(|m| {
-            let (rev, n) = by_month.get(m).copied().unwrap_or((0, 0));
-            json!({ "month": m, "revenue": Cents(rev).to_major(), "count": n })
+            let s = by_month.get(m.as_str()).copied().unwrap_or_default();
+            json!({ "month": m, "revenue": Cents(s.amount - s.refunded).to_major(), "count": s.count })
         })
         .collect();
     Ok((totals, monthly))

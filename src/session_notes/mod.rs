@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::{ApiQuery, ValidatedJson};
 use crate::http::pagination::nested;
-use model::{NoteInput, NoteListQuery, NoteSort, NoteView, SessionNote, SortOrder};
+use model::{NoteInput, NoteListQuery, NotePatch, NoteSort, NoteView, SessionNote, SortOrder};
 use store::NoteStore;
 
 /// Routes of this module.
@@ -47,10 +47,26 @@ pub async fn list(
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let scope = me.scope();
     let store = NoteStore::new(&state.db);
+    let filter = list_filter(&store, &scope, &q).await?;
+    let (field, default_desc) = q.sort_by.unwrap_or(NoteSort::CreatedAt).field();
+    let descending = q.sort_order.map_or(default_desc, |o| o == SortOrder::Desc);
+    let (notes, total, next) = store.list(scope.filter(filter), field, descending, &page).await?;
+    let notes: Vec<NoteView> = notes.iter().map(NoteView::from).collect();
+    let has_more = match page.cursor {
+        Some(_) => next.is_some(),
+        None => page.skip() + (notes.len() as u64) < total,
+    };
+    let data = json!({ "notes": notes, "pagination": nested(&page, total, next), "total": total, "hasMore": has_more });
+    Ok(Json(json!({ "success": true, "data": data })).into_response())
+}
+
+/// The filter of a list query (the owner is added by the caller's scope): a client must be
+/// the caller's (404 otherwise), a search is literal text in the title, content or tags.
+async fn list_filter(store: &NoteStore, scope: &OwnerScope, q: &NoteListQuery) -> ApiResult<Document> {
     let mut filter = Document::new();
     if let Some(raw) = given(q.client_id.as_deref()) {
         let id = parse_id(raw, "client_id")?;
-        if !store.owns_client(&scope, id).await? {
+        if !store.owns_client(scope, id).await? {
             return Err(ApiError::not_found("Client"));
         }
         filter.insert("clientId", id);
@@ -72,22 +88,7 @@ pub async fn list(
             ],
         );
     }
-    let (field, default_desc) = q.sort_by.unwrap_or(NoteSort::CreatedAt).field();
-    let descending = q.sort_order.map_or(default_desc, |o| o == SortOrder::Desc);
-    let (docs, total, next) = store.list(scope.filter(filter), field, descending, &page).await?;
-    let notes: Vec<NoteView> = docs
-        .into_iter()
-        .map(mongodb::bson::from_document::<SessionNote>)
-        .collect::<Result<Vec<_>, _>>()?
-        .iter()
-        .map(NoteView::from)
-        .collect();
-    let has_more = match page.cursor {
-        Some(_) => next.is_some(),
-        None => page.skip() + (notes.len() as u64) < total,
-    };
-    let data = json!({ "notes": notes, "pagination": nested(&page, total, next), "total": total, "hasMore": has_more });
-    Ok(Json(json!({ "success": true, "data": data })).into_response())
+    Ok(filter)
 }
 
 /// Creates a note about one of the caller's clients (and optionally one of their bookings).
@@ -169,15 +170,13 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("Note"))?;
     let refs = resolve_refs(&store, &scope, &req, Some(current.client_id)).await?;
-    let mut set = changes(req)?;
-    if let Some(client) = refs.client {
-        set.insert("clientId", client);
-    }
-    if let Some(booking) = refs.booking {
-        set.insert("bookingId", booking);
-    }
+    let patch = NotePatch {
+        client_id: refs.client,
+        booking_id: refs.booking,
+        ..changes(req)?
+    };
     let note = store
-        .update(&scope, id, set)
+        .update(&scope, id, &patch)
         .await?
         .ok_or_else(|| ApiError::not_found("Note"))?;
     Ok(envelope::ok(NoteView::from(&note)))
@@ -199,57 +198,25 @@ pub async fn remove(
     Ok(Json(body).into_response())
 }
 
-/// The `$set` of an update's plain fields (references are checked separately).
-fn changes(req: NoteInput) -> ApiResult<Document> {
-    let mut set = doc! { "updatedAt": DateTime::now() };
-    if let Some(v) = req.title {
-        set.insert("title", v);
-    }
-    if let Some(v) = req.content {
-        set.insert("content", v);
-    }
-    if let Some(raw) = given(req.date.as_deref()) {
-        set.insert("date", parse_when(raw)?);
-    }
-    if let Some(v) = req.tags {
-        set.insert("tags", crate::clients::normalize_tags(v));
-    }
-    let enums = [
-        (
-            "noteType",
-            req.note_type.map(|v| mongodb::bson::to_bson(&v)).transpose()?,
-        ),
-        (
-            "category",
-            req.category.map(|v| mongodb::bson::to_bson(&v)).transpose()?,
-        ),
-        (
-            "priority",
-            req.priority.map(|v| mongodb::bson::to_bson(&v)).transpose()?,
-        ),
-        (
-            "status",
-            req.status.map(|v| mongodb::bson::to_bson(&v)).transpose()?,
-        ),
-    ];
-    for (k, v) in enums {
-        if let Some(v) = v {
-            set.insert(k, v);
-        }
-    }
-    if let Some(v) = req.is_emergency {
-        set.insert("isEmergency", v);
-    }
-    if let Some(v) = req.requires_response {
-        set.insert("requiresResponse", v);
-    }
-    if let Some(v) = req.mood {
-        set.insert("mood", i32::from(v));
-    }
-    if let Some(v) = req.wellness_score {
-        set.insert("wellnessScore", i32::from(v));
-    }
-    Ok(set)
+/// The patch of an update's plain fields (references are checked separately).
+fn changes(req: NoteInput) -> ApiResult<NotePatch> {
+    Ok(NotePatch {
+        updated_at: DateTime::now(),
+        title: req.title,
+        content: req.content,
+        date: given(req.date.as_deref()).map(parse_when).transpose()?,
+        tags: req.tags.map(crate::clients::normalize_tags),
+        note_type: req.note_type,
+        category: req.category,
+        priority: req.priority,
+        status: req.status,
+        is_emergency: req.is_emergency,
+        requires_response: req.requires_response,
+        mood: req.mood,
+        wellness_score: req.wellness_score,
+        client_id: None,
+        booking_id: None,
+    })
 }
 
 /// The client and booking a note body refers to, each checked to be the caller's.
@@ -297,7 +264,7 @@ async fn resolve_refs(
     Ok(Refs {
         client: client.or(Some(booking.client_id)),
         booking: Some(id),
-        booking_start: booking.starts_at,
+        booking_start: Some(booking.starts_at),
     })
 }
 

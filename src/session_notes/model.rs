@@ -275,3 +275,38 @@ pub struct NoteListQuery {
     #[serde(alias = "sortOrder")]
     pub sort_order: Option<SortOrder>,
 }
+
+/// The `$set` of a note update: only what the request gives (plus `updatedAt`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotePatch {
+    pub updated_at: DateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<DateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note_type: Option<NoteType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<NoteCategory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<NoteStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_emergency: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requires_response: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mood: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wellness_score: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ObjectId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booking_id: Option<ObjectId>,
+}

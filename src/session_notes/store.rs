@@ -5,11 +5,11 @@ use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 
-use super::model::SessionNote;
-use crate::db::Db;
-use crate::db::OwnerScope;
-use crate::db::Page;
-use crate::error::ApiError;
+use super::model::{NotePatch, SessionNote};
+use crate::bookings::store::BookingStore;
+use crate::clients::store::ClientStore;
+use crate::db::{Db, OwnerScope, Page};
+use crate::error::ApiResult;
 
 /// The collection name.
 pub const SESSION_NOTES: &str = "session_notes";
@@ -17,24 +17,23 @@ pub const SESSION_NOTES: &str = "session_notes";
 /// A booking of the caller, as far as a note needs it.
 pub struct OwnBooking {
     pub client_id: ObjectId,
-    pub starts_at: Option<DateTime>,
+    pub starts_at: DateTime,
 }
 
-/// Queries of session notes (and the ownership checks of the ids a note refers to).
+/// Queries of session notes (and the ownership checks of the ids a note refers to, through
+/// the stores of those resources).
 pub struct NoteStore {
     notes: Collection<SessionNote>,
-    raw: Collection<Document>,
-    clients: Collection<Document>,
-    bookings: Collection<Document>,
+    clients: ClientStore,
+    bookings: BookingStore,
 }
 
 impl NoteStore {
     pub fn new(db: &Db) -> Self {
         Self {
             notes: db.collection(SESSION_NOTES),
-            raw: db.collection(SESSION_NOTES),
-            clients: db.collection(crate::clients::store::CLIENTS),
-            bookings: db.collection("bookings"),
+            clients: ClientStore::new(db),
+            bookings: BookingStore::new(db),
         }
     }
 
@@ -46,17 +45,19 @@ impl NoteStore {
         self.notes.find_one(scope.by_id(id)).await
     }
 
-    /// Applies `$set` to a scoped note and returns it after the change.
+    /// Applies `patch` to a scoped note and returns it after the change.
     pub async fn update(
         &self,
         scope: &OwnerScope,
         id: ObjectId,
-        set: Document,
-    ) -> mongodb::error::Result<Option<SessionNote>> {
-        self.notes
+        patch: &NotePatch,
+    ) -> ApiResult<Option<SessionNote>> {
+        let set = mongodb::bson::to_document(patch)?;
+        Ok(self
+            .notes
             .find_one_and_update(scope.by_id(id), doc! { "$set": set })
             .return_document(ReturnDocument::After)
-            .await
+            .await?)
     }
 
     /// Removes a scoped note for good; whether there was one.
@@ -64,25 +65,27 @@ impl NoteStore {
         Ok(self.notes.delete_one(scope.by_id(id)).await?.deleted_count == 1)
     }
 
-    /// One page of the list matching `filter` (already scoped), its total and next cursor.
+    /// One page of the notes matching `filter` (already scoped), its total and next cursor. A
+    /// note that does not decode is an error, never skipped.
     pub async fn list(
         &self,
         filter: Document,
         sort_field: &str,
         descending: bool,
         page: &Page,
-    ) -> Result<(Vec<Document>, u64, Option<String>), ApiError> {
-        crate::db::page_of(&self.raw, filter, sort_field, descending, page).await
+    ) -> ApiResult<(Vec<SessionNote>, u64, Option<String>)> {
+        let raw = self.notes.clone_with_type::<Document>();
+        let (docs, total, next) = crate::db::page_of(&raw, filter, sort_field, descending, page).await?;
+        let notes = docs
+            .into_iter()
+            .map(mongodb::bson::from_document::<SessionNote>)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((notes, total, next))
     }
 
     /// Whether the caller keeps a client record with this id.
     pub async fn owns_client(&self, scope: &OwnerScope, id: ObjectId) -> mongodb::error::Result<bool> {
-        let found = self
-            .clients
-            .find_one(scope.by_id(id))
-            .projection(doc! { "_id": 1 })
-            .await?;
-        Ok(found.is_some())
+        Ok(self.clients.get(scope, id).await?.is_some())
     }
 
     /// The caller's booking with this id, if it is theirs.
@@ -91,16 +94,9 @@ impl NoteStore {
         scope: &OwnerScope,
         id: ObjectId,
     ) -> mongodb::error::Result<Option<OwnBooking>> {
-        let found = self
-            .bookings
-            .find_one(scope.by_id(id))
-            .projection(doc! { "clientId": 1, "startsAt": 1 })
-            .await?;
-        Ok(found.and_then(|d| {
-            Some(OwnBooking {
-                client_id: d.get_object_id("clientId").ok()?,
-                starts_at: d.get_datetime("startsAt").ok().copied(),
-            })
+        Ok(self.bookings.get(scope, id).await?.map(|b| OwnBooking {
+            client_id: b.client_id,
+            starts_at: b.starts_at,
         }))
     }
 }

@@ -370,3 +370,30 @@ async fn a_retried_payment_with_the_same_key_is_recorded_once() {
         "booking changed once"
     );
 }
+
+/// A stored payment that no longer decodes is an error the therapist sees (500, cause logged),
+/// never a page that silently leaves it out.
+#[tokio::test]
+async fn a_payment_that_does_not_decode_fails_the_list_instead_of_vanishing() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Rota").await;
+    let body = json!({ "amount": 30, "method": "cash", "clientId": client });
+    assert_eq!(app.post_as("/api/payments", &me, &body).await.status(), 201);
+    let listed = json_body(app.get_as("/api/payments", &me).await).await;
+    assert_eq!(listed["data"]["total"], 1);
+
+    let therapist_id = mongodb::bson::oid::ObjectId::parse_str(&me.id).unwrap();
+    app.db
+        .collection::<Document>("payments")
+        .update_one(
+            doc! { "therapistId": therapist_id },
+            doc! { "$set": { "amountCents": "thirty" } },
+        )
+        .await
+        .unwrap();
+    let r = app.get_as("/api/payments", &me).await;
+    assert_eq!(r.status(), 500);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("thirty"), "the cause stays in the log: {text}");
+}

@@ -455,3 +455,42 @@ async fn cancelling_through_a_status_update_also_notifies() {
         "the time is free again"
     );
 }
+
+/// Answering a review keeps the review as it was and shows the answer in the list; a review of
+/// another therapist cannot be answered.
+#[tokio::test]
+async fn a_review_answer_is_shown_in_the_list_and_only_its_therapist_may_give_it() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let other = therapist(&app).await;
+    let therapist_id = mongodb::bson::oid::ObjectId::parse_str(&me.id).unwrap();
+    let now = mongodb::bson::DateTime::now();
+    let id = mongodb::bson::oid::ObjectId::new();
+    app.db
+        .collection::<mongodb::bson::Document>("reviews")
+        .insert_one(mongodb::bson::doc! {
+            "_id": id, "therapistId": therapist_id, "clientId": mongodb::bson::oid::ObjectId::new(),
+            "bookingId": mongodb::bson::oid::ObjectId::new(), "rating": 4, "comment": "Bien",
+            "status": "published", "createdAt": now, "updatedAt": now,
+        })
+        .await
+        .unwrap();
+    let path = format!("/api/reviews/{id}/response");
+    let answer = json!({ "response": "  Gracias  " });
+    assert_error(app.post_as(&path, &other, &answer).await, 404, "NOT_FOUND").await;
+    let r = app.post_as(&path, &me, &answer).await;
+    assert_eq!(r.status(), 200);
+    let v = json_body(r).await["data"].clone();
+    assert_eq!(
+        (v["rating"].clone(), v["response"]["text"].clone()),
+        (json!(4), json!("Gracias"))
+    );
+    let list = json_body(app.get_as("/api/reviews", &me).await).await["data"].clone();
+    assert_eq!(list["reviews"][0]["response"]["text"], "Gracias");
+    assert_eq!(list["reviews"][0]["comment"], "Bien");
+    let stats = json_body(app.get_as("/api/reviews/statistics", &me).await).await["data"].clone();
+    assert_eq!(
+        (stats["totalReviews"].clone(), stats["averageRating"].clone()),
+        (json!(1), json!(4.0))
+    );
+}

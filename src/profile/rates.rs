@@ -1,0 +1,164 @@
+//! The profile's price list as the dashboard's rates and packages forms send it: session
+//! prices, custom rates (kinds of session and bundles of them) and pricing packages. Prices
+//! arrive in major units (numbers or text) and are kept in cents.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::model::{item_id, price_opt, short_texts};
+use crate::money::{Cents, Currency};
+
+/// Kinds of session a custom rate prices.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    Individual,
+    Couple,
+    Group,
+    Consultation,
+    Followup,
+    Online,
+}
+
+/// One priced kind of session.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionRate {
+    #[serde(default, deserialize_with = "item_id")]
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: SessionKind,
+    #[validate(length(min = 1, max = 120))]
+    pub name: String,
+    #[validate(range(min = 5, max = 720))]
+    pub duration: u32,
+    #[serde(deserialize_with = "crate::money::major", skip_serializing)]
+    #[schema(value_type = f64)]
+    pub price: Cents,
+    #[validate(length(max = 500))]
+    pub description: Option<String>,
+}
+
+/// A bundle of one kind of session.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RatePackage {
+    #[serde(default, deserialize_with = "item_id")]
+    pub id: Option<String>,
+    #[validate(length(min = 1, max = 120))]
+    pub name: String,
+    #[validate(range(min = 1, max = 100))]
+    pub sessions: u32,
+    pub session_type: SessionKind,
+    #[serde(deserialize_with = "crate::money::major", skip_serializing)]
+    #[schema(value_type = f64)]
+    pub price: Cents,
+    #[validate(length(max = 500))]
+    pub description: Option<String>,
+}
+
+/// The custom rates form: kinds of session and packages.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomRates {
+    #[serde(default)]
+    pub currency: Currency,
+    #[serde(default)]
+    #[validate(length(max = 20), nested)]
+    pub sessions: Vec<SessionRate>,
+    #[serde(default)]
+    #[validate(length(max = 20), nested)]
+    pub packages: Vec<RatePackage>,
+}
+
+/// Session prices (both rates forms of the dashboard; prices as numbers or text, `""` none).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rates {
+    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
+    #[schema(value_type = Option<f64>)]
+    pub session_price: Option<Cents>,
+    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
+    #[schema(value_type = Option<f64>)]
+    pub follow_up_price: Option<Cents>,
+    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
+    #[schema(value_type = Option<f64>)]
+    pub package_price: Option<Cents>,
+    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
+    #[schema(value_type = Option<f64>)]
+    pub couple_session_price: Option<Cents>,
+    #[serde(default)]
+    pub currency: Currency,
+    #[validate(range(min = 5, max = 720))]
+    pub session_duration: Option<u32>,
+    #[validate(nested)]
+    pub custom_rates: Option<CustomRates>,
+}
+
+/// A bundle of sessions sold together (the SPEC's fields, plus the dashboard's package form:
+/// `discountedPrice` is the price, `originalPrice` what it would cost without the bundle).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PricingPackage {
+    #[serde(default, deserialize_with = "item_id")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "crate::http::extract::trimmed")]
+    #[validate(length(min = 1, max = 120))]
+    pub name: String,
+    #[validate(range(min = 1, max = 100))]
+    pub sessions: u32,
+    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
+    #[schema(value_type = Option<f64>)]
+    pub price: Option<Cents>,
+    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
+    #[schema(value_type = Option<f64>)]
+    pub discounted_price: Option<Cents>,
+    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
+    #[schema(value_type = Option<f64>)]
+    pub original_price: Option<Cents>,
+    #[validate(length(max = 1000))]
+    pub description: Option<String>,
+    #[validate(range(min = 1, max = 3650))]
+    pub validity_days: Option<u32>,
+    pub is_active: Option<bool>,
+    #[validate(custom(function = "short_texts"))]
+    pub features: Option<Vec<String>>,
+}
+
+impl PricingPackage {
+    /// What the bundle costs: `price`, else `discountedPrice`.
+    pub fn cost(&self) -> Option<Cents> {
+        self.price.or(self.discounted_price)
+    }
+}
+
+/// `pricingPackages`: the SPEC's list, or the dashboard's `{packages, coupons}`. Coupons are
+/// out of scope (SPEC): accepted and not stored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PackagesInput {
+    List(Vec<PricingPackage>),
+    Form(PackagesForm),
+}
+
+/// The dashboard's packages-and-coupons form.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PackagesForm {
+    #[serde(default)]
+    pub packages: Vec<PricingPackage>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub coupons: Vec<serde_json::Value>,
+}
+
+impl PackagesInput {
+    /// The packages given either way.
+    pub fn into_packages(self) -> Vec<PricingPackage> {
+        match self {
+            Self::List(l) => l,
+            Self::Form(f) => f.packages,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The write of a profile: one function that applies the edit and then tells the rest of the
+//! service (`Event::Profile`); work locations are part of the profile, so their edits go here
+//! too.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::Document;
+
+use super::model::ProfileInput;
+use super::store::ProfileStore;
+use super::update::changes;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::events::{Event, ProfileChanged};
+
+/// Applies the given parts of `req` to the therapist's profile (created first if it was never
+/// read); the profile after the change.
+pub async fn update(state: &AppState, therapist: ObjectId, req: ProfileInput) -> ApiResult<Document> {
+    let set = changes(&state.config, req)?;
+    let store = ProfileStore::new(&state.db);
+    store.load_or_create(therapist).await?;
+    let profile = store
+        .update(therapist, set)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Profile"))?;
+    state
+        .events
+        .emit(Event::Profile(ProfileChanged { therapist }))
+        .await;
+    Ok(profile)
+}
