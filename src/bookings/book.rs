@@ -5,7 +5,6 @@
 use chrono::Utc;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::DateTime;
-use serde::Deserialize;
 
 use super::model::{Booking, BookingStatus, ClientBook, CreateBooking, PaymentStatus};
 use super::place::{place, series, Placed};
@@ -153,38 +152,6 @@ pub async fn book_as_therapist(
     Ok((created, is_series))
 }
 
-/// The rates of a profile that price a booking from the booking site.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Rates {
-    #[serde(default)]
-    session_price_cents: Option<i64>,
-    #[serde(default)]
-    currency: Option<Currency>,
-}
-
-/// A profile, as far as pricing goes.
-#[derive(Debug, Deserialize)]
-struct PricedProfile {
-    #[serde(default)]
-    rates: Option<Rates>,
-}
-
-/// The session price of the therapist's profile (0 EUR when none is set).
-// TODO(issue 10): belongs in the profile's store once it has one (`session_price`).
-async fn session_price(state: &AppState, therapist: ObjectId) -> ApiResult<(Cents, Currency)> {
-    let profile = state
-        .db
-        .collection::<PricedProfile>("profiles")
-        .find_one(mongodb::bson::doc! { "userId": therapist })
-        .await?;
-    let rates = profile.and_then(|p| p.rates).unwrap_or_default();
-    Ok((
-        Cents(rates.session_price_cents.unwrap_or(0).max(0)),
-        rates.currency.unwrap_or_default(),
-    ))
-}
-
 /// 400 (naming `startTime`) when a client may not book `p` on local `date` now: notice, how far
 /// ahead, open time. Other bookings are the claims' to refuse.
 async fn check_rules(
@@ -241,7 +208,9 @@ pub async fn book_as_client(
     let p = place(zone, &req.date, &req.start_time, &req.end_time)?;
     check_rules(state, therapist, &schedule, zone, &req.date, &p).await?;
     let client = crate::clients::service::client_record_for(state, therapist, me.0.id).await?;
-    let (amount, currency) = session_price(state, therapist).await?;
+    let (amount, currency) = crate::profile::store::ProfileStore::new(&state.db)
+        .session_price(therapist)
+        .await?;
     let terms = Terms {
         therapist,
         client,

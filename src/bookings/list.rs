@@ -44,16 +44,17 @@ pub async fn my_client_records(state: &AppState, me: &ClientUser) -> ApiResult<V
     Ok(ClientStore::new(&state.db).record_ids_of_user(me.0.id).await?)
 }
 
-/// The list envelope: `data`, counts and the page (a cursor after a full page).
-fn list_body(data: Vec<Value>, total: u64, page: &Page, items: &[Booking], field: &str) -> Response {
-    let next_cursor = if items.len() as u64 == page.limit {
-        items
-            .last()
-            .and_then(|b| mongodb::bson::to_document(b).ok())
+/// Keeps a page of `items` (read as `limit + 1`), and the cursor after it when more follow.
+fn split(page: &Page, items: Vec<Booking>, field: &str) -> (Vec<Booking>, Option<String>) {
+    page.split(items, |b| {
+        mongodb::bson::to_document(b)
+            .ok()
             .and_then(|d| Cursor::after(&d, field))
-    } else {
-        None
-    };
+    })
+}
+
+/// The list envelope: `data`, counts and the page (a cursor when another page follows).
+fn list_body(data: Vec<Value>, total: u64, page: &Page, next_cursor: Option<String>) -> Response {
     Json(json!({
         "success": true, "count": data.len(), "total": total, "data": data,
         "pagination": { "page": page.page, "limit": page.limit, "totalPages": page.total_pages(total), "nextCursor": next_cursor },
@@ -91,11 +92,12 @@ pub async fn list(
             order.after,
             order.sort,
             page.skip(),
-            page.limit as i64,
+            page.limit as i64 + 1,
         )
         .await?;
+    let (items, next) = split(&page, items, order.field);
     let data = store.views(&items).await?;
-    Ok(list_body(data, total, &page, &items, order.field))
+    Ok(list_body(data, total, &page, next))
 }
 
 /// One booking with its client.
@@ -145,8 +147,15 @@ pub async fn client_list(
     let order = q.order(&page, Some("startsAt"))?;
     let store = BookingStore::new(&state.db);
     let (items, total) = store
-        .page(filter, order.after, order.sort, page.skip(), page.limit as i64)
+        .page(
+            filter,
+            order.after,
+            order.sort,
+            page.skip(),
+            page.limit as i64 + 1,
+        )
         .await?;
+    let (items, next) = split(&page, items, order.field);
     let names = store.therapist_names(&items).await?;
     let data: Vec<_> = items
         .iter()
@@ -156,5 +165,5 @@ pub async fn client_list(
             v
         })
         .collect();
-    Ok(list_body(data, total, &page, &items, order.field))
+    Ok(list_body(data, total, &page, next))
 }

@@ -100,6 +100,15 @@ impl ClientStore {
     }
 
     /// Counts by status and new clients since `month_start`.
+    /// How many of the scope's records are active, and how many there are (analytics reads).
+    pub async fn counts(&self, scope: &OwnerScope) -> mongodb::error::Result<(u64, u64)> {
+        let active = scope.filter(doc! { "status": "active" });
+        let all = scope.filter(doc! {});
+        tokio::try_join!(async { self.analytics.count_documents(active).await }, async {
+            self.analytics.count_documents(all).await
+        },)
+    }
+
     pub async fn stats(&self, scope: &OwnerScope, month_start: DateTime) -> ApiResult<CountFacets> {
         let pipeline = vec![
             doc! { "$match": scope.filter(doc! {}) },

@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{Datelike, Utc};
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, DateTime};
 use serde_json::{json, Value};
 
 use crate::app::AppState;
@@ -19,6 +19,7 @@ use crate::availability::store::AvailabilityStore;
 use crate::bookings::busy::occupancy_of;
 use crate::bookings::model::status_counts;
 use crate::bookings::store::BookingStore;
+use crate::clients::store::ClientStore;
 use crate::error::ApiResult;
 use crate::http::envelope;
 use crate::money::Cents;
@@ -56,17 +57,7 @@ async fn bookings_today(
 
 /// Active and all client records of the therapist.
 async fn client_counts(state: &AppState, me: &Therapist) -> ApiResult<(u64, u64)> {
-    let scope = me.scope();
-    let clients = state.db.analytics().collection::<Document>("clients");
-    let (active, total) = tokio::try_join!(
-        async {
-            clients
-                .count_documents(scope.filter(doc! { "status": "active" }))
-                .await
-        },
-        async { clients.count_documents(scope.filter(doc! {})).await },
-    )?;
-    Ok((active, total))
+    Ok(ClientStore::new(&state.db).counts(&me.scope()).await?)
 }
 
 /// Today's bookings, next appointment, counts, revenue, clients, occupancy and rating.
