@@ -3,9 +3,7 @@
 //! one service function. Writes that claim or release time run detached from the request, so a
 //! change that has begun always completes.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::json;
 
@@ -21,7 +19,7 @@ use crate::app::AppState;
 use crate::auth::extract::Therapist;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
-use crate::http::extract::{parse_body, IfMatch, RawBody};
+use crate::http::extract::{IfMatch, JsonBody};
 use crate::idempotency::{detached, Idempotent};
 
 /// Creates a booking, or an all-or-nothing weekly series (`recurrence`).
@@ -54,12 +52,10 @@ pub async fn update(
     me: Therapist,
     Path(id): Path<String>,
     if_match: IfMatch,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    JsonBody(req): JsonBody<UpdateBooking>,
 ) -> ApiResult<Response> {
     // A move claims and releases time: once begun it runs to completion, whatever the request.
     detached(async move {
-        let req: UpdateBooking = parse_body(&headers, &body)?;
         crate::http::extract::require_https(&state.config, "meetingLink", req.meeting_link.as_deref())?;
         let b = load(&state, &me, &id).await?;
         check_version(&b, if_match.or_body(req.version))?;
@@ -99,12 +95,10 @@ pub async fn reschedule(
     me: Therapist,
     Path(id): Path<String>,
     if_match: IfMatch,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    JsonBody(req): JsonBody<RescheduleBooking>,
 ) -> ApiResult<Response> {
     // A move claims and releases time: once begun it runs to completion, whatever the request.
     detached(async move {
-        let req: RescheduleBooking = parse_body(&headers, &body)?;
         let b = load(&state, &me, &id).await?;
         check_version(&b, if_match.or_body(req.version))?;
         let zone =
@@ -126,10 +120,9 @@ async fn set_status(
     me: Therapist,
     id: String,
     if_match: IfMatch,
-    (headers, body): (HeaderMap, Bytes),
+    req: StatusChange,
     to: BookingStatus,
 ) -> ApiResult<Response> {
-    let req: StatusChange = parse_body(&headers, &body)?;
     let b = load(&state, &me, &id).await?;
     check_version(&b, if_match.or_body(req.version))?;
     let patch = BookingPatch {
@@ -147,18 +140,9 @@ pub async fn complete(
     me: Therapist,
     Path(id): Path<String>,
     if_match: IfMatch,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    JsonBody(req): JsonBody<StatusChange>,
 ) -> ApiResult<Response> {
-    detached(set_status(
-        state,
-        me,
-        id,
-        if_match,
-        (headers, body),
-        BookingStatus::Completed,
-    ))
-    .await
+    detached(set_status(state, me, id, if_match, req, BookingStatus::Completed)).await
 }
 
 /// Marks a booking as a no-show.
@@ -168,16 +152,7 @@ pub async fn no_show(
     me: Therapist,
     Path(id): Path<String>,
     if_match: IfMatch,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    JsonBody(req): JsonBody<StatusChange>,
 ) -> ApiResult<Response> {
-    detached(set_status(
-        state,
-        me,
-        id,
-        if_match,
-        (headers, body),
-        BookingStatus::NoShow,
-    ))
-    .await
+    detached(set_status(state, me, id, if_match, req, BookingStatus::NoShow)).await
 }

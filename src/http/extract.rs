@@ -94,6 +94,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+/// A JSON body where an empty body reads as `{}` (so `PUT .../complete` may send nothing),
+/// validated; the 400/413/415 of [`parse_body`].
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Validate> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let RawBody(body) = RawBody::from_request(req, state).await?;
+        parse_body(&headers, &body).map(JsonBody)
+    }
+}
+
 /// Deserializes a string trimmed, so validation sees (and storage keeps) what matters.
 pub fn trimmed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     use serde::Deserialize;

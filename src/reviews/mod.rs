@@ -9,7 +9,6 @@ pub mod service;
 pub mod store;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,7 +21,7 @@ use crate::auth::extract::{parse_id, ClientUser, Therapist};
 use crate::db::Page;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
-use crate::http::extract::{parse_body, ApiQuery, RawBody};
+use crate::http::extract::{ApiQuery, JsonBody};
 use crate::http::pagination::nested;
 pub use model::{CreateReview, RatingSummary, Respond, Review, ReviewQuery, ReviewStatus};
 pub use public::{__path_public_profile, public_profile};
@@ -45,10 +44,8 @@ pub fn routes() -> Router<AppState> {
 pub async fn create(
     State(state): State<AppState>,
     me: ClientUser,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    JsonBody(req): JsonBody<CreateReview>,
 ) -> ApiResult<Response> {
-    let req: CreateReview = parse_body(&headers, &body)?;
     let (review, client) = service::create(&state, me.0.id, req).await?;
     Ok(envelope::created(review.view(Some(&client))))
 }
@@ -149,10 +146,8 @@ pub async fn respond(
     State(state): State<AppState>,
     me: Therapist,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    JsonBody(req): JsonBody<Respond>,
 ) -> ApiResult<Response> {
-    let req: Respond = parse_body(&headers, &body)?;
     let id = parse_id(&id, "id")?;
     let review = service::respond(&state, &me.scope(), id, &req.response).await?;
     Ok(envelope::ok(review.view(None)))
