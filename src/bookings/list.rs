@@ -19,6 +19,7 @@ use crate::db::{Cursor, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ApiQuery;
+use crate::http::pagination::CountedList;
 
 /// One of the therapist's bookings (404 when it is not theirs).
 pub async fn load(state: &AppState, me: &Therapist, id: &str) -> ApiResult<Booking> {
@@ -53,13 +54,9 @@ fn split(page: &Page, items: Vec<Booking>, field: &str) -> (Vec<Booking>, Option
     })
 }
 
-/// The list envelope: `data`, counts and the page (a cursor when another page follows).
+/// The bookings list shape (a cursor when another page follows).
 fn list_body(data: Vec<Value>, total: u64, page: &Page, next_cursor: Option<String>) -> Response {
-    Json(json!({
-        "success": true, "count": data.len(), "total": total, "data": data,
-        "pagination": { "page": page.page, "limit": page.limit, "totalPages": page.total_pages(total), "nextCursor": next_cursor },
-    }))
-    .into_response()
+    Json(CountedList::new(data, total, page, next_cursor)).into_response()
 }
 
 /// Lists the caller's bookings with each client embedded (one extra query per page).
