@@ -23,6 +23,7 @@ use crate::db::{Db, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ApiQuery;
+use crate::reviews::store::ReviewStore;
 
 /// How many of a client's latest bookings their page shows.
 const RECENT_BOOKINGS: i64 = 5;
@@ -65,9 +66,10 @@ pub async fn list(
 /// Completed sessions, the last one, and the average rating of each of `ids` (two
 /// aggregations a page, run concurrently).
 async fn histories(db: &Db, ids: &[ObjectId]) -> ApiResult<HashMap<ObjectId, ClientActivity>> {
+    let reviews = ReviewStore::new(db);
     let (sessions, ratings) = tokio::try_join!(
         async { Ok::<_, ApiError>(activity::completed_sessions(db, ids).await?) },
-        activity::average_ratings(db, ids),
+        reviews.average_by_client(ids),
     )?;
     let mut out: HashMap<ObjectId, ClientActivity> = HashMap::new();
     for (id, s) in sessions {
