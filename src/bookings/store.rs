@@ -1,5 +1,6 @@
-//! Every MongoDB query of bookings (those a payment's transaction makes, in its session, are
-//! in `store/charges.rs`).
+//! Every MongoDB query of bookings (what a client's bookings say about them is in
+//! `store/activity.rs`; what a payment's transaction reads and writes, in its session, in
+//! `store/charges.rs`).
 
 use std::collections::HashMap;
 
@@ -16,8 +17,10 @@ use crate::auth::store::AuthStore;
 use crate::db::Db;
 use crate::db::OwnerScope;
 
+mod activity;
 mod charges;
 
+pub use activity::Sessions;
 pub use charges::{ChargeMark, ChargeView};
 
 /// Collection name.
