@@ -1,5 +1,8 @@
 //! Every MongoDB query of users, refresh tokens, password resets and email verifications.
 
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::ReturnDocument;
@@ -96,6 +99,29 @@ impl AuthStore {
 
     pub async fn user_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<User>> {
         self.users.find_one(doc! { "_id": id }).await
+    }
+
+    /// The names of the users among `ids`, in one query (a projection; an unknown id is absent).
+    pub async fn names(&self, ids: &[ObjectId]) -> mongodb::error::Result<HashMap<ObjectId, String>> {
+        /// The projected part of a user.
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[serde(rename = "_id")]
+            id: ObjectId,
+            name: String,
+        }
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let named: Vec<Named> = self
+            .users
+            .clone_with_type::<Named>()
+            .find(doc! { "_id": { "$in": ids.to_vec() } })
+            .projection(doc! { "name": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(named.into_iter().map(|u| (u.id, u.name)).collect())
     }
 
     /// Replaces the password hash only if it is still `old` (a concurrent change wins).

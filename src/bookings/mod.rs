@@ -2,7 +2,6 @@
 //! what needs bookings and availability together (free slots, occupancy, calendar events), so
 //! availability never depends on bookings.
 
-pub mod activity;
 pub mod book;
 pub mod busy;
 pub mod calendar;

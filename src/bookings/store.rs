@@ -1,4 +1,6 @@
-//! Every MongoDB query of bookings.
+//! Every MongoDB query of bookings (what a client's bookings say about them is in
+//! `store/activity.rs`; what a payment's transaction reads and writes, in its session, in
+//! `store/charges.rs`).
 
 use std::collections::HashMap;
 
@@ -11,8 +13,15 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::model::{Booking, BookingPatch, ClientSummary};
+use crate::auth::store::AuthStore;
 use crate::db::Db;
 use crate::db::OwnerScope;
+
+mod activity;
+mod charges;
+
+pub use activity::Sessions;
+pub use charges::{ChargeMark, ChargeView};
 
 /// Collection name.
 pub const BOOKINGS: &str = "bookings";
@@ -21,20 +30,12 @@ pub const BOOKINGS: &str = "bookings";
 /// ones), plus an hour when the clocks go back during it.
 const MAX_SESSION_MS: i64 = 13 * 3_600_000;
 
-/// The name of a booking's therapist (projection of `users`).
-#[derive(Debug, Deserialize)]
-struct UserName {
-    #[serde(rename = "_id")]
-    id: ObjectId,
-    name: String,
-}
-
 /// Queries of bookings.
 pub struct BookingStore {
     bookings: Collection<Booking>,
     analytics: Collection<Document>,
     clients: crate::clients::store::ClientStore,
-    users: Collection<UserName>,
+    users: AuthStore,
 }
 
 impl BookingStore {
@@ -43,7 +44,7 @@ impl BookingStore {
             bookings: db.collection(BOOKINGS),
             analytics: db.analytics().collection(BOOKINGS),
             clients: crate::clients::store::ClientStore::new(db),
-            users: db.collection("users"),
+            users: AuthStore::new(db),
         }
     }
 
@@ -208,17 +209,7 @@ impl BookingStore {
         let mut ids: Vec<ObjectId> = bookings.iter().map(|b| b.therapist_id).collect();
         ids.sort();
         ids.dedup();
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let names: Vec<UserName> = self
-            .users
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "name": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(names.into_iter().map(|u| (u.id, u.name)).collect())
+        self.users.names(&ids).await
     }
 
     /// Statistics of a therapist's bookings whose local date is in `[from, to]`.

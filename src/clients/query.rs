@@ -1,8 +1,8 @@
 //! The reads over many client records: the list's query (filters, search, sort), the counts of
 //! the stats and the tags in use, as typed values.
 
-use mongodb::bson::{doc, Bson, Document};
-use serde::{Deserialize, Deserializer, Serialize};
+use mongodb::bson::{doc, Document};
+use serde::{Deserialize, Serialize};
 
 use super::model::ClientStatus;
 use crate::db::SortOrder;
@@ -99,19 +99,12 @@ pub fn regex_escape(s: &str) -> String {
     out
 }
 
-/// A count an aggregation produced, whichever numeric type the server chose for it.
-pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let value = Bson::deserialize(d)?;
-    crate::db::as_i64(&value)
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a count, found {value}")))
-}
-
 /// One count of a `$group`/`$count` stage.
 #[derive(Debug, Deserialize)]
 pub struct Count {
     #[serde(rename = "_id", default)]
     pub key: Option<String>,
-    #[serde(deserialize_with = "count")]
+    #[serde(deserialize_with = "crate::db::count")]
     pub n: i64,
 }
 
@@ -163,7 +156,7 @@ impl From<CountFacets> for ClientStats {
 pub struct TagCount {
     #[serde(rename(deserialize = "_id"))]
     pub tag: String,
-    #[serde(deserialize_with = "count")]
+    #[serde(deserialize_with = "crate::db::count")]
     pub count: i64,
 }
 

@@ -13,7 +13,6 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, Therapist};
-use crate::bookings::activity;
 use crate::bookings::store::BookingStore;
 use crate::clients::model::{ClientActivity, ClientView};
 use crate::clients::query::ClientListQuery;
@@ -23,6 +22,7 @@ use crate::db::{Db, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ApiQuery;
+use crate::reviews::store::ReviewStore;
 
 /// How many of a client's latest bookings their page shows.
 const RECENT_BOOKINGS: i64 = 5;
@@ -65,9 +65,10 @@ pub async fn list(
 /// Completed sessions, the last one, and the average rating of each of `ids` (two
 /// aggregations a page, run concurrently).
 async fn histories(db: &Db, ids: &[ObjectId]) -> ApiResult<HashMap<ObjectId, ClientActivity>> {
+    let (bookings, reviews) = (BookingStore::new(db), ReviewStore::new(db));
     let (sessions, ratings) = tokio::try_join!(
-        async { Ok::<_, ApiError>(activity::completed_sessions(db, ids).await?) },
-        activity::average_ratings(db, ids),
+        async { Ok::<_, ApiError>(bookings.completed_sessions(ids).await?) },
+        reviews.average_by_client(ids),
     )?;
     let mut out: HashMap<ObjectId, ClientActivity> = HashMap::new();
     for (id, s) in sessions {
@@ -115,7 +116,7 @@ pub async fn remove(
         .get(&scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Client"))?;
-    if activity::has_upcoming(&state.db, &scope, id).await? {
+    if BookingStore::new(&state.db).has_upcoming(&scope, id).await? {
         return Err(ApiError::conflict(
             "CLIENT_HAS_UPCOMING_BOOKINGS",
             "Cancel or complete this client's upcoming bookings first",

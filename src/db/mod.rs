@@ -3,11 +3,13 @@
 //! `Db::primary` is for anything that decides something (auth, conflict checks, read-after-
 //! write); `Db::analytics` reads with `secondaryPreferred` for dashboards and statistics.
 
+pub mod decode;
 pub mod indexes;
 pub mod paging;
 pub mod scope;
 
 pub use crate::error::{error_code, is_duplicate_key, is_transient, is_unavailable};
+pub use decode::{as_i64, count, facet_counts, facet_first};
 pub use paging::{page_of, Cursor, Page, SortOrder, MAX_LIMIT};
 pub use scope::OwnerScope;
 
@@ -110,38 +112,6 @@ impl Db {
             Err(_) => Err(anyhow::anyhow!("no answer within {} ms", deadline.as_millis())),
         }
     }
-}
-
-/// Any BSON integer or double as i64 (servers may store small counters as Int32).
-pub fn as_i64(b: &Bson) -> Option<i64> {
-    match b {
-        Bson::Int32(i) => Some(i64::from(*i)),
-        Bson::Int64(i) => Some(*i),
-        Bson::Double(d) => Some(*d as i64),
-        _ => None,
-    }
-}
-
-/// The first document of a `$facet` output array.
-pub fn facet_first(facets: &Document, facet: &str) -> Document {
-    facets
-        .get_array(facet)
-        .ok()
-        .and_then(|a| a.first())
-        .and_then(|d| d.as_document())
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// `{_id: key, n: count}` rows of a `$facet` output as a map.
-pub fn facet_counts(facets: &Document, facet: &str) -> HashMap<String, i64> {
-    facets
-        .get_array(facet)
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_document())
-        .filter_map(|r| Some((r.get_str("_id").ok()?.to_owned(), r.get("n").and_then(as_i64)?)))
-        .collect()
 }
 
 /// Counts every command by collection, operation and outcome.

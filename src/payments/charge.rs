@@ -1,14 +1,13 @@
-//! The booking side of a payment's transaction: what the booking counts as paid, and its
-//! `paymentStatus`, changed inside the caller's session. (The bookings collection is written
-//! here rather than through `BookingStore` because these writes must join the payment's
-//! transaction; `BookingStore` has no session-taking methods yet.)
+//! The booking side of a payment's transaction: what a booking may be charged (never when
+//! cancelled, never beyond its price unless allowed), decided from what `BookingStore` reads
+//! and written through it, inside the payment's session.
 
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, DateTime, Document};
-use mongodb::Collection;
-use serde::Deserialize;
+use mongodb::ClientSession;
 
 use super::model::{Method, PaymentState};
+use crate::bookings::model::PaymentStatus;
+use crate::bookings::store::{BookingStore, ChargeMark};
 use crate::db::TxError;
 use crate::error::ApiError;
 
@@ -23,36 +22,18 @@ pub(super) struct Charge {
     pub allow_over: bool,
 }
 
-/// What a booking counts as paid, and what decides whether it may take more.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Charged {
-    /// The payments, refunds and status changes already applied (each once).
-    #[serde(default)]
-    charge_ids: Vec<ObjectId>,
-    #[serde(default)]
-    paid_cents: i64,
-    amount_cents: i64,
-    status: String,
-    #[serde(default)]
-    version: i64,
-}
-
 /// Inside a transaction: adds `charge.cents` to the booking's `paidCents` (refusing a booking
 /// that is cancelled, or a total beyond its price unless allowed), once per `charge.payment`.
 /// The read and the version-guarded write are in the same transaction, so two concurrent
 /// payments of one booking conflict and the retry sees the first.
 pub(super) async fn charge_booking(
-    bookings: &Collection<Document>,
-    s: &mut mongodb::ClientSession,
+    bookings: &BookingStore,
+    s: &mut ClientSession,
     charge: &Charge,
-    payment_status: Option<&'static str>,
+    payment_status: Option<PaymentStatus>,
 ) -> Result<(), TxError<ApiError>> {
     let b = bookings
-        .clone_with_type::<Charged>()
-        .find_one(doc! { "_id": charge.booking, "therapistId": charge.therapist })
-        .projection(doc! { "chargeIds": 1, "paidCents": 1, "amountCents": 1, "status": 1, "version": 1 })
-        .session(&mut *s)
+        .charge_view_in(s, charge.booking, charge.therapist)
         .await?
         .ok_or_else(|| TxError::Other(ApiError::field("bookingId", "is not one of your bookings")))?;
     if b.charge_ids.contains(&charge.payment) {
@@ -76,28 +57,19 @@ pub(super) async fn charge_booking(
             }));
         }
     }
-    let version = b.version;
-    let mut set = doc! { "updatedAt": DateTime::now() };
-    if let Some(st) = payment_status {
-        set.insert("paymentStatus", st);
-        if charge.cents > 0 {
-            set.insert("paymentId", charge.payment);
-            if let Some(m) = charge.method {
-                set.insert(
-                    "paymentMethod",
-                    mongodb::bson::to_bson(&m).map_err(|e| TxError::Other(ApiError::Internal(e.into())))?,
-                );
-            }
-        }
+    let mut mark = ChargeMark {
+        payment_status,
+        ..ChargeMark::default()
+    };
+    // A payment (not a refund) that sets the status also names itself and its method.
+    if payment_status.is_some() && charge.cents > 0 {
+        mark.payment_id = Some(charge.payment);
+        mark.payment_method = charge.method.map(|m| m.as_str().to_owned());
     }
-    let r = bookings
-        .update_one(
-            doc! { "_id": charge.booking, "version": version },
-            doc! { "$set": set, "$inc": { "paidCents": charge.cents, "version": 1 }, "$push": { "chargeIds": charge.payment } },
-        )
-        .session(&mut *s)
+    let written = bookings
+        .charge_in(s, charge.booking, b.version, charge.payment, charge.cents, &mark)
         .await?;
-    if r.matched_count != 1 {
+    if !written {
         return Err(TxError::Other(ApiError::conflict(
             "CONCURRENT_UPDATE",
             "The booking changed meanwhile; retry",
@@ -108,15 +80,15 @@ pub(super) async fn charge_booking(
 
 /// Inside a transaction: the paid booking (if any) follows its payment's state.
 pub(super) async fn set_booking_payment_status(
-    bookings: &Collection<Document>,
-    s: &mut mongodb::ClientSession,
+    bookings: &BookingStore,
+    s: &mut ClientSession,
     booking: Option<ObjectId>,
     state: PaymentState,
 ) -> mongodb::error::Result<()> {
     if let Some(bid) = booking {
-        let set =
-            doc! { "$set": { "paymentStatus": state.booking_payment_status() }, "$inc": { "version": 1 } };
-        bookings.update_one(doc! { "_id": bid }, set).session(s).await?;
+        bookings
+            .set_payment_status_in(s, bid, state.booking_payment_status())
+            .await?;
     }
     Ok(())
 }

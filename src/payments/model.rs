@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use crate::bookings::model::PaymentStatus;
 use crate::money::{major, Cents, Currency};
 use crate::time::rfc3339;
 
@@ -20,6 +21,20 @@ pub enum Method {
     Paypal,
     Stripe,
     Other,
+}
+
+impl Method {
+    /// Stored name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Card => "card",
+            Self::Transfer => "transfer",
+            Self::Cash => "cash",
+            Self::Paypal => "paypal",
+            Self::Stripe => "stripe",
+            Self::Other => "other",
+        }
+    }
 }
 
 /// Payment status.
@@ -58,12 +73,12 @@ impl PaymentState {
     }
 
     /// The booking's `paymentStatus` while a payment is in this state.
-    pub fn booking_payment_status(self) -> &'static str {
+    pub fn booking_payment_status(self) -> PaymentStatus {
         match self {
-            Self::Completed => "paid",
-            Self::PartiallyRefunded => "partially_refunded",
-            Self::Refunded => "refunded",
-            _ => "pending",
+            Self::Completed => PaymentStatus::Paid,
+            Self::PartiallyRefunded => PaymentStatus::PartiallyRefunded,
+            Self::Refunded => PaymentStatus::Refunded,
+            _ => PaymentStatus::Pending,
         }
     }
 }
@@ -217,4 +232,36 @@ pub struct PaymentQuery {
 pub enum PaymentSort {
     #[serde(alias = "date", alias = "createdAt")]
     PaymentDate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_method_is_stored_by_its_serialized_name() {
+        use Method::*;
+        for m in [Card, Transfer, Cash, Paypal, Stripe, Other] {
+            assert_eq!(
+                mongodb::bson::to_bson(&m).unwrap(),
+                mongodb::bson::Bson::from(m.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn a_booking_is_paid_while_its_payment_is_completed() {
+        assert_eq!(
+            PaymentState::Completed.booking_payment_status(),
+            PaymentStatus::Paid
+        );
+        assert_eq!(
+            PaymentState::Failed.booking_payment_status(),
+            PaymentStatus::Pending
+        );
+        assert_eq!(
+            PaymentState::PartiallyRefunded.booking_payment_status(),
+            PaymentStatus::PartiallyRefunded
+        );
+    }
 }

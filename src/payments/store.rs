@@ -1,7 +1,9 @@
 //! Every MongoDB access of payments, on a typed `Collection<Payment>`: reads, the scoped list,
 //! the three transactions that change a payment together with its booking (record, status
-//! change, refund), and the statistics queries (read from secondaries where a replica set has
-//! them).
+//! change, refund; the booking's side through `BookingStore`'s session-taking methods), and
+//! the statistics queries (read from secondaries where a replica set has them).
+
+use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
@@ -12,6 +14,7 @@ use serde::Deserialize;
 
 use super::charge::{charge_booking, set_booking_payment_status, Charge};
 use super::model::{Payment, PaymentState, Refund};
+use crate::bookings::store::BookingStore;
 use crate::db::{transaction, Db, OwnerScope, Page, TxError};
 use crate::error::{ApiError, ApiResult};
 
@@ -25,7 +28,8 @@ const EARNED: [&str; 3] = ["completed", "partially_refunded", "refunded"];
 pub struct PaymentStore {
     db: Db,
     payments: Collection<Payment>,
-    bookings: Collection<Document>,
+    /// The bookings a transaction charges (shared into each attempt's future).
+    bookings: Arc<BookingStore>,
 }
 
 /// A status change as decided from the payment its request saw.
@@ -83,7 +87,7 @@ impl PaymentStore {
         Self {
             db: db.clone(),
             payments: db.collection(PAYMENTS),
-            bookings: db.collection(crate::bookings::store::BOOKINGS),
+            bookings: Arc::new(BookingStore::new(db)),
         }
     }
 

@@ -1,17 +1,19 @@
 //! Every MongoDB query of reviews, on a typed collection: the client's review, the therapist's
-//! answer, the scoped list and the rating summary (an aggregation, read from secondaries where
-//! a replica set has them).
+//! answer, the scoped list, the rating summary (an aggregation, read from secondaries where
+//! a replica set has them) and the average rating each client gave (the client list).
+
+use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::Deserialize;
 
 use super::model::{RatingSummary, Review};
 use crate::db::{Db, OwnerScope, Page};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// The collection name.
 pub const REVIEWS: &str = "reviews";
@@ -28,6 +30,15 @@ struct RatingCount {
     #[serde(rename = "_id")]
     rating: Option<i64>,
     n: i64,
+}
+
+/// One row of the per-client average (`avg` is null when no review of theirs has a rating).
+#[derive(Debug, Deserialize)]
+struct ClientAverage {
+    #[serde(rename = "_id")]
+    client: ObjectId,
+    #[serde(default)]
+    avg: Option<Bson>,
 }
 
 impl ReviewStore {
@@ -101,5 +112,43 @@ impl ReviewStore {
             }
         }
         Ok(RatingSummary::of(distribution))
+    }
+
+    /// The average rating each of `clients` gave, for those with rated reviews (one
+    /// aggregation for the whole list, on the primary). An average that is not a number is an
+    /// error, never skipped.
+    pub async fn average_by_client(&self, clients: &[ObjectId]) -> ApiResult<HashMap<ObjectId, f64>> {
+        if clients.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let pipeline = vec![
+            doc! { "$match": { "clientId": { "$in": clients.to_vec() } } },
+            doc! { "$group": { "_id": "$clientId", "avg": { "$avg": "$rating" } } },
+        ];
+        let rows: Vec<ClientAverage> = self
+            .reviews
+            .aggregate(pipeline)
+            .with_type::<ClientAverage>()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let avg = match row.avg {
+                // No rating to average (`$avg` of nothing is null).
+                None | Some(Bson::Null) => continue,
+                Some(Bson::Double(avg)) => avg,
+                Some(Bson::Int32(avg)) => f64::from(avg),
+                Some(Bson::Int64(avg)) => avg as f64,
+                Some(other) => {
+                    return Err(ApiError::Internal(anyhow::anyhow!(
+                        "average rating of client {} is not a number: {other}",
+                        row.client
+                    )))
+                }
+            };
+            out.insert(row.client, avg);
+        }
+        Ok(out)
     }
 }
