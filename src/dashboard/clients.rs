@@ -22,6 +22,7 @@ use crate::db::{Db, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ApiQuery;
+use crate::http::pagination::PagedList;
 use crate::reviews::store::ReviewStore;
 
 /// How many of a client's latest bookings their page shows.
@@ -49,17 +50,7 @@ pub async fn list(
         .iter()
         .map(|c| ClientView::from(c).with_activity(&history.get(&c.id).cloned().unwrap_or_default()))
         .collect();
-    let pages = page.total_pages(total);
-    Ok(Json(json!({
-        "success": true,
-        "data": items,
-        "pagination": {
-            "currentPage": page.page, "totalPages": pages, "totalItems": total,
-            "itemsPerPage": page.limit, "hasNextPage": page.page < pages, "hasPrevPage": page.page > 1,
-            "nextCursor": next_cursor,
-        },
-    }))
-    .into_response())
+    Ok(Json(PagedList::new(items, total, &page, next_cursor)).into_response())
 }
 
 /// Completed sessions, the last one, and the average rating of each of `ids` (two

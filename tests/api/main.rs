@@ -1,6 +1,7 @@
 //! Integration tests: the real app on a random port, a fresh database and Redis prefix each.
 //! One test binary (modules below) keeps link time down.
 
+mod architecture;
 mod auth;
 mod availability;
 mod blocks;
