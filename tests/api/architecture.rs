@@ -203,3 +203,20 @@ const STORE_FILES: &[&str] = &[
     "clients/invitations.rs",
     "idempotency.rs",
 ];
+
+#[test]
+fn files_hold_one_idea() {
+    // 400 lines is where a file starts holding two ideas (README, Architecture).
+    let long: Vec<String> = files()
+        .into_iter()
+        .filter(|(_, text)| text.lines().count() > 400)
+        .map(|(p, text)| {
+            format!(
+                "{} ({} lines)",
+                p.strip_prefix(src()).unwrap().display(),
+                text.lines().count()
+            )
+        })
+        .collect();
+    assert!(long.is_empty(), "files over 400 lines: {long:#?}");
+}
