@@ -24,6 +24,30 @@ use crate::http::envelope;
 use crate::http::extract::ApiQuery;
 use crate::time::{self, rfc3339};
 
+/// The therapist a range query is about, their schedule and zone, and its local dates.
+struct Window {
+    therapist: ObjectId,
+    schedule: Schedule,
+    zone: Tz,
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+async fn window(state: &AppState, me: &Therapist, q: &DateRange, default_days: i64) -> ApiResult<Window> {
+    let therapist = therapist_of(me, q)?;
+    let (schedule, zone) = AvailabilityStore::new(&state.db)
+        .schedule_in_zone(therapist)
+        .await?;
+    let (from, to) = range_of(q, zone, default_days, YEAR_RANGE_DAYS)?;
+    Ok(Window {
+        therapist,
+        schedule,
+        zone,
+        from,
+        to,
+    })
+}
+
 /// Booked share of open time (working hours and `availability` blocks, less absences and
 /// `unavailable` blocks) over a range; `totalAvailableHours` is what the dashboard reads.
 #[utoipa::path(get, path = "/api/availability/analysis/occupancy", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
@@ -32,11 +56,13 @@ pub async fn occupancy(
     me: Therapist,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
-    let therapist = therapist_of(&me, &q)?;
-    let (schedule, zone) = AvailabilityStore::new(&state.db)
-        .schedule_in_zone(therapist)
-        .await?;
-    let (from, to) = range_of(&q, zone, 30, YEAR_RANGE_DAYS)?;
+    let Window {
+        therapist,
+        schedule,
+        zone,
+        from,
+        to,
+    } = window(&state, &me, &q, 30).await?;
     let o = occupancy_of(&state, therapist, &schedule, zone, from, to).await?;
     let hours = |secs: i64| secs as f64 / 3600.0;
     Ok(envelope::ok(json!({
@@ -57,11 +83,13 @@ pub async fn calendar_events(
     me: Therapist,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
-    let therapist = therapist_of(&me, &q)?;
-    let (schedule, zone) = AvailabilityStore::new(&state.db)
-        .schedule_in_zone(therapist)
-        .await?;
-    let (from, to) = range_of(&q, zone, 31, YEAR_RANGE_DAYS)?;
+    let Window {
+        therapist,
+        schedule,
+        zone,
+        from,
+        to,
+    } = window(&state, &me, &q, 31).await?;
     let mut events = booking_events(&state, therapist, zone, from, to).await?;
     let used = time_use(&state, therapist, zone, from, to, Duration::zero()).await?;
     events.extend(block_events(&used, zone, from, to));

@@ -9,7 +9,7 @@ use mongodb::bson::{doc, DateTime, Document};
 use serde_json::{json, Value};
 
 use super::model::Booking;
-use super::query::{BookingListQuery, LimitQuery};
+use super::query::{BookingListQuery, LimitQuery, Order};
 use super::store::BookingStore;
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser, Therapist};
@@ -45,13 +45,29 @@ pub async fn my_client_records(state: &AppState, me: &ClientUser) -> ApiResult<V
     Ok(ClientStore::new(&state.db).record_ids_of_user(me.0.id).await?)
 }
 
-/// Keeps a page of `items` (read as `limit + 1`), and the cursor after it when more follow.
-fn split(page: &Page, items: Vec<Booking>, field: &str) -> (Vec<Booking>, Option<String>) {
-    page.split(items, |b| {
+/// One page of the bookings matching `filter` in `order` (read as `limit + 1`): the page, the
+/// total, and the cursor after it when more follow.
+async fn read_page(
+    store: &BookingStore,
+    filter: Document,
+    order: Order,
+    page: &Page,
+) -> ApiResult<(Vec<Booking>, u64, Option<String>)> {
+    let (items, total) = store
+        .page(
+            filter,
+            order.after,
+            order.sort,
+            page.skip(),
+            page.limit as i64 + 1,
+        )
+        .await?;
+    let (items, next) = page.split(items, |b| {
         mongodb::bson::to_document(b)
             .ok()
-            .and_then(|d| Cursor::after(&d, field))
-    })
+            .and_then(|d| Cursor::after(&d, order.field))
+    });
+    Ok((items, total, next))
 }
 
 /// The bookings list shape (a cursor when another page follows).
@@ -83,16 +99,7 @@ pub async fn list(
     }
     let order = q.order(&page, None)?;
     let store = BookingStore::new(&state.db);
-    let (items, total) = store
-        .page(
-            me.scope().filter(filter),
-            order.after,
-            order.sort,
-            page.skip(),
-            page.limit as i64 + 1,
-        )
-        .await?;
-    let (items, next) = split(&page, items, order.field);
+    let (items, total, next) = read_page(&store, me.scope().filter(filter), order, &page).await?;
     let data = store.views(&items).await?;
     Ok(list_body(data, total, &page, next))
 }
@@ -143,16 +150,7 @@ pub async fn client_list(
     }
     let order = q.order(&page, Some("startsAt"))?;
     let store = BookingStore::new(&state.db);
-    let (items, total) = store
-        .page(
-            filter,
-            order.after,
-            order.sort,
-            page.skip(),
-            page.limit as i64 + 1,
-        )
-        .await?;
-    let (items, next) = split(&page, items, order.field);
+    let (items, total, next) = read_page(&store, filter, order, &page).await?;
     let names = store.therapist_names(&items).await?;
     let data: Vec<_> = items
         .iter()

@@ -68,6 +68,13 @@ impl ClientStore {
         self.clients.find_one(scope.by_id(id)).await
     }
 
+    /// One of the scope's clients; 404 when it is not theirs.
+    pub async fn get_or_404(&self, scope: &OwnerScope, id: ObjectId) -> crate::error::ApiResult<Client> {
+        self.get(scope, id)
+            .await?
+            .ok_or_else(|| crate::error::ApiError::not_found("Client"))
+    }
+
     /// One page of the scoped list `q` asks for, its total and next cursor.
     pub async fn list(
         &self,

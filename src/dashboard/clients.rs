@@ -82,10 +82,7 @@ pub async fn get_one(
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "id")?;
     let scope = me.scope();
-    let client = ClientStore::new(&state.db)
-        .get(&scope, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Client"))?;
+    let client = ClientStore::new(&state.db).get_or_404(&scope, id).await?;
     let recent = BookingStore::new(&state.db)
         .recent_for_client(&scope, id, RECENT_BOOKINGS)
         .await?;
@@ -103,10 +100,7 @@ pub async fn remove(
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "id")?;
     let scope = me.scope();
-    ClientStore::new(&state.db)
-        .get(&scope, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Client"))?;
+    ClientStore::new(&state.db).get_or_404(&scope, id).await?;
     if BookingStore::new(&state.db).has_upcoming(&scope, id).await? {
         return Err(ApiError::conflict(
             "CLIENT_HAS_UPCOMING_BOOKINGS",

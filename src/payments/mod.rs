@@ -26,7 +26,7 @@ use crate::auth::extract::{parse_id, Therapist};
 use crate::availability::store::AvailabilityStore;
 use crate::clients::store::ClientStore;
 use crate::db::Page;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::http::envelope;
 use crate::http::extract::{parse_body, ApiQuery, RawBody};
 use crate::http::pagination::nested;
@@ -158,10 +158,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = parse_id(&id, "id")?;
-    let payment = PaymentStore::new(&state.db)
-        .get(&me.scope(), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Payment"))?;
+    let payment = PaymentStore::new(&state.db).get_or_404(&me.scope(), id).await?;
     Ok(envelope::ok(payment.view()))
 }
 

@@ -127,10 +127,7 @@ pub async fn change_status(
     to: PaymentState,
 ) -> ApiResult<Payment> {
     let store = PaymentStore::new(&state.db);
-    let p = store
-        .get(scope, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Payment"))?;
+    let p = store.get_or_404(scope, id).await?;
     if !p.status.can_become(to) {
         return Err(ApiError::BadRequest {
             code: "INVALID_STATUS_TRANSITION",
@@ -185,10 +182,7 @@ pub async fn refund(
     ids: Ids,
 ) -> ApiResult<Payment> {
     let store = PaymentStore::new(&state.db);
-    let p = store
-        .get(scope, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Payment"))?;
+    let p = store.get_or_404(scope, id).await?;
     if req.refund_amount.0 == 0 {
         return Err(ApiError::field("refundAmount", "must be more than 0"));
     }

@@ -96,6 +96,13 @@ impl PaymentStore {
         self.payments.find_one(scope.by_id(id)).await
     }
 
+    /// One of the scope's payments; 404 when it is not theirs.
+    pub async fn get_or_404(&self, scope: &OwnerScope, id: ObjectId) -> ApiResult<Payment> {
+        self.get(scope, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Payment"))
+    }
+
     /// A payment by id alone (after a write by its owner).
     pub async fn get_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<Payment>> {
         self.payments.find_one(doc! { "_id": id }).await
