@@ -3,7 +3,6 @@
 //! live ones, so the no-overlap guarantee covers demo data too.
 
 use chrono::{Duration, Utc};
-use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use rand::rngs::StdRng;
@@ -14,6 +13,7 @@ use crate::auth::model::{Role, User};
 use crate::availability::model::Schedule;
 use crate::bookings::model::Booking;
 use crate::clients::model::{Client, ClientStatus};
+use crate::session_notes::model::SessionNote;
 
 mod sessions;
 use sessions::seed_sessions;
@@ -207,48 +207,54 @@ async fn seed_blocks(state: &AppState, therapist: ObjectId, today: chrono::Naive
 
 /// Private notes of the last completed sessions, as the client detail page lists them.
 async fn seed_session_notes(state: &AppState, therapist: ObjectId) -> anyhow::Result<()> {
-    let done: Vec<Booking> = state
-        .db
-        .collection::<Booking>("bookings")
-        .find(doc! { "therapistId": therapist, "status": "completed" })
-        .sort(doc! { "startsAt": -1 })
-        .limit(3)
-        .await?
-        .try_collect()
-        .await?;
-    let notes: Vec<Document> = done
-        .iter()
-        .map(|b| {
-            doc! {
-                "_id": ObjectId::new(), "therapistId": therapist, "clientId": b.client_id, "bookingId": b.id,
-                "title": format!("Sesión del {}", b.date),
-                "content": "Buena evolución; se acuerdan ejercicios de respiración para la semana.",
-                "tags": ["seguimiento"], "date": b.starts_at, "createdAt": b.ends_at, "updatedAt": b.ends_at,
-            }
-        })
-        .collect();
-    if !notes.is_empty() {
-        state
-            .db
-            .collection::<Document>("session_notes")
-            .insert_many(notes)
-            .await?;
+    let done = latest(state, therapist, "completed", -1, 3).await?;
+    let notes = crate::session_notes::store::NoteStore::new(&state.db);
+    for b in &done {
+        let note = SessionNote {
+            id: ObjectId::new(),
+            therapist_id: therapist,
+            client_id: b.client_id,
+            booking_id: Some(b.id),
+            title: format!("Sesión del {}", b.date),
+            content: "Buena evolución; se acuerdan ejercicios de respiración para la semana.".into(),
+            tags: vec!["seguimiento".into()],
+            date: b.starts_at,
+            note_type: Default::default(),
+            category: None,
+            priority: Default::default(),
+            status: Default::default(),
+            is_emergency: false,
+            requires_response: false,
+            mood: None,
+            wellness_score: None,
+            created_at: b.ends_at,
+            updated_at: b.ends_at,
+        };
+        notes.insert(&note).await?;
     }
     Ok(())
+}
+
+/// The therapist's first `n` bookings with `status` by start (`dir` 1 ascending, -1 descending).
+async fn latest(
+    state: &AppState,
+    therapist: ObjectId,
+    status: &str,
+    dir: i32,
+    n: i64,
+) -> anyhow::Result<Vec<Booking>> {
+    let filter = doc! { "therapistId": therapist, "status": status };
+    let sort = doc! { "startsAt": dir, "_id": dir };
+    let (found, _) = crate::bookings::store::BookingStore::new(&state.db)
+        .page(filter, None, sort, 0, n)
+        .await?;
+    Ok(found)
 }
 
 /// A few notifications, as the practice's recent activity would have left them.
 async fn seed_notifications(state: &AppState, therapist: ObjectId) -> anyhow::Result<()> {
     use crate::notifications::{record, Notice};
-    let bookings: Vec<Booking> = state
-        .db
-        .collection::<Booking>("bookings")
-        .find(doc! { "therapistId": therapist, "status": "upcoming" })
-        .sort(doc! { "startsAt": 1 })
-        .limit(2)
-        .await?
-        .try_collect()
-        .await?;
+    let bookings = latest(state, therapist, "upcoming", 1, 2).await?;
     let clients = crate::clients::store::ClientStore::new(&state.db);
     let scope = crate::db::OwnerScope::of(therapist);
     for b in &bookings {

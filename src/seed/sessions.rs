@@ -13,6 +13,8 @@ use crate::bookings::claims::buckets_of;
 use crate::bookings::model::{Booking, BookingStatus, PaymentStatus};
 use crate::clients::model::{Client, ClientStatus};
 use crate::money::{Cents, Currency};
+use crate::reviews::model::Review;
+use crate::reviews::store::ReviewStore;
 
 const COMMENTS: &[&str] = &[
     "Muy buena profesional, me ayudó mucho.",
@@ -223,15 +225,19 @@ async fn insert_payment(
 }
 
 async fn insert_review(state: &AppState, rng: &mut StdRng, b: &Booking) -> anyhow::Result<()> {
-    let rating: i32 = [5, 5, 5, 4, 4, 3][rng.gen_range(0..6)];
-    state
-        .db
-        .collection::<Document>("reviews")
-        .insert_one(doc! {
-            "_id": ObjectId::new(), "therapistId": b.therapist_id, "clientId": b.client_id, "bookingId": b.id,
-            "rating": rating, "comment": COMMENTS[rng.gen_range(0..COMMENTS.len())], "status": "published",
-            "createdAt": b.ends_at, "updatedAt": b.ends_at,
-        })
-        .await?;
+    let review = Review {
+        id: ObjectId::new(),
+        therapist_id: b.therapist_id,
+        client_id: b.client_id,
+        client_user_id: None,
+        booking_id: b.id,
+        rating: [5, 5, 5, 4, 4, 3][rng.gen_range(0..6)],
+        comment: Some(COMMENTS[rng.gen_range(0..COMMENTS.len())].to_owned()),
+        status: Some("published".into()),
+        response: None,
+        created_at: b.ends_at,
+        updated_at: b.ends_at,
+    };
+    ReviewStore::new(&state.db).insert(&review).await?;
     Ok(())
 }
