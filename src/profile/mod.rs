@@ -7,7 +7,6 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::Document;
 use serde_json::json;
 
 use crate::app::AppState;
@@ -18,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ValidatedJson;
 
+mod fields;
 pub mod model;
 pub mod rates;
 pub mod service;
@@ -25,7 +25,7 @@ pub mod store;
 mod update;
 pub mod view;
 
-pub use model::{Education, ExternalLink, PricingPackage, ProfileInput, Rates, WorkLocation};
+pub use model::{Education, ExternalLink, PricingPackage, Profile, ProfileInput, Rates, WorkLocation};
 pub use store::ProfileStore;
 pub use view::view;
 
@@ -37,7 +37,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The profile of `user`, created empty on first read.
-pub async fn load_or_create(state: &AppState, user: ObjectId) -> ApiResult<Document> {
+pub async fn load_or_create(state: &AppState, user: ObjectId) -> ApiResult<Profile> {
     ProfileStore::new(&state.db).load_or_create(user).await
 }
 
@@ -78,8 +78,9 @@ pub async fn user_profile(State(state): State<AppState>, me: AuthUser) -> ApiRes
 /// What the booking site shows of a therapist's profile: the stored one, or the empty one
 /// when they never opened it (reading it publicly never creates it).
 pub async fn public_view(state: &AppState, therapist: ObjectId) -> ApiResult<serde_json::Value> {
-    let stored = ProfileStore::new(&state.db).find(therapist).await?;
-    Ok(stored
-        .map(|d| view(&d))
-        .unwrap_or_else(|| view(&store::empty_profile(therapist))))
+    let profile = match ProfileStore::new(&state.db).find(therapist).await? {
+        Some(p) => p,
+        None => store::empty(therapist)?,
+    };
+    Ok(view(&profile))
 }

@@ -1,114 +1,18 @@
-//! The profile's request types: everything the dashboard's profile page sends on `PUT`.
+//! The profile's types: the stored document (`Profile`) and the request types, everything
+//! the dashboard's profile page sends on `PUT`.
 
 use mongodb::bson::oid::ObjectId;
-use serde::{Deserialize, Deserializer, Serialize};
+use mongodb::bson::{DateTime, Document};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
+pub use super::fields::fresh_id;
+use super::fields::{email_or_empty, hh_mm, item_id, month_or_date, nullable, short_texts, year_opt};
 pub use super::rates::{
     CustomRates, PackagesForm, PackagesInput, PricingPackage, RatePackage, Rates, SessionKind, SessionRate,
+    StoredPackage, StoredRates,
 };
-use crate::money::Cents;
-
-/// A list item's id as the dashboard makes them (`Date.now()` numbers or strings), kept as
-/// text; items saved without one get a fresh id.
-pub(super) fn item_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    use serde::de::Error;
-    match Option::<serde_json::Value>::deserialize(d)? {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) if s.chars().count() <= 64 => {
-            Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
-        }
-        Some(serde_json::Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
-        Some(_) => Err(D::Error::custom(
-            "must be a string of at most 64 characters or an integer",
-        )),
-    }
-}
-
-/// An id for an item that came without one.
-pub fn fresh_id(id: &mut Option<String>) {
-    if id.is_none() {
-        *id = Some(ObjectId::new().to_hex());
-    }
-}
-
-/// A price in major units; `null` or `""` (an empty form field) is no price.
-pub(super) fn price_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cents>, D::Error> {
-    use serde::de::Error;
-    let text = match Option::<serde_json::Value>::deserialize(d)? {
-        None | Some(serde_json::Value::Null) => return Ok(None),
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => return Ok(None),
-        Some(serde_json::Value::String(s)) => s.trim().to_owned(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        Some(_) => return Err(D::Error::custom("must be a number")),
-    };
-    Cents::parse_major(&text).map(Some).map_err(D::Error::custom)
-}
-
-/// A year as a number or the text of one (the credential form sends text); `""` is none.
-fn year_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
-    use serde::de::Error;
-    match Option::<serde_json::Value>::deserialize(d)? {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(serde_json::Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| D::Error::custom("must be a year")),
-        Some(serde_json::Value::Number(n)) => n
-            .as_u64()
-            .and_then(|y| u16::try_from(y).ok())
-            .map(Some)
-            .ok_or_else(|| D::Error::custom("must be a year")),
-        Some(_) => Err(D::Error::custom("must be a year")),
-    }
-}
-
-/// `null` is "clear it", absent is "leave it".
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Ok(Some(
-        Option::<String>::deserialize(d)?
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty()),
-    ))
-}
-
-fn hh_mm(v: &str) -> Result<(), ValidationError> {
-    crate::time::parse_time(v)
-        .map(|_| ())
-        .map_err(|_| ValidationError::new("time").with_message("must be HH:mm".into()))
-}
-
-/// `YYYY-MM` or `YYYY-MM-DD` (the dashboard's month and date inputs); `""` allowed.
-fn month_or_date(v: &str) -> Result<(), ValidationError> {
-    let ok = v.is_empty()
-        || chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
-        || chrono::NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d").is_ok();
-    if ok {
-        Ok(())
-    } else {
-        Err(ValidationError::new("date").with_message("must be YYYY-MM or YYYY-MM-DD".into()))
-    }
-}
-
-pub(super) fn short_texts(v: &[String]) -> Result<(), ValidationError> {
-    if v.len() <= 20 && v.iter().all(|s| s.chars().count() <= 300) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("length").with_message("at most 20 entries of up to 300 characters".into()))
-    }
-}
-
-fn email_or_empty(v: &str) -> Result<(), ValidationError> {
-    if v.is_empty() || validator::ValidateEmail::validate_email(&v) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("email").with_message("must be a valid email address".into()))
-    }
-}
-
 /// A degree or training.
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -381,4 +285,52 @@ pub struct ProfileInput {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub banner: Option<Option<String>>,
+}
+
+/// A stored profile (collection `profiles`, one per therapist, keyed by `userId`). What the
+/// service reads or converts (ids, prices, availability, dates) is typed; the lists the
+/// dashboard edits and reads back exactly as it saved them stay the stored documents, so a
+/// key the dashboard sent is echoed as stored (absent stays absent, `null` stays `null`).
+/// A field missing from an older profile reads as `None` (shown as `null`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub user_id: ObjectId,
+    #[serde(default)]
+    pub about: Option<String>,
+    #[serde(default)]
+    pub specialties: Option<Vec<String>>,
+    #[serde(default)]
+    pub languages: Option<Vec<String>>,
+    #[serde(default)]
+    pub education: Option<Vec<Document>>,
+    #[serde(default)]
+    pub rates: Option<StoredRates>,
+    #[serde(default)]
+    pub pricing_packages: Option<Vec<StoredPackage>>,
+    #[serde(default)]
+    pub work_locations: Option<Vec<Document>>,
+    #[serde(default)]
+    pub external_links: Option<Vec<Document>>,
+    #[serde(default)]
+    pub video_presentation: Option<Document>,
+    #[serde(default)]
+    pub featured_testimonials: Option<Vec<Document>>,
+    #[serde(default)]
+    pub experience: Option<Vec<Document>>,
+    /// Open to new clients (`None`: never said, which reads as yes).
+    #[serde(default)]
+    pub is_available: Option<bool>,
+    #[serde(default)]
+    pub legal_info: Option<Document>,
+    #[serde(default)]
+    pub credentials: Option<Vec<Document>>,
+    #[serde(default)]
+    pub banner: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime>,
 }

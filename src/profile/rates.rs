@@ -1,12 +1,13 @@
 //! The profile's price list as the dashboard's rates and packages forms send it: session
 //! prices, custom rates (kinds of session and bundles of them) and pricing packages. Prices
-//! arrive in major units (numbers or text) and are kept in cents.
+//! arrive in major units (numbers or text) and are kept in cents: the `Stored…` types are the
+//! stored form (prices under `…Cents` names), written by an update and read by the views.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::model::{item_id, price_opt, short_texts};
+use super::fields::{fresh_id, item_id, price_opt, short_texts};
 use crate::money::{Cents, Currency};
 
 /// Kinds of session a custom rate prices.
@@ -161,4 +162,148 @@ impl PackagesInput {
             Self::Form(f) => f.packages,
         }
     }
+}
+
+/// Counts and durations are stored as 32-bit integers (as they always were).
+fn int32<S: Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i32(i32::try_from(*v).map_err(serde::ser::Error::custom)?)
+}
+
+fn int32_opt<S: Serializer>(v: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => int32(v, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A session kind's price as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredSessionRate {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: SessionKind,
+    pub name: String,
+    #[serde(serialize_with = "int32")]
+    pub duration: u32,
+    pub price_cents: i64,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl From<SessionRate> for StoredSessionRate {
+    fn from(mut s: SessionRate) -> Self {
+        fresh_id(&mut s.id);
+        Self {
+            id: s.id,
+            kind: s.kind,
+            name: s.name,
+            duration: s.duration,
+            price_cents: s.price.0,
+            description: s.description,
+        }
+    }
+}
+
+/// A bundle of one kind of session as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRatePackage {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(serialize_with = "int32")]
+    pub sessions: u32,
+    pub session_type: SessionKind,
+    pub price_cents: i64,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl From<RatePackage> for StoredRatePackage {
+    fn from(mut p: RatePackage) -> Self {
+        fresh_id(&mut p.id);
+        Self {
+            id: p.id,
+            name: p.name,
+            sessions: p.sessions,
+            session_type: p.session_type,
+            price_cents: p.price.0,
+            description: p.description,
+        }
+    }
+}
+
+/// The custom rates as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredCustomRates {
+    #[serde(default)]
+    pub currency: Currency,
+    #[serde(default)]
+    pub sessions: Vec<StoredSessionRate>,
+    #[serde(default)]
+    pub packages: Vec<StoredRatePackage>,
+}
+
+/// The session prices as stored (every key written, `null` when not set).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRates {
+    #[serde(default)]
+    pub session_price_cents: Option<i64>,
+    #[serde(default)]
+    pub follow_up_price_cents: Option<i64>,
+    #[serde(default)]
+    pub package_price_cents: Option<i64>,
+    #[serde(default)]
+    pub couple_session_price_cents: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    #[serde(default, serialize_with = "int32_opt")]
+    pub session_duration: Option<u32>,
+    #[serde(default)]
+    pub custom_rates: Option<StoredCustomRates>,
+}
+
+impl From<Rates> for StoredRates {
+    fn from(r: Rates) -> Self {
+        Self {
+            session_price_cents: r.session_price.map(|c| c.0),
+            follow_up_price_cents: r.follow_up_price.map(|c| c.0),
+            package_price_cents: r.package_price.map(|c| c.0),
+            couple_session_price_cents: r.couple_session_price.map(|c| c.0),
+            currency: Some(r.currency),
+            session_duration: r.session_duration,
+            custom_rates: r.custom_rates.map(|c| StoredCustomRates {
+                currency: c.currency,
+                sessions: c.sessions.into_iter().map(Into::into).collect(),
+                packages: c.packages.into_iter().map(Into::into).collect(),
+            }),
+        }
+    }
+}
+
+/// A pricing package as stored (its cost under `priceCents`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredPackage {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(serialize_with = "int32")]
+    pub sessions: u32,
+    #[serde(default)]
+    pub price_cents: Option<i64>,
+    #[serde(default)]
+    pub original_price_cents: Option<i64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, serialize_with = "int32_opt")]
+    pub validity_days: Option<u32>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
 }

@@ -3,9 +3,8 @@
 //! too.
 
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::Document;
 
-use super::model::ProfileInput;
+use super::model::{Profile, ProfileInput};
 use super::store::ProfileStore;
 use super::update::changes;
 use crate::app::AppState;
@@ -14,12 +13,12 @@ use crate::events::{Event, ProfileChanged};
 
 /// Applies the given parts of `req` to the therapist's profile (created first if it was never
 /// read); the profile after the change.
-pub async fn update(state: &AppState, therapist: ObjectId, req: ProfileInput) -> ApiResult<Document> {
-    let set = changes(&state.config, req)?;
+pub async fn update(state: &AppState, therapist: ObjectId, req: ProfileInput) -> ApiResult<Profile> {
+    let patch = changes(&state.config, req)?;
     let store = ProfileStore::new(&state.db);
     store.load_or_create(therapist).await?;
     let profile = store
-        .update(therapist, set)
+        .update(therapist, &patch)
         .await?
         .ok_or_else(|| ApiError::not_found("Profile"))?;
     state

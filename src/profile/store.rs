@@ -1,7 +1,6 @@
 //! Every MongoDB query of profiles (collection `profiles`, one per therapist, keyed by
-//! `userId`). A profile is read and shown as stored (its shape is the dashboard's and
-//! changes with it), so the profile itself stays a `Document`; what other resources read from
-//! it (the session price) is decoded into types here.
+//! `userId`), on the typed `Profile`: a stored profile that does not decode is an error
+//! (500, cause logged), never an empty profile.
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
@@ -9,6 +8,8 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::Deserialize;
 
+use super::model::{Profile, StoredRates};
+use super::update::ProfilePatch;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::money::{Cents, Currency};
@@ -18,24 +19,14 @@ pub const PROFILES: &str = "profiles";
 
 /// Queries of profiles.
 pub struct ProfileStore {
-    profiles: Collection<Document>,
-    rates: Collection<RatesOf>,
+    profiles: Collection<Profile>,
 }
 
-/// The part of a profile the session price is read from.
+/// The part of a profile the session price is read from (a projection of `Profile`).
 #[derive(Debug, Deserialize)]
 struct RatesOf {
     #[serde(default)]
     rates: Option<StoredRates>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredRates {
-    #[serde(default)]
-    session_price_cents: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
 }
 
 /// What a profile holds before the therapist fills it in.
@@ -50,16 +41,21 @@ pub fn empty_profile(user: ObjectId) -> Document {
     }
 }
 
+/// The empty profile of `user`, typed (what the booking site shows of a therapist who never
+/// opened theirs).
+pub fn empty(user: ObjectId) -> ApiResult<Profile> {
+    mongodb::bson::from_document(empty_profile(user)).map_err(|e| ApiError::Internal(e.into()))
+}
+
 impl ProfileStore {
     pub fn new(db: &Db) -> Self {
         Self {
             profiles: db.collection(PROFILES),
-            rates: db.collection(PROFILES),
         }
     }
 
     /// The profile of `user`, created empty on first read (one round trip either way).
-    pub async fn load_or_create(&self, user: ObjectId) -> ApiResult<Document> {
+    pub async fn load_or_create(&self, user: ObjectId) -> ApiResult<Profile> {
         let mut init = empty_profile(user);
         init.remove("userId");
         let result = self
@@ -69,7 +65,7 @@ impl ProfileStore {
             .return_document(ReturnDocument::After)
             .await;
         match result {
-            Ok(Some(d)) => Ok(d),
+            Ok(Some(p)) => Ok(p),
             Ok(None) => Err(ApiError::Internal(anyhow::anyhow!(
                 "profile upsert returned nothing"
             ))),
@@ -83,22 +79,24 @@ impl ProfileStore {
     }
 
     /// The profile of `user`, if one was ever created (never creates it).
-    pub async fn find(&self, user: ObjectId) -> mongodb::error::Result<Option<Document>> {
+    pub async fn find(&self, user: ObjectId) -> mongodb::error::Result<Option<Profile>> {
         self.profiles.find_one(doc! { "userId": user }).await
     }
 
-    /// Applies `set` to the profile of `user`; the profile after the change.
-    pub async fn update(&self, user: ObjectId, set: Document) -> mongodb::error::Result<Option<Document>> {
-        self.profiles
-            .find_one_and_update(doc! { "userId": user }, doc! { "$set": set })
+    /// Applies `patch` to the profile of `user`; the profile after the change.
+    pub async fn update(&self, user: ObjectId, patch: &ProfilePatch) -> ApiResult<Option<Profile>> {
+        Ok(self
+            .profiles
+            .find_one_and_update(doc! { "userId": user }, doc! { "$set": patch.to_set()? })
             .return_document(ReturnDocument::After)
-            .await
+            .await?)
     }
 
     /// The therapist's session price and its currency (0 EUR when none is set).
     pub async fn session_price(&self, therapist: ObjectId) -> ApiResult<(Cents, Currency)> {
         let rates = self
-            .rates
+            .profiles
+            .clone_with_type::<RatesOf>()
             .find_one(doc! { "userId": therapist })
             .projection(doc! { "rates.sessionPriceCents": 1, "rates.currency": 1 })
             .await?
@@ -108,10 +106,28 @@ impl ProfileStore {
             .and_then(|r| r.session_price_cents)
             .unwrap_or(0)
             .max(0);
-        let currency = rates
-            .and_then(|r| r.currency)
-            .and_then(|c| serde_json::from_value(serde_json::Value::String(c)).ok())
-            .unwrap_or_default();
+        let currency = rates.and_then(|r| r.currency).unwrap_or_default();
         Ok((Cents(cents), currency))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_empty_and_the_seeded_profile_decode() {
+        let user = ObjectId::new();
+        let p = empty(user).unwrap();
+        assert_eq!(p.user_id, user);
+        assert_eq!(p.is_available, Some(true));
+        let mut seeded = empty_profile(user);
+        seeded.extend(doc! {
+            "rates": { "sessionPriceCents": 6000_i64, "currency": "EUR", "sessionDuration": 50 },
+            "workLocations": [ { "name": "Consulta Chamberí", "city": "Madrid", "online": false }, { "name": "Online", "online": true } ],
+        });
+        let p: Profile = mongodb::bson::from_document(seeded).unwrap();
+        assert_eq!(p.rates.and_then(|r| r.session_price_cents), Some(6000));
+        assert_eq!(p.work_locations.map(|l| l.len()), Some(2));
     }
 }

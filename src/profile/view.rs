@@ -1,82 +1,100 @@
 //! A stored profile as the dashboard and the booking site read it: money in major units under
 //! names without the `Cents` suffix, lists never `null`.
 
-use mongodb::bson::Document;
+use mongodb::bson::{Bson, Document};
 use serde_json::{json, Value};
 
+use super::model::Profile;
+use super::rates::{StoredCustomRates, StoredPackage, StoredRates};
 use crate::money::Cents;
 
 fn money(c: Option<i64>) -> Value {
     c.map(|c| Cents(c).to_major()).unwrap_or(Value::Null)
 }
 
-fn cents_of(d: &Document, key: &str) -> Value {
-    money(d.get(key).and_then(crate::db::as_i64))
+/// Stored documents as JSON, as stored (`null` when absent).
+fn plain(list: &Option<Vec<Document>>) -> Value {
+    match list {
+        Some(v) => Bson::Array(v.iter().cloned().map(Bson::Document).collect()).into_relaxed_extjson(),
+        None => Value::Null,
+    }
 }
 
-/// A stored list of documents as JSON, each `…Cents` field shown in major units under its
-/// name without the suffix.
-fn priced_list(d: &Document, key: &str) -> Vec<Value> {
-    d.get_array(key)
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_document())
-        .map(|p| {
-            let mut out = serde_json::Map::new();
-            for (k, v) in p {
-                match k.strip_suffix("Cents") {
-                    Some(name) => out.insert(name.to_owned(), money(crate::db::as_i64(v))),
-                    None => out.insert(k.clone(), v.clone().into_relaxed_extjson()),
-                };
-            }
-            Value::Object(out)
+/// Like `plain`, but an absent list is `[]`.
+fn list(list: &Option<Vec<Document>>) -> Value {
+    match plain(list) {
+        Value::Null => json!([]),
+        v => v,
+    }
+}
+
+fn one(d: &Option<Document>) -> Value {
+    d.clone()
+        .map(|d| Bson::Document(d).into_relaxed_extjson())
+        .unwrap_or(Value::Null)
+}
+
+/// A pricing package, its price also shown as `discountedPrice` (the dashboard's name).
+fn package(p: &StoredPackage) -> Value {
+    json!({
+        "id": p.id, "name": p.name, "sessions": p.sessions, "price": money(p.price_cents),
+        "originalPrice": money(p.original_price_cents), "description": p.description,
+        "validityDays": p.validity_days, "isActive": p.is_active, "features": p.features,
+        "discountedPrice": money(p.price_cents),
+    })
+}
+
+fn custom_rates(c: &StoredCustomRates) -> Value {
+    let sessions: Vec<Value> = c
+        .sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "type": s.kind, "name": s.name, "duration": s.duration,
+                "price": money(Some(s.price_cents)), "description": s.description,
+            })
         })
-        .collect()
+        .collect();
+    let packages: Vec<Value> = c
+        .packages
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id, "name": p.name, "sessions": p.sessions, "sessionType": p.session_type,
+                "price": money(Some(p.price_cents)), "description": p.description,
+            })
+        })
+        .collect();
+    json!({ "currency": c.currency, "sessions": sessions, "packages": packages })
+}
+
+fn rates(r: &StoredRates) -> Value {
+    json!({
+        "sessionPrice": money(r.session_price_cents),
+        "followUpPrice": money(r.follow_up_price_cents),
+        "packagePrice": money(r.package_price_cents),
+        "coupleSessionPrice": money(r.couple_session_price_cents),
+        "currency": r.currency.unwrap_or_default(),
+        "sessionDuration": r.session_duration,
+        "customRates": r.custom_rates.as_ref().map(custom_rates),
+    })
 }
 
 /// The view of a stored profile.
-pub fn view(d: &Document) -> Value {
-    let id = d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default();
-    let plain = |k: &str| {
-        d.get(k)
-            .cloned()
-            .map(|b| b.into_relaxed_extjson())
-            .unwrap_or(Value::Null)
-    };
-    let list = |k: &str| match plain(k) {
-        Value::Null => json!([]),
-        v => v,
-    };
-    let rates = d.get_document("rates").cloned().unwrap_or_default();
-    let mut packages = priced_list(d, "pricingPackages");
-    for p in &mut packages {
-        p["discountedPrice"] = p["price"].clone();
-    }
-    let custom = rates.get_document("customRates").ok().map(|c| {
-        json!({
-            "currency": c.get_str("currency").unwrap_or("EUR"),
-            "sessions": priced_list(c, "sessions"), "packages": priced_list(c, "packages"),
-        })
-    });
+pub fn view(p: &Profile) -> Value {
+    let id = p.id.to_hex();
+    let packages: Vec<Value> = p.pricing_packages.iter().flatten().map(package).collect();
     json!({
         "id": id, "_id": id,
-        "userId": d.get_object_id("userId").map(|u| u.to_hex()).ok(),
-        "about": plain("about"), "specialties": plain("specialties"), "languages": plain("languages"),
-        "education": plain("education"),
-        "rates": {
-            "sessionPrice": cents_of(&rates, "sessionPriceCents"),
-            "followUpPrice": cents_of(&rates, "followUpPriceCents"),
-            "packagePrice": cents_of(&rates, "packagePriceCents"),
-            "coupleSessionPrice": cents_of(&rates, "coupleSessionPriceCents"),
-            "currency": rates.get_str("currency").unwrap_or("EUR"),
-            "sessionDuration": rates.get("sessionDuration").and_then(crate::db::as_i64),
-            "customRates": custom,
-        },
+        "userId": p.user_id.to_hex(),
+        "about": p.about, "specialties": p.specialties, "languages": p.languages,
+        "education": plain(&p.education),
+        "rates": rates(&p.rates.clone().unwrap_or_default()),
         "pricingPackages": packages,
-        "workLocations": list("workLocations"), "externalLinks": list("externalLinks"),
-        "videoPresentation": plain("videoPresentation"), "featuredTestimonials": list("featuredTestimonials"),
-        "experience": list("experience"), "isAvailable": d.get_bool("isAvailable").unwrap_or(true),
-        "legalInfo": plain("legalInfo"), "credentials": list("credentials"), "banner": plain("banner"),
-        "updatedAt": d.get_datetime("updatedAt").map(|t| crate::time::rfc3339(*t)).unwrap_or_default(),
+        "workLocations": list(&p.work_locations), "externalLinks": list(&p.external_links),
+        "videoPresentation": one(&p.video_presentation), "featuredTestimonials": list(&p.featured_testimonials),
+        "experience": list(&p.experience), "isAvailable": p.is_available.unwrap_or(true),
+        "legalInfo": one(&p.legal_info), "credentials": list(&p.credentials), "banner": p.banner,
+        "updatedAt": p.updated_at.map(crate::time::rfc3339).unwrap_or_default(),
     })
 }

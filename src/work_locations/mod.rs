@@ -7,7 +7,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::Document;
+use mongodb::bson::{Bson, Document};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -73,10 +73,9 @@ pub async fn list(
     let filter = q.status.unwrap_or_default();
     let with_schedule = q.include_schedule.unwrap_or(true);
     let locations: Vec<Value> = profile
-        .get_array("workLocations")
-        .into_iter()
+        .work_locations
+        .iter()
         .flatten()
-        .filter_map(|l| l.as_document())
         .enumerate()
         .map(|(i, l)| location_view(i, l, with_schedule))
         .filter(|l| match filter {
@@ -92,9 +91,9 @@ pub async fn list(
 /// A stored location as the dashboard reads it: as the profile keeps it, plus `id`/`_id`
 /// (its position for locations saved without one), `isActive` and `status`.
 fn location_view(index: usize, stored: &Document, with_schedule: bool) -> Value {
-    let mut v = mongodb::bson::Bson::Document(stored.clone()).into_relaxed_extjson();
+    let mut v = Bson::Document(stored.clone()).into_relaxed_extjson();
     let id = match stored.get("id") {
-        Some(mongodb::bson::Bson::String(s)) if !s.is_empty() => s.clone(),
+        Some(Bson::String(s)) if !s.is_empty() => s.clone(),
         _ => index.to_string(),
     };
     let active = stored.get_bool("isActive").unwrap_or(true);

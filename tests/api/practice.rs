@@ -494,3 +494,49 @@ async fn a_review_answer_is_shown_in_the_list_and_only_its_therapist_may_give_it
         (json!(1), json!(4.0))
     );
 }
+
+#[tokio::test]
+async fn a_profile_that_does_not_decode_fails_its_reads_instead_of_showing_empty() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    assert_eq!(app.get_as("/api/profile", &me).await.status(), 200);
+    let therapist_id = mongodb::bson::oid::ObjectId::parse_str(&me.id).unwrap();
+    let profiles = app.db.collection::<mongodb::bson::Document>("profiles");
+    // What the demo seed writes (locations without ids, rates without every price) reads back.
+    profiles
+        .update_one(
+            mongodb::bson::doc! { "userId": therapist_id },
+            mongodb::bson::doc! { "$set": {
+                "rates": { "sessionPriceCents": 6000_i64, "currency": "EUR", "sessionDuration": 50 },
+                "workLocations": [ { "name": "Consulta Chamberí", "city": "Madrid", "online": false } ],
+            } },
+        )
+        .await
+        .unwrap();
+    let p = json_body(app.get_as("/api/profile", &me).await).await["data"].clone();
+    assert_eq!(p["rates"]["sessionPrice"], json!(60.0));
+    assert_eq!(
+        p["workLocations"],
+        json!([{ "name": "Consulta Chamberí", "city": "Madrid", "online": false }])
+    );
+    let listed = json_body(app.get_as("/api/work-locations/therapist", &me).await).await;
+    assert_eq!(listed["data"]["locations"][0]["id"], "0");
+
+    profiles
+        .update_one(
+            mongodb::bson::doc! { "userId": therapist_id },
+            mongodb::bson::doc! { "$set": { "rates.sessionPriceCents": "sixty" } },
+        )
+        .await
+        .unwrap();
+    for path in [
+        "/api/profile".to_owned(),
+        "/api/work-locations/therapist".to_owned(),
+        format!("/api/profile/public/{}", me.id),
+    ] {
+        let r = app.get_as(&path, &me).await;
+        assert_eq!(r.status(), 500, "{path}");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("sixty"), "the cause stays in the log: {text}");
+    }
+}
