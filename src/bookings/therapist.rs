@@ -58,7 +58,7 @@ pub async fn update(
     detached(async move {
         crate::http::extract::require_https(&state.config, "meetingLink", req.meeting_link.as_deref())?;
         let b = load(&state, &me, &id).await?;
-        check_version(&b, if_match.or_body(req.version))?;
+        check_version(&b, if_match.or_body(req.version)?)?;
         let updated = service::edit(&state, &b, &req).await?;
         Ok(envelope::ok(one_view(&state, &updated).await?))
     })
@@ -78,7 +78,7 @@ pub async fn cancel(
     let st = state.clone();
     idem.once(&state, me.0.id, |req, _| async move {
         let b = load(&st, &me, &id).await?;
-        check_version(&b, if_match.or_body(req.version))?;
+        check_version(&b, if_match.or_body(req.version)?)?;
         let by = Some(("therapist", req.reason));
         let updated =
             service::transition(&st, &b, BookingStatus::Cancelled, BookingPatch::default(), by).await?;
@@ -100,7 +100,7 @@ pub async fn reschedule(
     // A move claims and releases time: once begun it runs to completion, whatever the request.
     detached(async move {
         let b = load(&state, &me, &id).await?;
-        check_version(&b, if_match.or_body(req.version))?;
+        check_version(&b, if_match.or_body(req.version)?)?;
         let zone =
             crate::time::parse_zone(&b.timezone).map_err(|_| ApiError::field("timezone", "is invalid"))?;
         let to = place(zone, &req.date, &req.start_time, &req.end_time)?;
@@ -124,7 +124,7 @@ async fn set_status(
     to: BookingStatus,
 ) -> ApiResult<Response> {
     let b = load(&state, &me, &id).await?;
-    check_version(&b, if_match.or_body(req.version))?;
+    check_version(&b, if_match.or_body(req.version)?)?;
     let patch = BookingPatch {
         notes: req.notes,
         ..BookingPatch::default()

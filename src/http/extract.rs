@@ -66,15 +66,27 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// The version an update was read at, from `If-Match` (`"3"`, `W/"3"` or `3`); a body `version`
-/// wins over it. A stale one is the resource's 412, a malformed one a 400 naming the header.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IfMatch(pub Option<i64>);
+/// The version an update was read at, from `If-Match` (`"3"`, `W/"3"` or `3`). A body
+/// `version` wins over it (the header is then not read at all); a stale version is the
+/// resource's 412, a malformed header a 400 naming it, decided after the resource is found.
+#[derive(Debug, Clone, Default)]
+pub struct IfMatch(Option<axum::http::HeaderValue>);
 
 impl IfMatch {
     /// The version the request carries: the body's `version` first, else `If-Match`.
-    pub fn or_body(self, body: Option<i64>) -> Option<i64> {
-        body.or(self.0)
+    pub fn or_body(&self, body: Option<i64>) -> Result<Option<i64>, ApiError> {
+        if body.is_some() {
+            return Ok(body);
+        }
+        let Some(raw) = &self.0 else {
+            return Ok(None);
+        };
+        raw.to_str()
+            .ok()
+            .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+            .and_then(|s| s.parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::field("If-Match", "must be the version number the resource was read at"))
     }
 }
 
@@ -82,15 +94,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let Some(v) = parts.headers.get(header::IF_MATCH) else {
-            return Ok(IfMatch(None));
-        };
-        v.to_str()
-            .ok()
-            .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
-            .and_then(|s| s.parse().ok())
-            .map(|v| IfMatch(Some(v)))
-            .ok_or_else(|| ApiError::field("If-Match", "must be the version number the resource was read at"))
+        Ok(IfMatch(parts.headers.get(header::IF_MATCH).cloned()))
     }
 }
 

@@ -51,6 +51,13 @@ pub async fn create(state: &AppState, user: ObjectId, req: CreateReview) -> ApiR
         created_at: now,
         updated_at: now,
     };
+    // Read before writing: once the review is stored, nothing may fail its answer (a retry
+    // would only find REVIEW_EXISTS).
+    let avatar = clients
+        .summaries(&[record.id])
+        .await?
+        .remove(&record.id)
+        .and_then(|s| s.avatar);
     match ReviewStore::new(&state.db).insert(&review).await {
         Err(e) if crate::db::is_duplicate_key(&e) => {
             return Err(ApiError::conflict(
@@ -61,11 +68,6 @@ pub async fn create(state: &AppState, user: ObjectId, req: CreateReview) -> ApiR
         other => other?,
     };
     emit(state, &review, ReviewChange::Received, record.name.clone()).await;
-    let avatar = clients
-        .summaries(&[record.id])
-        .await?
-        .remove(&record.id)
-        .and_then(|s| s.avatar);
     let client = json!({ "id": record.id.to_hex(), "name": record.name, "avatar": avatar });
     Ok((review, client))
 }
@@ -76,12 +78,17 @@ pub async fn respond(state: &AppState, scope: &OwnerScope, id: ObjectId, text: &
         .respond(scope, id, text.trim())
         .await?
         .ok_or_else(|| ApiError::not_found("Review"))?;
-    let name = ClientStore::new(&state.db)
-        .summaries(&[review.client_id])
-        .await?
-        .remove(&review.client_id)
-        .map(|c| c.name)
-        .unwrap_or_default();
+    // The answer is stored: the client's name (for the event) must not fail the request.
+    let name = match ClientStore::new(&state.db).summaries(&[review.client_id]).await {
+        Ok(mut found) => found
+            .remove(&review.client_id)
+            .map(|c| c.name)
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, review = %review.id, "client name unavailable for the review event");
+            String::new()
+        }
+    };
     emit(state, &review, ReviewChange::Responded, name).await;
     Ok(review)
 }

@@ -358,6 +358,35 @@ async fn versions_transitions_and_rescheduling() {
     let got = json_body(app.get_as(&path, &me).await).await;
     assert_eq!(got["data"]["notes"], "first", "stale writes change nothing");
 
+    // A body `version` wins over `If-Match` (even a malformed one); a malformed header alone is
+    // a 400 naming it, but only once the booking is found: a stranger still gets 404.
+    let with = |h: &'static str, body: Value| {
+        app.client
+            .put(app.url(&path))
+            .header("Authorization", &me.auth)
+            .header("If-Match", h)
+            .json(&body)
+            .send()
+    };
+    let r = with("nonsense", json!({ "version": 1, "notes": "stale" }))
+        .await
+        .unwrap();
+    assert_error(r, 412, "VERSION_CONFLICT").await; // the body's (stale) version decided
+    let r = with("nonsense", json!({ "notes": "x" })).await.unwrap();
+    let err = assert_error(r, 400, "VALIDATION_ERROR").await;
+    assert_eq!(err["errors"][0]["field"], "If-Match");
+    let stranger = therapist(&app).await;
+    let r = app
+        .client
+        .put(app.url(&path))
+        .header("Authorization", &stranger.auth)
+        .header("If-Match", "nonsense")
+        .json(&json!({ "notes": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 404, "NOT_FOUND").await;
+
     // Reschedule onto itself shifted by 30 minutes: allowed; the old half becomes free.
     let to = json!({ "date": "2031-09-01", "startTime": "10:30", "endTime": "11:30", "version": 2 });
     let r = app.put_as(&format!("{path}/reschedule"), &me, &to).await;
