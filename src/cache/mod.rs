@@ -4,4 +4,5 @@
 
 pub mod breaker;
 pub mod family;
+pub mod layered;
 pub mod redis;

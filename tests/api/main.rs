@@ -6,6 +6,7 @@ mod auth;
 mod availability;
 mod blocks;
 mod bookings;
+mod cache;
 mod clients;
 mod dashboard;
 mod dashboard_routes;

@@ -1,0 +1,169 @@
+//! The two-layer response cache engine (issue 11), against a real Redis: shared generations keep
+//! every instance fresh, one fill per key under concurrency, errors never cached, and a Redis
+//! outage bounded by the process entries' trust window.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use dhara::cache::breaker::BreakerConfig;
+use dhara::cache::family::Family;
+use dhara::cache::layered::{CacheSettings, ResponseCache, Source};
+use dhara::cache::redis::RedisHandle;
+use dhara::error::ApiError;
+use mongodb::bson::oid::ObjectId;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::test_config;
+
+fn settings() -> CacheSettings {
+    CacheSettings {
+        enabled: true,
+        max_bytes: 1 << 20,
+        outage_trust: Duration::from_millis(300),
+        breaker: BreakerConfig {
+            failures: 3,
+            slow: Duration::from_millis(500),
+            open_for: Duration::from_secs(1),
+        },
+    }
+}
+
+/// Two instances' caches on one Redis prefix (or a Redis that is not there).
+async fn pair(redis_url: Option<&str>) -> (ResponseCache, ResponseCache, CancellationToken) {
+    let mut config = test_config(&[]).redis;
+    if let Some(url) = redis_url {
+        config.url = url.to_owned().into();
+    }
+    let token = CancellationToken::new();
+    let handle = RedisHandle::start(&config, token.clone()).unwrap();
+    if redis_url.is_none() {
+        for _ in 0..100 {
+            if handle.conn().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(handle.conn().is_some(), "redis connects");
+    }
+    let a = ResponseCache::new(settings(), handle.clone());
+    let b = ResponseCache::new(settings(), handle);
+    (a, b, token)
+}
+
+fn body(v: usize) -> Bytes {
+    Bytes::from(format!("{{\"v\":{v}}}"))
+}
+
+async fn read(c: &ResponseCache, owner: ObjectId, v: usize) -> (Bytes, Source) {
+    c.get_or_fill(Family::Bookings, owner, "limit=20", || async move { Ok(body(v)) })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_write_on_one_instance_is_never_read_old_on_another() {
+    let (a, b, _stop) = pair(None).await;
+    let owner = ObjectId::new();
+    assert_eq!(read(&b, owner, 0).await, (body(0), Source::Fill));
+    assert_eq!(read(&b, owner, 0).await.1, Source::Process, "a process hit");
+    assert_eq!(
+        read(&a, owner, 0).await.1,
+        Source::Redis,
+        "the other instance finds it in Redis"
+    );
+    for round in 1..=300 {
+        a.invalidate(Family::Bookings, owner).await;
+        let (seen, _) = read(&b, owner, round).await;
+        assert_eq!(seen, body(round), "round {round}: never the old value");
+    }
+    // Other families and owners are untouched by an invalidation.
+    let other = ObjectId::new();
+    assert_eq!(read(&b, other, 7).await.0, body(7));
+    a.invalidate(Family::Clients, other).await;
+    assert_eq!(read(&b, other, 8).await, (body(7), Source::Process));
+}
+
+#[tokio::test]
+async fn concurrent_misses_fill_once_and_errors_are_answered_not_cached() {
+    let (a, _b, _stop) = pair(None).await;
+    let a = Arc::new(a);
+    let owner = ObjectId::new();
+    let fills = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (a, fills) = (a.clone(), fills.clone());
+        tasks.push(tokio::spawn(async move {
+            a.get_or_fill(Family::Dashboard, owner, "", || async move {
+                fills.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(body(1))
+            })
+            .await
+            .unwrap()
+            .0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), body(1));
+    }
+    assert_eq!(
+        fills.load(Ordering::SeqCst),
+        1,
+        "one database read for twenty misses"
+    );
+
+    let missing = || async { Err::<Bytes, _>(ApiError::not_found("Booking")) };
+    let e = a
+        .get_or_fill(Family::Bookings, owner, "id=x", missing)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 404, "the fill's own error");
+    let (again, src) = a
+        .get_or_fill(Family::Bookings, owner, "id=x", || async { Ok(body(2)) })
+        .await
+        .unwrap();
+    assert_eq!((again, src), (body(2), Source::Fill), "an error is never cached");
+}
+
+#[tokio::test]
+async fn without_redis_reads_still_answer_and_trust_process_entries_only_briefly() {
+    // Nothing listens on port 9: every Redis call fails fast and the breaker opens.
+    let (a, _b, _stop) = pair(Some("redis://127.0.0.1:9")).await;
+    let owner = ObjectId::new();
+    let started = std::time::Instant::now();
+    assert_eq!(read(&a, owner, 1).await, (body(1), Source::Fill));
+    assert_eq!(
+        read(&a, owner, 2).await,
+        (body(1), Source::Process),
+        "trusted while young"
+    );
+    // This instance's own writes stay visible at once.
+    a.invalidate(Family::Bookings, owner).await;
+    assert_eq!(read(&a, owner, 3).await, (body(3), Source::Fill));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        read(&a, owner, 4).await,
+        (body(4), Source::Fill),
+        "past the outage bound, a process entry is read again"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "no Redis waits");
+}
+
+#[tokio::test]
+async fn a_disabled_cache_always_reads_through() {
+    let (_a, _b, _stop) = pair(None).await;
+    let mut config = test_config(&[]).redis;
+    config.prefix = "unused:".into();
+    let off = ResponseCache::new(
+        CacheSettings {
+            enabled: false,
+            ..settings()
+        },
+        RedisHandle::start(&config, CancellationToken::new()).unwrap(),
+    );
+    let owner = ObjectId::new();
+    assert_eq!(read(&off, owner, 1).await, (body(1), Source::Fill));
+    assert_eq!(read(&off, owner, 2).await, (body(2), Source::Fill));
+}
