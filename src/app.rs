@@ -32,6 +32,8 @@ pub struct App {
     pub tokens: crate::auth::tokens::TokenKeys,
     pub limiter: crate::ratelimit::RateLimiter,
     pub mailer: Arc<crate::mail::Mailer>,
+    /// Hot reads (two layers: process and Redis).
+    pub cache: Arc<crate::cache::layered::ResponseCache>,
     /// Where every write tells what it changed.
     pub events: crate::events::EventBus,
     pub readiness: Readiness,
@@ -86,9 +88,16 @@ impl AppState {
         let tokens = crate::auth::tokens::TokenKeys::new(&config.auth);
         let limiter = crate::ratelimit::RateLimiter::new(redis.clone(), config.rate_limit.enabled);
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail)?);
+        let cache = Arc::new(crate::cache::layered::ResponseCache::new(
+            crate::cache::layered::CacheSettings::from_config(&config.cache),
+            redis.clone(),
+            metrics.clone(),
+        ));
+        // Invalidation last: what the other subscribers wrote is part of what it makes stale.
         let events = crate::events::EventBus::new(vec![
             Arc::new(crate::notifications::subscriber::Notifier::new(db.clone())),
             Arc::new(crate::mail::MailSender::new(mailer.clone())),
+            Arc::new(crate::cache::layered::Invalidator(cache.clone())),
         ]);
         Ok(Self(Arc::new(App {
             config,
@@ -100,6 +109,7 @@ impl AppState {
             tokens,
             limiter,
             mailer,
+            cache,
             events,
             readiness: Readiness::default(),
             started: Instant::now(),

@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::cache::family::Family;
 use crate::error::{ApiError, ApiResult};
 use crate::http::client_ip::ClientIp;
 use crate::http::envelope;
@@ -154,11 +155,17 @@ pub async fn logout(
 /// The signed-in user.
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", responses((status = 200), (status = 401)))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
-    let found = AuthStore::new(&state.db)
-        .user_by_id(user.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
-    Ok(Json(json!({ "success": true, "user": UserView::from(&found) })).into_response())
+    // The extractor has checked the account and its tokens on the primary; the body is cached.
+    let fill = || async {
+        let found = AuthStore::new(&state.db)
+            .user_by_id(user.id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
+        let body = json!({ "success": true, "user": UserView::from(&found) });
+        Ok(serde_json::to_vec(&body).map_err(anyhow::Error::from)?.into())
+    };
+    let (body, _) = state.cache.get_or_fill(Family::User, user.id, "", fill).await?;
+    Ok(envelope::json_bytes(body))
 }
 
 /// Changes the password (current one required); other sessions end, this one continues.

@@ -23,6 +23,8 @@ use super::breaker::{Breaker, BreakerConfig};
 use super::family::{entry_key, generation_key, Family};
 use super::redis::RedisHandle;
 use crate::error::{ApiError, ApiResult};
+use crate::events::{Event, Subscriber};
+use crate::metrics::Metrics;
 
 /// How the cache is sized and how it behaves without Redis.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +67,7 @@ pub enum Source {
 /// The response cache of one instance.
 pub struct ResponseCache {
     settings: CacheSettings,
+    metrics: Arc<Metrics>,
     redis: RedisHandle,
     local: moka::future::Cache<String, Entry>,
     /// This instance's last known generations (used while Redis is unreachable).
@@ -72,8 +75,24 @@ pub struct ResponseCache {
     breaker: Breaker,
 }
 
+impl CacheSettings {
+    /// The settings of `[cache]`.
+    pub fn from_config(c: &crate::config::CacheConfig) -> Self {
+        Self {
+            enabled: c.enabled,
+            max_bytes: c.max_bytes,
+            outage_trust: Duration::from_millis(c.outage_trust_ms),
+            breaker: BreakerConfig {
+                failures: c.breaker_failures,
+                slow: Duration::from_millis(c.breaker_slow_ms),
+                open_for: Duration::from_millis(c.breaker_open_ms),
+            },
+        }
+    }
+}
+
 impl ResponseCache {
-    pub fn new(settings: CacheSettings, redis: RedisHandle) -> Self {
+    pub fn new(settings: CacheSettings, redis: RedisHandle, metrics: Arc<Metrics>) -> Self {
         let local = moka::future::Cache::builder()
             .weigher(|k: &String, v: &Entry| (k.len() + v.body.len()).try_into().unwrap_or(u32::MAX))
             .max_capacity(settings.max_bytes)
@@ -81,6 +100,7 @@ impl ResponseCache {
             .build();
         Self {
             settings,
+            metrics,
             redis,
             local,
             gens: moka::sync::Cache::builder()
@@ -111,10 +131,12 @@ impl ResponseCache {
         let key = entry_key(&self.redis.key(""), family, owner, generation, query);
         if let Some(e) = self.local.get(&key).await {
             if shared || e.stored.elapsed() < self.settings.outage_trust {
+                self.count(true, "memory");
                 return Ok((e.body, Source::Process));
             }
             self.local.invalidate(&key).await;
         }
+        self.count(false, "memory");
         let ttl = family.default_ttl();
         // The fill runs at most once per key at a time; its error (a 404, a 400...) is the
         // caller's answer, and is never cached.
@@ -157,6 +179,9 @@ impl ResponseCache {
                 }
             })
             .await;
+        if shared {
+            self.count(source == Source::Redis, "redis");
+        }
         match filled {
             Ok(entry) => Ok((entry.body, source)),
             Err(_) => {
@@ -260,11 +285,31 @@ impl ResponseCache {
         }
     }
 
+    fn count(&self, hit: bool, layer: &str) {
+        let counter = if hit {
+            &self.metrics.cache_hits
+        } else {
+            &self.metrics.cache_misses
+        };
+        counter.with_label_values(&[layer]).inc();
+    }
+
     /// Where the Redis breaker stands.
     pub fn breaker_state(&self) -> super::breaker::BreakerState {
         self.breaker.state()
     }
 }
 
-/// A shared handle.
-pub type SharedCache = Arc<ResponseCache>;
+/// Invalidates, on every domain event, what it makes stale (`family::stale_after`), in both
+/// layers and on every instance, before the request that caused it answers.
+pub struct Invalidator(pub Arc<ResponseCache>);
+
+impl Subscriber for Invalidator {
+    fn handle<'a>(&'a self, event: &'a Event) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for (family, owner) in super::family::stale_after(event) {
+                self.0.invalidate(family, owner).await;
+            }
+        })
+    }
+}

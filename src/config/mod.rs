@@ -51,6 +51,7 @@ pub struct Config {
     pub cors: CorsConfig,
     pub mongodb: MongoConfig,
     pub redis: RedisConfig,
+    pub cache: CacheConfig,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub bookings: BookingsConfig,

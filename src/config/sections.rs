@@ -56,6 +56,22 @@ pub struct MongoConfig {
     pub index_check_seconds: u64,
 }
 
+/// The two-layer response cache (README, "Caches").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    /// Bytes of response bodies kept in each process.
+    pub max_bytes: u64,
+    /// While Redis cannot be reached, process entries older than this are read again.
+    pub outage_trust_ms: u64,
+    /// Consecutive failed (or slower than `breaker_slow_ms`) Redis calls that open the breaker.
+    pub breaker_failures: u32,
+    pub breaker_slow_ms: u64,
+    /// How long the breaker stays open before one probe.
+    pub breaker_open_ms: u64,
+}
+
 /// Redis connection; an empty URL disables the Redis layer.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

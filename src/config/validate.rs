@@ -86,6 +86,22 @@ impl Config {
             "redis.url",
             "must be empty or start with redis://, rediss:// or unix://",
         )?;
+        let c = &self.cache;
+        ensure(
+            c.max_bytes >= 1 << 16,
+            "cache.max_bytes",
+            "must be at least 65536",
+        )?;
+        ensure(
+            c.breaker_failures >= 1,
+            "cache.breaker_failures",
+            "must be at least 1",
+        )?;
+        ensure(
+            c.breaker_open_ms >= 100,
+            "cache.breaker_open_ms",
+            "must be at least 100",
+        )?;
         let secret = self.auth.jwt_secret.expose_secret();
         ensure(
             secret.len() >= 32,

@@ -24,3 +24,13 @@ pub fn created<T: Serialize>(data: T) -> Response {
 pub fn message(text: &str) -> Response {
     (StatusCode::OK, Json(json!({ "success": true, "message": text }))).into_response()
 }
+
+/// A 200 whose JSON body is already serialized (a cached response).
+pub fn json_bytes(body: axum::body::Bytes) -> Response {
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}

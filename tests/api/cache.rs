@@ -12,6 +12,7 @@ use dhara::cache::family::Family;
 use dhara::cache::layered::{CacheSettings, ResponseCache, Source};
 use dhara::cache::redis::RedisHandle;
 use dhara::error::ApiError;
+use dhara::metrics::Metrics;
 use mongodb::bson::oid::ObjectId;
 use tokio_util::sync::CancellationToken;
 
@@ -47,8 +48,8 @@ async fn pair(redis_url: Option<&str>) -> (ResponseCache, ResponseCache, Cancell
         }
         assert!(handle.conn().is_some(), "redis connects");
     }
-    let a = ResponseCache::new(settings(), handle.clone());
-    let b = ResponseCache::new(settings(), handle);
+    let a = ResponseCache::new(settings(), handle.clone(), Arc::new(Metrics::new()));
+    let b = ResponseCache::new(settings(), handle, Arc::new(Metrics::new()));
     (a, b, token)
 }
 
@@ -162,8 +163,50 @@ async fn a_disabled_cache_always_reads_through() {
             ..settings()
         },
         RedisHandle::start(&config, CancellationToken::new()).unwrap(),
+        Arc::new(Metrics::new()),
     );
     let owner = ObjectId::new();
     assert_eq!(read(&off, owner, 1).await, (body(1), Source::Fill));
     assert_eq!(read(&off, owner, 2).await, (body(2), Source::Fill));
+}
+
+async fn counter(app: &crate::helpers::TestApp, series: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn me_is_answered_from_the_cache_and_the_counters_say_so() {
+    use crate::helpers::{json_body, spawn_app, spawn_app_with, therapist};
+    const HIT: &str = "cache_hits_total{layer=\"memory\"}";
+    const MISS: &str = "cache_misses_total{layer=\"memory\"}";
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let (hits, misses) = (counter(&app, HIT).await, counter(&app, MISS).await);
+    let first = app.get_as("/api/auth/me", &me).await;
+    assert_eq!(first.headers()["content-type"], "application/json");
+    let first = json_body(first).await;
+    assert_eq!(counter(&app, MISS).await - misses, 1.0, "the first read misses");
+    let second = json_body(app.get_as("/api/auth/me", &me).await).await;
+    assert_eq!(first, second);
+    assert_eq!(first["user"]["email"], me.email.as_str());
+    assert_eq!(
+        counter(&app, HIT).await - hits,
+        1.0,
+        "the second is a process hit"
+    );
+
+    // Disabled by configuration: reads go through, the counters stay.
+    let off = spawn_app_with(&[("DHARA_CACHE__ENABLED", "false")]).await;
+    let you = therapist(&off).await;
+    let (hits, misses) = (counter(&off, HIT).await, counter(&off, MISS).await);
+    for _ in 0..2 {
+        assert_eq!(off.get_as("/api/auth/me", &you).await.status(), 200);
+    }
+    assert_eq!(
+        (counter(&off, HIT).await, counter(&off, MISS).await),
+        (hits, misses)
+    );
 }
