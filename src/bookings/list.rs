@@ -1,7 +1,8 @@
 //! Reading bookings: the therapist's list (filtered, sorted, paged, each with its client),
 //! the next ones to happen, one booking, and the signed-in client's own bookings.
 
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mongodb::bson::oid::ObjectId;
@@ -14,6 +15,7 @@ use super::store::BookingStore;
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser, Therapist};
 use crate::availability::store::AvailabilityStore;
+use crate::cache::family::Family;
 use crate::clients::store::ClientStore;
 use crate::db::{Cursor, Page};
 use crate::error::{ApiError, ApiResult};
@@ -80,9 +82,34 @@ fn list_body(data: Vec<Value>, total: u64, page: &Page, next_cursor: Option<Stri
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
+    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<BookingListQuery>,
 ) -> ApiResult<Response> {
     crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
+    // Every parameter is part of the key (sorted): an unknown one splits the cache, never
+    // merges two different answers.
+    let key = sorted_query(raw.as_deref());
+    let fill = || list_page(&state, &me, q);
+    let (body, _) = state
+        .cache
+        .get_or_fill(Family::Bookings, me.0.id, &key, fill)
+        .await?;
+    Ok(envelope::json_bytes(body))
+}
+
+/// The query string's pairs, sorted.
+fn sorted_query(raw: Option<&str>) -> String {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.sort();
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// The serialized list page `q` asks for.
+async fn list_page(state: &AppState, me: &Therapist, q: BookingListQuery) -> ApiResult<Bytes> {
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let mut filter = Document::new();
     if let Some(s) = q.status {
@@ -101,7 +128,8 @@ pub async fn list(
     let store = BookingStore::new(&state.db);
     let (items, total, next) = read_page(&store, me.scope().filter(filter), order, &page).await?;
     let data = store.views(&items).await?;
-    Ok(list_body(data, total, &page, next))
+    let body = CountedList::new(data, total, &page, next);
+    Ok(serde_json::to_vec(&body).map_err(anyhow::Error::from)?.into())
 }
 
 /// One booking with its client.

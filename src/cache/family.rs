@@ -118,7 +118,8 @@ pub fn stale_after(event: &Event) -> Vec<(Family, ObjectId)> {
             &[Reviews, Clients, Dashboard, Profile, Notifications],
         ),
         Event::Client(e) => (e.therapist, &[Clients, Bookings, Dashboard, Notifications]),
-        Event::Availability(e) => (e.therapist, &[Availability, Dashboard]),
+        // The zone is part of the schedule: it decides what a date filter of a list matches.
+        Event::Availability(e) => (e.therapist, &[Availability, Dashboard, Bookings]),
         Event::Profile(e) => (e.therapist, &[Profile, User, Availability]),
         Event::Email(_) => return Vec::new(),
     };

@@ -210,3 +210,58 @@ async fn me_is_answered_from_the_cache_and_the_counters_say_so() {
         (hits, misses)
     );
 }
+
+#[tokio::test]
+async fn a_booking_list_read_on_one_instance_right_after_a_write_on_another_is_never_old() {
+    use crate::helpers::{json_body, new_client, spawn_app, spawn_app_with, therapist};
+    use serde_json::json;
+    let a = spawn_app().await;
+    let shared = [
+        ("MONGODB_DATABASE", a.config.mongodb.database.as_str()),
+        ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
+    ];
+    let b = spawn_app_with(&shared).await;
+    let me = therapist(&a).await;
+    let client = new_client(&a, &me, "Elena Soto").await;
+    let list = "/api/bookings?limit=20&sortOrder=asc";
+    let read = || async { json_body(b.get_as(list, &me).await).await };
+    assert_eq!(read().await["total"], 0);
+    assert_eq!(read().await["total"], 0, "now cached on B");
+
+    let body = json!({ "clientId": client, "date": "2031-05-05", "startTime": "10:00", "endTime": "11:00" });
+    let created = json_body(a.post_as("/api/bookings", &me, &body).await).await;
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(read().await["total"], 1, "a creation on A is seen on B at once");
+    for round in 0..20 {
+        let notes = format!("round {round}");
+        let r = a
+            .put_as(&format!("/api/bookings/{id}"), &me, &json!({ "notes": notes }))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            read().await["data"][0]["notes"],
+            notes.as_str(),
+            "never the old notes"
+        );
+    }
+    // What the list embeds: the client's name.
+    let r = a
+        .put_as(
+            &format!("/api/clients/{client}"),
+            &me,
+            &json!({ "name": "Elena Prieto" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let seen = read().await;
+    assert!(seen.to_string().contains("Elena Prieto"), "{seen}");
+    assert!(!seen.to_string().contains("Elena Soto"), "{seen}");
+    let r = a
+        .patch_as(&format!("/api/bookings/{id}/cancel"), &me, &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(read().await["data"][0]["status"], "cancelled");
+    // Another therapist's list is theirs alone.
+    let other = therapist(&b).await;
+    assert_eq!(json_body(b.get_as(list, &other).await).await["total"], 0);
+}
