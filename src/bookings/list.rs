@@ -88,24 +88,13 @@ pub async fn list(
     crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
     // Every parameter is part of the key (sorted): an unknown one splits the cache, never
     // merges two different answers.
-    let key = sorted_query(raw.as_deref());
+    let key = crate::cache::family::sorted_query(raw.as_deref());
     let fill = || list_page(&state, &me, q);
     let (body, _) = state
         .cache
         .get_or_fill(Family::Bookings, me.0.id, &key, fill)
         .await?;
     Ok(envelope::json_bytes(body))
-}
-
-/// The query string's pairs, sorted.
-fn sorted_query(raw: Option<&str>) -> String {
-    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    pairs.sort();
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
 }
 
 /// The serialized list page `q` asks for.

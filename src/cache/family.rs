@@ -101,6 +101,18 @@ pub fn normalized_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         .join("&")
 }
 
+/// A whole query string as a cache key: its pairs sorted. Every parameter counts, so an
+/// unknown one splits the cache and never merges two different answers.
+pub fn sorted_query(raw: Option<&str>) -> String {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.sort();
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
 /// The (family, owner) pairs an event makes stale: what it changed and what embeds it (a
 /// client's name is in booking lists, a payment changes a booking's `paymentStatus` and the
 /// dashboard, a review changes the public profile's rating...). Notifications written by the
@@ -153,6 +165,14 @@ mod tests {
             generation_key("t:", Family::User, owner),
             format!("t:cache-gen:user:{owner}")
         );
+    }
+
+    #[test]
+    fn a_query_string_key_is_order_independent_and_keeps_every_parameter() {
+        let a = sorted_query(Some("status=upcoming&limit=20&x=1"));
+        assert_eq!(a, sorted_query(Some("x=1&limit=20&status=upcoming")));
+        assert_ne!(a, sorted_query(Some("status=upcoming&limit=20")));
+        assert_eq!(sorted_query(None), "");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -14,6 +15,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, Therapist};
 use crate::bookings::store::BookingStore;
+use crate::cache::family::Family;
 use crate::clients::model::{ClientActivity, ClientView};
 use crate::clients::query::ClientListQuery;
 use crate::clients::service;
@@ -40,8 +42,20 @@ pub fn routes() -> Router<AppState> {
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
+    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<ClientListQuery>,
 ) -> ApiResult<Response> {
+    let key = crate::cache::family::sorted_query(raw.as_deref());
+    let fill = || list_page(&state, &me, q);
+    let (body, _) = state
+        .cache
+        .get_or_fill(Family::Clients, me.0.id, &key, fill)
+        .await?;
+    Ok(envelope::json_bytes(body))
+}
+
+/// The serialized client page `q` asks for, each client with their history.
+async fn list_page(state: &AppState, me: &Therapist, q: ClientListQuery) -> ApiResult<Bytes> {
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let (clients, total, next_cursor) = ClientStore::new(&state.db).list(&me.scope(), &q, &page).await?;
     let ids: Vec<ObjectId> = clients.iter().map(|c| c.id).collect();
@@ -50,7 +64,8 @@ pub async fn list(
         .iter()
         .map(|c| ClientView::from(c).with_activity(&history.get(&c.id).cloned().unwrap_or_default()))
         .collect();
-    Ok(Json(PagedList::new(items, total, &page, next_cursor)).into_response())
+    let body = PagedList::new(items, total, &page, next_cursor);
+    Ok(serde_json::to_vec(&body).map_err(anyhow::Error::from)?.into())
 }
 
 /// Completed sessions, the last one, and the average rating of each of `ids` (two

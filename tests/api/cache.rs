@@ -265,3 +265,54 @@ async fn a_booking_list_read_on_one_instance_right_after_a_write_on_another_is_n
     let other = therapist(&b).await;
     assert_eq!(json_body(b.get_as(list, &other).await).await["total"], 0);
 }
+
+#[tokio::test]
+async fn a_client_page_read_on_one_instance_right_after_a_write_on_another_is_never_old() {
+    use crate::helpers::{json_body, new_client, spawn_app, spawn_app_with, therapist};
+    use serde_json::json;
+    let a = spawn_app().await;
+    let shared = [
+        ("MONGODB_DATABASE", a.config.mongodb.database.as_str()),
+        ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
+    ];
+    let b = spawn_app_with(&shared).await;
+    let me = therapist(&a).await;
+    let list = "/api/clients?page=1&limit=10";
+    let read = || async { json_body(b.get_as(list, &me).await).await };
+    assert_eq!(read().await["pagination"]["totalItems"], 0);
+    let client = new_client(&a, &me, "Ana Ruiz").await;
+    assert_eq!(
+        read().await["pagination"]["totalItems"],
+        1,
+        "a creation on A is seen on B"
+    );
+    for round in 0..20 {
+        let name = format!("Ana Ruiz {round}");
+        let r = a
+            .put_as(&format!("/api/clients/{client}"), &me, &json!({ "name": name }))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            read().await["data"][0]["name"],
+            name.as_str(),
+            "never the old name"
+        );
+    }
+    // A session with the client changes their history on the page.
+    let body = json!({ "clientId": client, "date": "2031-05-05", "startTime": "10:00", "endTime": "11:00" });
+    let id = json_body(a.post_as("/api/bookings", &me, &body).await).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = read().await["data"][0]["sessionsCount"].clone();
+    let r = a
+        .put_as(&format!("/api/bookings/{id}/complete"), &me, &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let after = read().await["data"][0]["sessionsCount"].clone();
+    assert_eq!(
+        after.as_i64().unwrap(),
+        before.as_i64().unwrap() + 1,
+        "{before} -> {after}"
+    );
+}
