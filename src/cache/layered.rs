@@ -199,24 +199,29 @@ impl ResponseCache {
         }
     }
 
-    /// Makes every cached `family` response of `owner` stale, on every instance.
-    pub async fn invalidate(&self, family: Family, owner: ObjectId) {
-        let local = self.gens.get(&(family, owner)).unwrap_or(0) + 1;
-        self.gens.insert((family, owner), local);
-        let key = generation_key(&self.redis.key(""), family, owner);
+    /// Makes every cached response of each (family, owner) stale, on every instance: one Redis
+    /// round trip (a pipeline of `INCR` + `EXPIRE`) whatever the number of pairs.
+    pub async fn invalidate(&self, stale: &[(Family, ObjectId)]) {
+        if stale.is_empty() {
+            return;
+        }
         let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("INCR")
-            .arg(&key)
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(GENERATION_TTL_SECS);
-        if let Some((shared, _)) = self
-            .call(|mut c| async move { pipe.query_async::<(u64, i64)>(&mut c).await })
-            .await
-        {
+        pipe.atomic();
+        let mut local = Vec::with_capacity(stale.len());
+        for &(family, owner) in stale {
+            let next = self.gens.get(&(family, owner)).unwrap_or(0) + 1;
+            self.gens.insert((family, owner), next);
+            local.push(next);
+            let key = generation_key(&self.redis.key(""), family, owner);
+            pipe.cmd("INCR").arg(&key);
+            pipe.cmd("EXPIRE").arg(&key).arg(GENERATION_TTL_SECS).ignore();
+        }
+        let shared = self
+            .call(|mut c| async move { pipe.query_async::<Vec<u64>>(&mut c).await })
+            .await;
+        for ((pair, next), g) in stale.iter().zip(local).zip(shared.into_iter().flatten()) {
             // Never step back: keep whichever is newer.
-            self.gens.insert((family, owner), shared.max(local));
+            self.gens.insert(*pair, g.max(next));
         }
     }
 
@@ -230,7 +235,10 @@ impl ResponseCache {
         {
             Some(g) => {
                 let g = g.unwrap_or(0);
-                self.gens.insert((family, owner), g);
+                // Kept for outages; written only when it moved (reads are the hot path).
+                if self.gens.get(&(family, owner)) != Some(g) {
+                    self.gens.insert((family, owner), g);
+                }
                 (g, true)
             }
             None => (self.gens.get(&(family, owner)).unwrap_or(0), false),
@@ -307,9 +315,7 @@ pub struct Invalidator(pub Arc<ResponseCache>);
 impl Subscriber for Invalidator {
     fn handle<'a>(&'a self, event: &'a Event) -> futures_util::future::BoxFuture<'a, ()> {
         Box::pin(async move {
-            for (family, owner) in super::family::stale_after(event) {
-                self.0.invalidate(family, owner).await;
-            }
+            self.0.invalidate(&super::family::stale_after(event)).await;
         })
     }
 }

@@ -75,14 +75,14 @@ async fn a_write_on_one_instance_is_never_read_old_on_another() {
         "the other instance finds it in Redis"
     );
     for round in 1..=300 {
-        a.invalidate(Family::Bookings, owner).await;
+        a.invalidate(&[(Family::Bookings, owner)]).await;
         let (seen, _) = read(&b, owner, round).await;
         assert_eq!(seen, body(round), "round {round}: never the old value");
     }
     // Other families and owners are untouched by an invalidation.
     let other = ObjectId::new();
     assert_eq!(read(&b, other, 7).await.0, body(7));
-    a.invalidate(Family::Clients, other).await;
+    a.invalidate(&[(Family::Clients, other)]).await;
     assert_eq!(read(&b, other, 8).await, (body(7), Source::Process));
 }
 
@@ -141,7 +141,7 @@ async fn without_redis_reads_still_answer_and_trust_process_entries_only_briefly
         "trusted while young"
     );
     // This instance's own writes stay visible at once.
-    a.invalidate(Family::Bookings, owner).await;
+    a.invalidate(&[(Family::Bookings, owner)]).await;
     assert_eq!(read(&a, owner, 3).await, (body(3), Source::Fill));
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(
@@ -168,6 +168,17 @@ async fn a_disabled_cache_always_reads_through() {
     let owner = ObjectId::new();
     assert_eq!(read(&off, owner, 1).await, (body(1), Source::Fill));
     assert_eq!(read(&off, owner, 2).await, (body(2), Source::Fill));
+}
+
+/// Two instances of the app on one database and one Redis prefix.
+async fn two_instances() -> (crate::helpers::TestApp, crate::helpers::TestApp) {
+    let a = crate::helpers::spawn_app().await;
+    let shared = [
+        ("MONGODB_DATABASE", a.config.mongodb.database.as_str()),
+        ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
+    ];
+    let b = crate::helpers::spawn_app_with(&shared).await;
+    (a, b)
 }
 
 async fn counter(app: &crate::helpers::TestApp, series: &str) -> f64 {
@@ -213,14 +224,9 @@ async fn me_is_answered_from_the_cache_and_the_counters_say_so() {
 
 #[tokio::test]
 async fn a_booking_list_read_on_one_instance_right_after_a_write_on_another_is_never_old() {
-    use crate::helpers::{json_body, new_client, spawn_app, spawn_app_with, therapist};
+    use crate::helpers::{json_body, new_client, therapist};
     use serde_json::json;
-    let a = spawn_app().await;
-    let shared = [
-        ("MONGODB_DATABASE", a.config.mongodb.database.as_str()),
-        ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
-    ];
-    let b = spawn_app_with(&shared).await;
+    let (a, b) = two_instances().await;
     let me = therapist(&a).await;
     let client = new_client(&a, &me, "Elena Soto").await;
     let list = "/api/bookings?limit=20&sortOrder=asc";
@@ -268,14 +274,9 @@ async fn a_booking_list_read_on_one_instance_right_after_a_write_on_another_is_n
 
 #[tokio::test]
 async fn a_client_page_read_on_one_instance_right_after_a_write_on_another_is_never_old() {
-    use crate::helpers::{json_body, new_client, spawn_app, spawn_app_with, therapist};
+    use crate::helpers::{json_body, new_client, therapist};
     use serde_json::json;
-    let a = spawn_app().await;
-    let shared = [
-        ("MONGODB_DATABASE", a.config.mongodb.database.as_str()),
-        ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
-    ];
-    let b = spawn_app_with(&shared).await;
+    let (a, b) = two_instances().await;
     let me = therapist(&a).await;
     let list = "/api/clients?page=1&limit=10";
     let read = || async { json_body(b.get_as(list, &me).await).await };
@@ -315,4 +316,53 @@ async fn a_client_page_read_on_one_instance_right_after_a_write_on_another_is_ne
         before.as_i64().unwrap() + 1,
         "{before} -> {after}"
     );
+}
+
+#[tokio::test]
+async fn racing_updates_on_two_instances_leave_every_cached_page_equal_to_the_stored_booking() {
+    use crate::helpers::{json_body, new_client, therapist};
+    use mongodb::bson::{doc, Document};
+    use serde_json::json;
+    let (a, b) = two_instances().await;
+    let me = therapist(&a).await;
+    let client = new_client(&a, &me, "Elena Soto").await;
+    let body = json!({ "clientId": client, "date": "2031-05-05", "startTime": "10:00", "endTime": "11:00" });
+    let id = json_body(a.post_as("/api/bookings", &me, &body).await).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let list = "/api/bookings?limit=20";
+    let path = format!("/api/bookings/{id}");
+    for round in 0..10 {
+        // Both instances have the page cached, then both update at once.
+        for app in [&a, &b] {
+            assert_eq!(app.get_as(list, &me).await.status(), 200);
+        }
+        let (na, nb) = (
+            json!({ "notes": format!("A{round}") }),
+            json!({ "notes": format!("B{round}") }),
+        );
+        let (ra, rb) = tokio::join!(a.put_as(&path, &me, &na), b.put_as(&path, &me, &nb));
+        // Both apply, or the later one finds the booking changed meanwhile (412): never both lost.
+        let codes = [ra.status().as_u16(), rb.status().as_u16()];
+        assert!(
+            codes.contains(&200) && codes.iter().all(|c| [200, 412].contains(c)),
+            "{codes:?}"
+        );
+        let stored =
+            a.db.collection::<Document>("bookings")
+                .find_one(doc! { "_id": mongodb::bson::oid::ObjectId::parse_str(&id).unwrap() })
+                .await
+                .unwrap()
+                .unwrap();
+        let stored = stored.get_str("notes").unwrap().to_owned();
+        for app in [&a, &b] {
+            let page = json_body(app.get_as(list, &me).await).await;
+            assert_eq!(
+                page["data"][0]["notes"],
+                stored.as_str(),
+                "round {round}: the page is what is stored"
+            );
+        }
+    }
 }
