@@ -88,11 +88,11 @@ impl AppState {
         let tokens = crate::auth::tokens::TokenKeys::new(&config.auth);
         let limiter = crate::ratelimit::RateLimiter::new(redis.clone(), config.rate_limit.enabled);
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail)?);
-        let cache = Arc::new(crate::cache::layered::ResponseCache::new(
+        let cache = crate::cache::layered::ResponseCache::new(
             crate::cache::layered::CacheSettings::from_config(&config.cache),
             redis.clone(),
             metrics.clone(),
-        ));
+        );
         // Invalidation last: what the other subscribers wrote is part of what it makes stale.
         let events = crate::events::EventBus::new(vec![
             Arc::new(crate::notifications::subscriber::Notifier::new(db.clone())),

@@ -48,6 +48,8 @@ pub enum Event {
     Client(ClientChanged),
     Availability(AvailabilityChanged),
     Profile(ProfileChanged),
+    /// A user marked notifications read.
+    NotificationsRead(NotificationsRead),
     Email(EmailRequested),
 }
 
@@ -61,7 +63,7 @@ impl Event {
             Event::Client(e) => Some(e.therapist),
             Event::Availability(e) => Some(e.therapist),
             Event::Profile(e) => Some(e.therapist),
-            Event::Email(_) => None,
+            Event::NotificationsRead(_) | Event::Email(_) => None,
         }
     }
 }
@@ -192,6 +194,12 @@ pub struct AvailabilityChanged {
 #[derive(Debug, Clone)]
 pub struct ProfileChanged {
     pub therapist: ObjectId,
+}
+
+/// A user marked one or all of their notifications read.
+#[derive(Debug, Clone)]
+pub struct NotificationsRead {
+    pub user: ObjectId,
 }
 
 /// Why an email is sent.

@@ -4,8 +4,8 @@
 //! share counters.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The plan's latency buckets (seconds).
@@ -28,10 +28,22 @@ pub struct Metrics {
     pub mongo_connections_active: IntGauge,
     /// Connections open in the pool.
     pub mongo_connections_open: IntGauge,
-    /// `cache_hits_total{layer}` (`memory`, `redis`).
+    /// `cache_hits_total{layer,family}` (`memory`, `redis`).
     pub cache_hits: IntCounterVec,
-    /// `cache_misses_total{layer}`.
+    /// `cache_misses_total{layer,family}`.
     pub cache_misses: IntCounterVec,
+    /// `cache_fills_total{family}`: responses computed from MongoDB for the cache.
+    pub cache_fills: IntCounterVec,
+    /// `cache_evictions_total{layer,family,cause}` (`size`, `expired`).
+    pub cache_evictions: IntCounterVec,
+    /// `cache_invalidations_total{family}`: (family, owner) pairs made stale by writes.
+    pub cache_invalidations: IntCounterVec,
+    /// `cache_redis_breaker_state`: 0 closed, 1 open, 2 half-open.
+    pub cache_breaker_state: IntGauge,
+    /// `cache_entries{family}`: entries held in process (set at each scrape).
+    pub cache_entries: IntGaugeVec,
+    /// `cache_bytes{family}`: weighed bytes held in process (set at each scrape).
+    pub cache_bytes: IntGaugeVec,
     /// How late the most recent reminder was sent, in seconds.
     pub reminder_lag_seconds: Gauge,
     /// Reminder sends that failed.
@@ -73,12 +85,53 @@ impl Metrics {
         let mongo_connections_open =
             IntGauge::new("mongodb_connections_open", "Open MongoDB connections in the pool")
                 .expect("static");
-        let cache_hits =
-            IntCounterVec::new(Opts::new("cache_hits_total", "Cache hits per layer"), &["layer"])
-                .expect("static");
+        let cache_hits = IntCounterVec::new(
+            Opts::new("cache_hits_total", "Cache hits per layer and family"),
+            &["layer", "family"],
+        )
+        .expect("static");
         let cache_misses = IntCounterVec::new(
-            Opts::new("cache_misses_total", "Cache misses per layer"),
-            &["layer"],
+            Opts::new("cache_misses_total", "Cache misses per layer and family"),
+            &["layer", "family"],
+        )
+        .expect("static");
+        let cache_fills = IntCounterVec::new(
+            Opts::new(
+                "cache_fills_total",
+                "Responses computed from MongoDB for the cache",
+            ),
+            &["family"],
+        )
+        .expect("static");
+        let cache_evictions = IntCounterVec::new(
+            Opts::new("cache_evictions_total", "Cache entries evicted, by cause"),
+            &["layer", "family", "cause"],
+        )
+        .expect("static");
+        let cache_invalidations = IntCounterVec::new(
+            Opts::new(
+                "cache_invalidations_total",
+                "Cached families made stale by writes",
+            ),
+            &["family"],
+        )
+        .expect("static");
+        let cache_entries = IntGaugeVec::new(
+            Opts::new("cache_entries", "Response cache entries held in process"),
+            &["family"],
+        )
+        .expect("static");
+        let cache_bytes = IntGaugeVec::new(
+            Opts::new(
+                "cache_bytes",
+                "Weighed bytes of the response cache held in process",
+            ),
+            &["family"],
+        )
+        .expect("static");
+        let cache_breaker_state = IntGauge::new(
+            "cache_redis_breaker_state",
+            "Redis circuit breaker of the cache: 0 closed, 1 open, 2 half-open",
         )
         .expect("static");
         let reminder_lag_seconds = Gauge::new(
@@ -100,6 +153,12 @@ impl Metrics {
             mongo_connections_open,
             cache_hits,
             cache_misses,
+            cache_fills,
+            cache_evictions,
+            cache_invalidations,
+            cache_breaker_state,
+            cache_entries,
+            cache_bytes,
             reminder_lag_seconds,
             reminder_failures,
         };
@@ -118,16 +177,18 @@ impl Metrics {
             Box::new(self.mongo_connections_open.clone()),
             Box::new(self.cache_hits.clone()),
             Box::new(self.cache_misses.clone()),
+            Box::new(self.cache_fills.clone()),
+            Box::new(self.cache_evictions.clone()),
+            Box::new(self.cache_invalidations.clone()),
+            Box::new(self.cache_breaker_state.clone()),
+            Box::new(self.cache_entries.clone()),
+            Box::new(self.cache_bytes.clone()),
             Box::new(self.reminder_lag_seconds.clone()),
             Box::new(self.reminder_failures.clone()),
         ];
         for c in collectors {
             // A fresh registry holds no duplicates; failure here is a programming error.
             self.registry.register(c).expect("unique metric names");
-        }
-        for layer in ["memory", "redis"] {
-            self.cache_hits.with_label_values(&[layer]);
-            self.cache_misses.with_label_values(&[layer]);
         }
     }
 

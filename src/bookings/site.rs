@@ -1,7 +1,7 @@
 //! The client booking site: a therapist's free slots (public, limited per IP), whether a time
 //! can be booked, and the signed-in client booking and cancelling their own sessions.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -23,6 +23,7 @@ use crate::availability::model::DateRange;
 use crate::availability::query::{public_limit, public_therapist, public_therapist_as, range_of};
 use crate::availability::slots::Slot;
 use crate::availability::store::AvailabilityStore;
+use crate::cache::family::{sorted_query, Family};
 use crate::error::{ApiError, ApiResult};
 use crate::http::client_ip::ClientIp;
 use crate::http::envelope;
@@ -45,17 +46,32 @@ pub async fn slots_range(
     ClientIp(ip): ClientIp,
     caller: Option<AuthUser>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
     public_limit(&state, ip).await?;
     let therapist = public_therapist_as(&state, &id, caller).await?;
-    let zone = AvailabilityStore::new(&state.db).zone(therapist).await?;
-    let (from, to) = range_of(&q, zone, 14, 62)?;
-    let (zone, list) = free_slots(&state, therapist, from, to, q.session_duration.unwrap_or(60)).await?;
-    let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
-    Ok(envelope::ok(
-        json!({ "therapistId": therapist.to_hex(), "timezone": zone.name(), "slots": views }),
-    ))
+    let fill = || async {
+        let zone = AvailabilityStore::new(&state.db).zone(therapist).await?;
+        let (from, to) = range_of(&q, zone, 14, 62)?;
+        let (zone, list) = free_slots(&state, therapist, from, to, q.session_duration.unwrap_or(60)).await?;
+        let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
+        Ok(envelope::ok_body(
+            json!({ "therapistId": therapist.to_hex(), "timezone": zone.name(), "slots": views }),
+        ))
+    };
+    let key = slots_key("range", raw.as_deref());
+    state
+        .cache
+        .json(Family::Availability, therapist, &key, fill)
+        .await
+}
+
+/// The cache key of a slot page: its query and the current minute (what is free depends on
+/// the time: a slot past its notice period is no longer offered).
+fn slots_key(what: &str, raw: Option<&str>) -> String {
+    let minute = Utc::now().timestamp() / 60;
+    format!("{what}:m{minute}:{}", sorted_query(raw))
 }
 
 /// Public: free slots of a therapist on one local date.
@@ -65,16 +81,24 @@ pub async fn slots_for_date(
     ClientIp(ip): ClientIp,
     caller: Option<AuthUser>,
     Path((id, date)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<DurationQuery>,
 ) -> ApiResult<Response> {
     public_limit(&state, ip).await?;
     let therapist = public_therapist_as(&state, &id, caller).await?;
     let day = time::parse_date(&date).map_err(|e| ApiError::field("date", e.to_string()))?;
-    let (zone, list) = free_slots(&state, therapist, day, day, q.session_duration.unwrap_or(60)).await?;
-    let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
-    Ok(envelope::ok(
-        json!({ "date": date, "timezone": zone.name(), "slots": views }),
-    ))
+    let fill = || async {
+        let (zone, list) = free_slots(&state, therapist, day, day, q.session_duration.unwrap_or(60)).await?;
+        let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
+        Ok(envelope::ok_body(
+            json!({ "date": date, "timezone": zone.name(), "slots": views }),
+        ))
+    };
+    let key = slots_key(&format!("date:{date}"), raw.as_deref());
+    state
+        .cache
+        .json(Family::Availability, therapist, &key, fill)
+        .await
 }
 
 /// Public: whether a client could book this time now.

@@ -3,7 +3,9 @@
 //! A cached response belongs to one family and one owner (a user or a therapist). Its key folds
 //! in the owner's generation of that family, so bumping the generation makes every cached page
 //! of it unreachable at once, on every instance, without listing keys:
-//! `{prefix}cache:{family}:{owner}:g{generation}:{normalized query}`.
+//! `{prefix}cache:{owner}:{family}:g{generation}:{query}`. The owner is a Redis Cluster hash
+//! tag (`{...}`): one owner's generations and entries live in one slot, so an event's
+//! invalidation is one script call wherever the keys are.
 
 use std::time::Duration;
 
@@ -45,7 +47,12 @@ impl Family {
         Family::Profile,
     ];
 
-    /// Its name in keys and metrics.
+    /// Its position in `ALL`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its name in keys, metrics and configuration (`[cache.<name>]`).
     pub fn name(self) -> &'static str {
         match self {
             Family::User => "user",
@@ -77,12 +84,15 @@ impl Family {
 
 /// The Redis key holding `owner`'s generation of `family`.
 pub fn generation_key(prefix: &str, family: Family, owner: ObjectId) -> String {
-    format!("{prefix}cache-gen:{}:{owner}", family.name())
+    format!("{prefix}cache-gen:{{{owner}}}:{}", family.name())
 }
 
 /// The key of one cached response.
 pub fn entry_key(prefix: &str, family: Family, owner: ObjectId, generation: u64, query: &str) -> String {
-    format!("{prefix}cache:{}:{owner}:g{generation}:{query}", family.name())
+    format!(
+        "{prefix}cache:{{{owner}}}:{}:g{generation}:{query}",
+        family.name()
+    )
 }
 
 /// A list query reduced to what changes its answer: the `known` parameters (aliases already
@@ -129,10 +139,15 @@ pub fn stale_after(event: &Event) -> Vec<(Family, ObjectId)> {
             e.therapist,
             &[Reviews, Clients, Dashboard, Profile, Notifications],
         ),
-        Event::Client(e) => (e.therapist, &[Clients, Bookings, Dashboard, Notifications]),
+        // Client names are embedded in booking and review lists.
+        Event::Client(e) => (
+            e.therapist,
+            &[Clients, Bookings, Reviews, Dashboard, Notifications],
+        ),
         // The zone is part of the schedule: it decides what a date filter of a list matches.
         Event::Availability(e) => (e.therapist, &[Availability, Dashboard, Bookings]),
         Event::Profile(e) => (e.therapist, &[Profile, User, Availability]),
+        Event::NotificationsRead(e) => (e.user, &[Notifications]),
         Event::Email(_) => return Vec::new(),
     };
     families.iter().map(|f| (*f, owner)).collect()
@@ -160,10 +175,10 @@ mod tests {
         let k1 = entry_key("t:", Family::Bookings, owner, 1, &q);
         let k2 = entry_key("t:", Family::Bookings, owner, 2, &q);
         assert_ne!(k1, k2, "a new generation is a new key");
-        assert!(k1.starts_with(&format!("t:cache:bookings:{owner}:g1:")));
+        assert!(k1.starts_with(&format!("t:cache:{{{owner}}}:bookings:g1:")));
         assert_eq!(
             generation_key("t:", Family::User, owner),
-            format!("t:cache-gen:user:{owner}")
+            format!("t:cache-gen:{{{owner}}}:user")
         );
     }
 
@@ -181,6 +196,9 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Family::ALL.len());
+        for (i, f) in Family::ALL.iter().enumerate() {
+            assert_eq!(f.index(), i);
+        }
         assert_eq!(Family::User.default_ttl(), Duration::from_secs(300));
         assert_eq!(Family::Notifications.default_ttl(), Duration::from_secs(60));
     }

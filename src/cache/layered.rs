@@ -1,6 +1,5 @@
-//! The two-layer response cache (issue 11; built and tested here, not yet serving routes):
-//! serialized response bodies in process (moka, bounded by bytes) in front of Redis (shared),
-//! filled from MongoDB by the caller's closure.
+//! The two-layer response cache: serialized response bodies in process (`local`, bounded per
+//! family) in front of Redis (shared), filled from MongoDB by the caller's closure.
 //!
 //! Never stale across instances: every read asks Redis for the owner's generation of the family
 //! (one `GET`), and the generation is part of the key, so an invalidation (`INCR`) on any
@@ -9,18 +8,23 @@
 //!
 //! Redis down or slow: the breaker opens and reads go process -> fill with no Redis wait; this
 //! instance then cannot learn other instances' invalidations, so process entries are served
-//! only while younger than `outage_trust` (and the local generation, bumped by this instance's
-//! own invalidations, still keeps its own writes visible).
+//! only while younger than `outage_trust`; what this instance itself invalidated meanwhile is
+//! read through until the invalidation reaches Redis (`generations`).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::response::Response;
 use mongodb::bson::oid::ObjectId;
+use serde::Serialize;
 
-use super::breaker::{Breaker, BreakerConfig};
-use super::family::{entry_key, generation_key, Family};
+use super::breaker::{BreakerConfig, BreakerState};
+use super::family::{entry_key, Family};
+use super::generations::{Generations, Standing};
+use super::link::RedisLink;
+use super::local::{Entry, FamilyLimits, LocalLayer};
 use super::redis::RedisHandle;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Subscriber};
@@ -30,31 +34,15 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSettings {
     pub enabled: bool,
-    /// Bytes of response bodies kept in process.
-    pub max_bytes: u64,
     /// How long a process entry is trusted while Redis cannot be reached.
     pub outage_trust: Duration,
     pub breaker: BreakerConfig,
+    /// TTL and process bounds per family, in `Family::ALL` order.
+    pub families: [FamilyLimits; 8],
 }
 
-/// A cached body and when this process stored it.
-#[derive(Clone)]
-struct Entry {
-    body: Bytes,
-    stored: Instant,
-    ttl: Duration,
-}
-
-struct PerEntryTtl;
-
-impl moka::Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _: &String, value: &Entry, _: Instant) -> Option<Duration> {
-        Some(value.ttl)
-    }
-}
-
-/// Generations kept a day in Redis: far longer than any entry lives.
-const GENERATION_TTL_SECS: i64 = 86_400;
+/// How often invalidations that could not reach Redis are retried.
+const RETRY_EVERY: Duration = Duration::from_millis(250);
 
 /// Where a body came from (for metrics and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,47 +56,77 @@ pub enum Source {
 pub struct ResponseCache {
     settings: CacheSettings,
     metrics: Arc<Metrics>,
-    redis: RedisHandle,
-    local: moka::future::Cache<String, Entry>,
-    /// This instance's last known generations (used while Redis is unreachable).
-    gens: moka::sync::Cache<(Family, ObjectId), u64>,
-    breaker: Breaker,
+    link: RedisLink,
+    local: LocalLayer,
+    gens: Generations,
 }
 
 impl CacheSettings {
     /// The settings of `[cache]`.
     pub fn from_config(c: &crate::config::CacheConfig) -> Self {
+        let mut families = [FamilyLimits::new(Duration::from_secs(60), 1, 1); 8];
+        for (family, (name, f)) in Family::ALL.iter().zip(c.families()) {
+            debug_assert_eq!(family.name(), name);
+            families[family.index()] =
+                FamilyLimits::new(Duration::from_secs(f.ttl_seconds), f.max_entries, f.max_bytes);
+        }
         Self {
             enabled: c.enabled,
-            max_bytes: c.max_bytes,
             outage_trust: Duration::from_millis(c.outage_trust_ms),
             breaker: BreakerConfig {
                 failures: c.breaker_failures,
                 slow: Duration::from_millis(c.breaker_slow_ms),
                 open_for: Duration::from_millis(c.breaker_open_ms),
             },
+            families,
         }
     }
 }
 
 impl ResponseCache {
-    pub fn new(settings: CacheSettings, redis: RedisHandle, metrics: Arc<Metrics>) -> Self {
-        let local = moka::future::Cache::builder()
-            .weigher(|k: &String, v: &Entry| (k.len() + v.body.len()).try_into().unwrap_or(u32::MAX))
-            .max_capacity(settings.max_bytes)
-            .expire_after(PerEntryTtl)
-            .build();
-        Self {
+    /// The cache, with a task retrying invalidations that could not reach Redis (it ends with
+    /// the cache).
+    pub fn new(settings: CacheSettings, redis: RedisHandle, metrics: Arc<Metrics>) -> Arc<Self> {
+        let cache = Arc::new(Self {
+            link: RedisLink::new(redis, settings.breaker, metrics.clone()),
+            local: LocalLayer::new(settings.families, &metrics),
+            gens: Generations::new(),
             settings,
             metrics,
-            redis,
-            local,
-            gens: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(3_600))
-                .build(),
-            breaker: Breaker::new(settings.breaker),
+        });
+        let weak: Weak<Self> = Arc::downgrade(&cache);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                loop {
+                    tokio::time::sleep(RETRY_EVERY).await;
+                    let Some(cache) = weak.upgrade() else { return };
+                    cache.gens.flush(&cache.link).await;
+                }
+            });
         }
+        cache
+    }
+
+    /// A 200 with the JSON of `owner`'s `family` response for `query`: cached bytes, or
+    /// `fill`'s value serialized once and cached.
+    pub async fn json<T, F, Fut>(
+        &self,
+        family: Family,
+        owner: ObjectId,
+        query: &str,
+        fill: F,
+    ) -> ApiResult<Response>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        let fill = || async {
+            let value = fill().await?;
+            Ok(serde_json::to_vec(&value).map_err(anyhow::Error::from)?.into())
+        };
+        let (body, _) = self.get_or_fill(family, owner, query, fill).await?;
+        Ok(crate::http::envelope::json_bytes(body))
     }
 
     /// The body of `owner`'s `family` response for `query`: from process, else Redis, else
@@ -127,24 +145,33 @@ impl ResponseCache {
         if !self.settings.enabled {
             return Ok((fill().await?, Source::Fill));
         }
-        let (generation, shared) = self.generation(family, owner).await;
-        let key = entry_key(&self.redis.key(""), family, owner, generation, query);
-        if let Some(e) = self.local.get(&key).await {
-            if shared || e.stored.elapsed() < self.settings.outage_trust {
-                self.count(true, "memory");
+        let (generation, shared, trusted) = match self.gens.standing(&self.link, family, owner).await {
+            Standing::Shared(g) => (g, true, true),
+            Standing::Alone(g) => (g, false, true),
+            Standing::Outage(g) => (g, false, false),
+            Standing::Pending => {
+                self.count(false, "memory", family);
+                self.metrics.cache_fills.with_label_values(&[family.name()]).inc();
+                return Ok((fill().await?, Source::Fill));
+            }
+        };
+        let key = entry_key(&self.link.prefix(), family, owner, generation, query);
+        let local = self.local.of(family);
+        if let Some(e) = local.get(&key).await {
+            if trusted || e.stored.elapsed() < self.settings.outage_trust {
+                self.count(true, "memory", family);
                 return Ok((e.body, Source::Process));
             }
-            self.local.invalidate(&key).await;
+            local.invalidate(&key).await;
         }
-        self.count(false, "memory");
-        let ttl = family.default_ttl();
+        self.count(false, "memory", family);
+        let ttl = self.local.limits(family).ttl;
         // The fill runs at most once per key at a time; its error (a 404, a 400...) is the
         // caller's answer, and is never cached.
         let fill_slot = std::sync::Mutex::new(Some(fill));
         let failure: std::sync::Mutex<Option<ApiError>> = std::sync::Mutex::new(None);
         let mut source = Source::Fill;
-        let filled = self
-            .local
+        let filled = local
             .try_get_with(key.clone(), async {
                 if shared {
                     if let Some(body) = self.redis_get(&key).await {
@@ -159,6 +186,7 @@ impl ResponseCache {
                 let Some(fill) = fill_slot.lock().ok().and_then(|mut f| f.take()) else {
                     return Err(());
                 };
+                self.metrics.cache_fills.with_label_values(&[family.name()]).inc();
                 match fill().await {
                     Ok(body) => {
                         if shared {
@@ -180,7 +208,7 @@ impl ResponseCache {
             })
             .await;
         if shared {
-            self.count(source == Source::Redis, "redis");
+            self.count(source == Source::Redis, "redis", family);
         }
         match filled {
             Ok(entry) => Ok((entry.body, source)),
@@ -200,54 +228,25 @@ impl ResponseCache {
     }
 
     /// Makes every cached response of each (family, owner) stale, on every instance: one Redis
-    /// round trip (a pipeline of `INCR` + `EXPIRE`) whatever the number of pairs.
+    /// script call per owner whatever the number of families. Until it reaches Redis, this
+    /// instance reads those pairs through and retries it.
     pub async fn invalidate(&self, stale: &[(Family, ObjectId)]) {
         if stale.is_empty() {
             return;
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let mut local = Vec::with_capacity(stale.len());
-        for &(family, owner) in stale {
-            let next = self.gens.get(&(family, owner)).unwrap_or(0) + 1;
-            self.gens.insert((family, owner), next);
-            local.push(next);
-            let key = generation_key(&self.redis.key(""), family, owner);
-            pipe.cmd("INCR").arg(&key);
-            pipe.cmd("EXPIRE").arg(&key).arg(GENERATION_TTL_SECS).ignore();
+        for (family, _) in stale {
+            self.metrics
+                .cache_invalidations
+                .with_label_values(&[family.name()])
+                .inc();
         }
-        let shared = self
-            .call(|mut c| async move { pipe.query_async::<Vec<u64>>(&mut c).await })
-            .await;
-        for ((pair, next), g) in stale.iter().zip(local).zip(shared.into_iter().flatten()) {
-            // Never step back: keep whichever is newer.
-            self.gens.insert(*pair, g.max(next));
-        }
-    }
-
-    /// The owner's generation of `family`, and whether it came from Redis.
-    async fn generation(&self, family: Family, owner: ObjectId) -> (u64, bool) {
-        let key = generation_key(&self.redis.key(""), family, owner);
-        let get = redis::cmd("GET").arg(&key).to_owned();
-        match self
-            .call(|mut c| async move { get.query_async::<Option<u64>>(&mut c).await })
-            .await
-        {
-            Some(g) => {
-                let g = g.unwrap_or(0);
-                // Kept for outages; written only when it moved (reads are the hot path).
-                if self.gens.get(&(family, owner)) != Some(g) {
-                    self.gens.insert((family, owner), g);
-                }
-                (g, true)
-            }
-            None => (self.gens.get(&(family, owner)).unwrap_or(0), false),
-        }
+        self.gens.bump(&self.link, stale).await;
     }
 
     async fn redis_get(&self, key: &str) -> Option<Bytes> {
         let get = redis::cmd("GET").arg(key).to_owned();
-        self.call(|mut c| async move { get.query_async::<Option<Vec<u8>>>(&mut c).await })
+        self.link
+            .call(|mut c| async move { get.query_async::<Option<Vec<u8>>>(&mut c).await })
             .await
             .flatten()
             .map(Bytes::from)
@@ -261,50 +260,50 @@ impl ResponseCache {
             .arg(ttl.as_secs().max(1))
             .to_owned();
         let _ = self
+            .link
             .call(|mut c| async move { set.query_async::<()>(&mut c).await })
             .await;
     }
 
-    /// One Redis call under the breaker and the response timeout; `None` when not attempted or
-    /// failed (the caller falls back).
-    async fn call<T, F, Fut>(&self, f: F) -> Option<T>
-    where
-        F: FnOnce(::redis::aio::ConnectionManager) -> Fut,
-        Fut: Future<Output = ::redis::RedisResult<T>>,
-    {
-        let conn = self.redis.conn()?;
-        let started = Instant::now();
-        if !self.breaker.allow(started) {
-            return None;
-        }
-        let outcome = tokio::time::timeout(self.redis.response_timeout(), f(conn)).await;
-        let ok = matches!(outcome, Ok(Ok(_)));
-        self.breaker.record(ok, started.elapsed(), Instant::now());
-        match outcome {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cache: Redis call failed");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("cache: Redis call timed out");
-                None
-            }
-        }
-    }
-
-    fn count(&self, hit: bool, layer: &str) {
+    fn count(&self, hit: bool, layer: &str, family: Family) {
         let counter = if hit {
             &self.metrics.cache_hits
         } else {
             &self.metrics.cache_misses
         };
-        counter.with_label_values(&[layer]).inc();
+        counter.with_label_values(&[layer, family.name()]).inc();
     }
 
     /// Where the Redis breaker stands.
-    pub fn breaker_state(&self) -> super::breaker::BreakerState {
-        self.breaker.state()
+    pub fn breaker_state(&self) -> BreakerState {
+        self.link.state()
+    }
+
+    /// Invalidations that have not reached Redis yet.
+    pub fn pending_invalidations(&self) -> usize {
+        self.gens.pending_count()
+    }
+
+    /// Entries and weighed bytes held in process per family, pending evictions applied.
+    pub async fn usage(&self) -> Vec<(Family, u64, u64)> {
+        self.local.settle().await;
+        self.local.usage()
+    }
+
+    /// Sets the per-family size gauges and the breaker gauge (before a scrape).
+    pub async fn publish_usage(&self) {
+        for (family, entries, bytes) in self.usage().await {
+            let name = [family.name()];
+            self.metrics
+                .cache_entries
+                .with_label_values(&name)
+                .set(entries as i64);
+            self.metrics
+                .cache_bytes
+                .with_label_values(&name)
+                .set(bytes as i64);
+        }
+        self.metrics.cache_breaker_state.set(self.link.state().as_gauge());
     }
 }
 

@@ -94,6 +94,11 @@ impl RedisHandle {
         format!("{}{}", self.prefix, suffix)
     }
 
+    /// Whether a Redis URL is configured (connected or not).
+    pub fn configured(&self) -> bool {
+        self.configured
+    }
+
     /// A connection when Redis is configured and connected.
     pub fn conn(&self) -> Option<ConnectionManager> {
         self.conn.get().cloned()

@@ -61,8 +61,6 @@ pub struct MongoConfig {
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     pub enabled: bool,
-    /// Bytes of response bodies kept in each process.
-    pub max_bytes: u64,
     /// While Redis cannot be reached, process entries older than this are read again.
     pub outage_trust_ms: u64,
     /// Consecutive failed (or slower than `breaker_slow_ms`) Redis calls that open the breaker.
@@ -70,6 +68,41 @@ pub struct CacheConfig {
     pub breaker_slow_ms: u64,
     /// How long the breaker stays open before one probe.
     pub breaker_open_ms: u64,
+    pub user: CacheFamilyConfig,
+    pub bookings: CacheFamilyConfig,
+    pub clients: CacheFamilyConfig,
+    pub dashboard: CacheFamilyConfig,
+    pub availability: CacheFamilyConfig,
+    pub notifications: CacheFamilyConfig,
+    pub reviews: CacheFamilyConfig,
+    pub profile: CacheFamilyConfig,
+}
+
+/// One key family of the response cache.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFamilyConfig {
+    /// How long an entry lives, in both layers.
+    pub ttl_seconds: u64,
+    /// Bounds of the process layer: entries and bytes (key plus body) each instance keeps.
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
+impl CacheConfig {
+    /// Every family's settings, by name, in `cache::family::Family::ALL` order.
+    pub fn families(&self) -> [(&'static str, CacheFamilyConfig); 8] {
+        [
+            ("user", self.user),
+            ("bookings", self.bookings),
+            ("clients", self.clients),
+            ("dashboard", self.dashboard),
+            ("availability", self.availability),
+            ("notifications", self.notifications),
+            ("reviews", self.reviews),
+            ("profile", self.profile),
+        ]
+    }
 }
 
 /// Redis connection; an empty URL disables the Redis layer.

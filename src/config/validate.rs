@@ -87,11 +87,23 @@ impl Config {
             "must be empty or start with redis://, rediss:// or unix://",
         )?;
         let c = &self.cache;
-        ensure(
-            c.max_bytes >= 1 << 16,
-            "cache.max_bytes",
-            "must be at least 65536",
-        )?;
+        for (name, f) in c.families() {
+            ensure(
+                (1..=86_400).contains(&f.ttl_seconds),
+                &format!("cache.{name}.ttl_seconds"),
+                "must be between 1 and 86400",
+            )?;
+            ensure(
+                f.max_entries >= 1,
+                &format!("cache.{name}.max_entries"),
+                "must be at least 1",
+            )?;
+            ensure(
+                f.max_bytes >= 1 << 16 && f.max_bytes >= f.max_entries,
+                &format!("cache.{name}.max_bytes"),
+                "must be at least 65536 and at least max_entries",
+            )?;
+        }
         ensure(
             c.breaker_failures >= 1,
             "cache.breaker_failures",

@@ -19,6 +19,7 @@ use crate::availability::store::AvailabilityStore;
 use crate::bookings::busy::occupancy_of;
 use crate::bookings::model::status_counts;
 use crate::bookings::store::BookingStore;
+use crate::cache::family::Family;
 use crate::clients::store::ClientStore;
 use crate::error::ApiResult;
 use crate::http::envelope;
@@ -63,6 +64,12 @@ async fn client_counts(state: &AppState, me: &Therapist) -> ApiResult<(u64, u64)
 /// Today's bookings, next appointment, counts, revenue, clients, occupancy and rating.
 #[utoipa::path(get, path = "/api/dashboard", tag = "dashboard", responses((status = 200)))]
 pub async fn dashboard(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
+    let fill = || async { Ok(envelope::ok_body(summary(&state, &me).await?)) };
+    state.cache.json(Family::Dashboard, me.0.id, "", fill).await
+}
+
+/// Today, the month and the practice at a glance, in the therapist's time zone.
+async fn summary(state: &AppState, me: &Therapist) -> ApiResult<Value> {
     let (schedule, zone) = AvailabilityStore::new(&state.db)
         .schedule_in_zone(me.0.id)
         .await?;
@@ -72,14 +79,14 @@ pub async fn dashboard(State(state): State<AppState>, me: Therapist) -> ApiResul
     let since = DateTime::from_chrono(crate::time::day_bounds(zone, month_start).0);
     let month_end = crate::payments::month_end(today);
     let (bookings, (month, monthly), (active, total_clients), occupancy, (reviews, rating, _)) = tokio::try_join!(
-        bookings_today(&state, &me, &today_str),
-        crate::payments::revenue(&state, me.0.id, since, today),
-        client_counts(&state, &me),
-        occupancy_of(&state, me.0.id, &schedule, zone, month_start, month_end),
-        crate::reviews::summary(&state, me.0.id),
+        bookings_today(state, me, &today_str),
+        crate::payments::revenue(state, me.0.id, since, today),
+        client_counts(state, me),
+        occupancy_of(state, me.0.id, &schedule, zone, month_start, month_end),
+        crate::reviews::summary(state, me.0.id),
     )?;
     let (views, next_view, upcoming, status_counts) = bookings;
-    Ok(envelope::ok(json!({
+    Ok(json!({
         "date": today_str,
         "timezone": zone.name(),
         "todayBookings": views,
@@ -93,5 +100,5 @@ pub async fn dashboard(State(state): State<AppState>, me: Therapist) -> ApiResul
         "statusCounts": status_counts,
         "ratingAverage": rating,
         "totalReviews": reviews,
-    })))
+    }))
 }

@@ -11,6 +11,11 @@ pub fn ok<T: Serialize>(data: T) -> Response {
     (StatusCode::OK, Json(json!({ "success": true, "data": data }))).into_response()
 }
 
+/// The body `ok` answers, as a value (what a cached response stores).
+pub fn ok_body<T: Serialize>(data: T) -> serde_json::Value {
+    json!({ "success": true, "data": data })
+}
+
 /// A 201 with `data`.
 pub fn created<T: Serialize>(data: T) -> Response {
     (

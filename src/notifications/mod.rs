@@ -7,7 +7,7 @@ pub mod notice;
 pub mod store;
 pub mod subscriber;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, AuthUser};
+use crate::cache::family::{sorted_query, Family};
 use crate::db::{Db, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
@@ -91,31 +92,42 @@ pub async fn list(
     State(state): State<AppState>,
     me: AuthUser,
     headers: HeaderMap,
+    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<NotificationQuery>,
 ) -> ApiResult<Response> {
-    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
-    let descending = q.sort_order.unwrap_or_default().descending();
-    let found = NotificationStore::new(&state.db)
-        .page(me.id, q.read_filter(), descending, &page)
-        .await?;
     let lang = lang_of(&headers);
-    let list: Vec<Value> = found.items.iter().map(|n| view(n, lang)).collect();
-    Ok(envelope::ok(json!({
-        "notifications": list, "total": found.total, "unreadCount": found.unread,
-        "hasMore": found.next.is_some(),
-        "pagination": nested(&page, found.total, found.next),
-    })))
+    let key = format!("list:{lang:?}:{}", sorted_query(raw.as_deref()));
+    let fill = || async {
+        let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
+        let descending = q.sort_order.unwrap_or_default().descending();
+        let found = NotificationStore::new(&state.db)
+            .page(me.id, q.read_filter(), descending, &page)
+            .await?;
+        let list: Vec<Value> = found.items.iter().map(|n| view(n, lang)).collect();
+        Ok(envelope::ok_body(json!({
+            "notifications": list, "total": found.total, "unreadCount": found.unread,
+            "hasMore": found.next.is_some(),
+            "pagination": nested(&page, found.total, found.next),
+        })))
+    };
+    state.cache.json(Family::Notifications, me.id, &key, fill).await
 }
 
 /// Totals and unread count.
 #[utoipa::path(get, path = "/api/notifications/counts", tag = "notifications", responses((status = 200)))]
 pub async fn counts(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
-    let store = NotificationStore::new(&state.db);
-    let total = store.total(me.id).await?;
-    let unread = store.unread(me.id).await?;
-    Ok(envelope::ok(
-        json!({ "total": total, "unread": unread, "read": total - unread }),
-    ))
+    let fill = || async {
+        let store = NotificationStore::new(&state.db);
+        let total = store.total(me.id).await?;
+        let unread = store.unread(me.id).await?;
+        Ok(envelope::ok_body(
+            json!({ "total": total, "unread": unread, "read": total - unread }),
+        ))
+    };
+    state
+        .cache
+        .json(Family::Notifications, me.id, "counts", fill)
+        .await
 }
 
 /// Marks one of the caller's notifications read.
@@ -131,6 +143,7 @@ pub async fn mark_read(
         .mark_read(me.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Notification"))?;
+    read_by(&state, me.id).await;
     Ok(envelope::ok(view(&found, lang_of(&headers))))
 }
 
@@ -138,5 +151,16 @@ pub async fn mark_read(
 #[utoipa::path(post, path = "/api/notifications/mark-all-read", tag = "notifications", responses((status = 200)))]
 pub async fn mark_all_read(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
     let updated = NotificationStore::new(&state.db).mark_all_read(me.id).await?;
+    read_by(&state, me.id).await;
     Ok(Json(json!({ "success": true, "message": "All notifications marked as read", "data": { "updated": updated } })).into_response())
+}
+
+/// Tells the rest of the service that `user` read notifications (their cached pages go stale).
+async fn read_by(state: &AppState, user: ObjectId) {
+    state
+        .events
+        .emit(crate::events::Event::NotificationsRead(
+            crate::events::NotificationsRead { user },
+        ))
+        .await;
 }

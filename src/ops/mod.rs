@@ -87,6 +87,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// Prometheus exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    state.cache.publish_usage().await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),

@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::auth::extract::{AuthUser, Therapist};
 use crate::auth::model::{Role, UserView};
 use crate::auth::store::AuthStore;
+use crate::cache::family::Family;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ValidatedJson;
@@ -44,7 +45,8 @@ pub async fn load_or_create(state: &AppState, user: ObjectId) -> ApiResult<Profi
 /// The caller's profile (created empty on first read).
 #[utoipa::path(get, path = "/api/profile", tag = "profile", responses((status = 200)))]
 pub async fn get_profile(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
-    Ok(envelope::ok(view(&load_or_create(&state, me.0.id).await?)))
+    let fill = || async { Ok(envelope::ok_body(view(&load_or_create(&state, me.0.id).await?))) };
+    state.cache.json(Family::Profile, me.0.id, "own", fill).await
 }
 
 /// Updates the given parts of the caller's profile.
@@ -61,18 +63,21 @@ pub async fn put_profile(
 /// The signed-in user with their profile (therapists) .
 #[utoipa::path(get, path = "/api/users/profile", tag = "profile", responses((status = 200), (status = 401)))]
 pub async fn user_profile(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
-    let user = AuthStore::new(&state.db)
-        .user_by_id(me.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
-    let profile = if user.role == Role::Therapist {
-        Some(view(&load_or_create(&state, me.id).await?))
-    } else {
-        None
+    let fill = || async {
+        let user = AuthStore::new(&state.db)
+            .user_by_id(me.id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
+        let profile = if user.role == Role::Therapist {
+            Some(view(&load_or_create(&state, me.id).await?))
+        } else {
+            None
+        };
+        Ok(envelope::ok_body(
+            json!({ "user": UserView::from(&user), "profile": profile }),
+        ))
     };
-    Ok(envelope::ok(
-        json!({ "user": UserView::from(&user), "profile": profile }),
-    ))
+    state.cache.json(Family::Profile, me.id, "user", fill).await
 }
 
 /// What the booking site shows of a therapist's profile: the stored one, or the empty one

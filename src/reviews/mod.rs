@@ -8,7 +8,7 @@ pub mod public;
 pub mod service;
 pub mod store;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser, Therapist};
+use crate::cache::family::{sorted_query, Family};
 use crate::db::Page;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
@@ -55,11 +56,19 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
+    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<ReviewQuery>,
 ) -> ApiResult<Response> {
-    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
-    let filter = list_filter(&state, me.0.id, &q).await?;
+    let key = format!("list:{}", sorted_query(raw.as_deref()));
+    let fill = || list_page(&state, &me, q);
+    state.cache.json(Family::Reviews, me.0.id, &key, fill).await
+}
+
+/// The list page `q` asks for, each review with its client.
+async fn list_page(state: &AppState, me: &Therapist, q: ReviewQuery) -> ApiResult<Value> {
+    let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
+    let filter = list_filter(state, me.0.id, &q).await?;
     let descending = q.sort_order.unwrap_or_default() == crate::db::SortOrder::Desc;
     let (reviews, total, next) = ReviewStore::new(&state.db)
         .page(me.scope().filter(filter), descending, &page)
@@ -72,7 +81,7 @@ pub async fn list(
         .iter()
         .map(|r| r.view(clients.get(&r.client_id).map(|c| json!(c)).as_ref()))
         .collect();
-    Ok(envelope::ok(
+    Ok(envelope::ok_body(
         json!({ "reviews": list, "pagination": nested(&page, total, next) }),
     ))
 }
@@ -130,13 +139,19 @@ pub async fn summary(state: &AppState, therapist: ObjectId) -> ApiResult<(i64, f
 /// `totalReviews`, `averageRating`, `ratingDistribution`.
 #[utoipa::path(get, path = "/api/reviews/statistics", tag = "reviews", responses((status = 200)))]
 pub async fn statistics(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
-    let s = ReviewStore::new(&state.db).rating_summary(me.0.id).await?;
-    let d = s.distribution;
-    Ok(envelope::ok(json!({
-        "totalReviews": s.total,
-        "averageRating": s.average,
-        "ratingDistribution": { "1": d[0], "2": d[1], "3": d[2], "4": d[3], "5": d[4] },
-    })))
+    let fill = || async {
+        let s = ReviewStore::new(&state.db).rating_summary(me.0.id).await?;
+        let d = s.distribution;
+        Ok(envelope::ok_body(json!({
+            "totalReviews": s.total,
+            "averageRating": s.average,
+            "ratingDistribution": { "1": d[0], "2": d[1], "3": d[2], "4": d[3], "5": d[4] },
+        })))
+    };
+    state
+        .cache
+        .json(Family::Reviews, me.0.id, "statistics", fill)
+        .await
 }
 
 /// The therapist's public answer to a review.

@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::auth::extract::parse_id;
 use crate::auth::model::Role;
 use crate::auth::store::AuthStore;
+use crate::cache::family::Family;
 use crate::error::{ApiError, ApiResult};
 use crate::http::client_ip::ClientIp;
 use crate::http::envelope;
@@ -28,11 +29,16 @@ pub async fn public_profile(
     let Some(user) = user.filter(|u| u.role == Role::Therapist) else {
         return Err(ApiError::not_found("Therapist"));
     };
-    let profile = crate::profile::public_view(&state, id).await?;
-    let rating = ReviewStore::new(&state.db).rating_summary(id).await?;
-    Ok(envelope::ok(json!({
-        "id": id.to_hex(), "name": user.name, "avatar": user.avatar, "isVerified": user.is_verified,
-        "timezone": user.timezone, "profile": profile,
-        "reviews": { "totalReviews": rating.total, "averageRating": rating.average },
-    })))
+    // Who the therapist is was read above (an unknown id never reaches the cache); the page is
+    // cached under their profile.
+    let fill = || async {
+        let profile = crate::profile::public_view(&state, id).await?;
+        let rating = ReviewStore::new(&state.db).rating_summary(id).await?;
+        Ok(envelope::ok_body(json!({
+            "id": id.to_hex(), "name": user.name, "avatar": user.avatar, "isVerified": user.is_verified,
+            "timezone": user.timezone, "profile": profile,
+            "reviews": { "totalReviews": rating.total, "averageRating": rating.average },
+        })))
+    };
+    state.cache.json(Family::Profile, id, "public", fill).await
 }

@@ -105,6 +105,9 @@ pub async fn seed(state: &AppState, opts: &SeedOptions) -> anyhow::Result<SeedRe
         seed_blocks(state, therapist.id, today).await?;
         seed_notifications(state, therapist.id).await?;
         seed_session_notes(state, therapist.id).await?;
+        // Written around the services: whatever was read of this practice meanwhile is stale.
+        let stale = crate::cache::family::Family::ALL.map(|f| (f, therapist.id));
+        state.cache.invalidate(&stale).await;
         report.therapists.push(email);
     }
     Ok(report)

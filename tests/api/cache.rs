@@ -20,19 +20,18 @@ use crate::helpers::test_config;
 
 fn settings() -> CacheSettings {
     CacheSettings {
-        enabled: true,
-        max_bytes: 1 << 20,
         outage_trust: Duration::from_millis(300),
         breaker: BreakerConfig {
             failures: 3,
             slow: Duration::from_millis(500),
             open_for: Duration::from_secs(1),
         },
+        ..CacheSettings::from_config(&test_config(&[]).cache)
     }
 }
 
 /// Two instances' caches on one Redis prefix (or a Redis that is not there).
-async fn pair(redis_url: Option<&str>) -> (ResponseCache, ResponseCache, CancellationToken) {
+async fn pair(redis_url: Option<&str>) -> (Arc<ResponseCache>, Arc<ResponseCache>, CancellationToken) {
     let mut config = test_config(&[]).redis;
     if let Some(url) = redis_url {
         config.url = url.to_owned().into();
@@ -87,9 +86,34 @@ async fn a_write_on_one_instance_is_never_read_old_on_another() {
 }
 
 #[tokio::test]
+async fn a_generation_lost_in_redis_never_makes_an_old_entry_reachable_again() {
+    // Redis restarted empty, flushed, or the counter evicted: a counter that started again
+    // from 0 would soon count through values whose process entries are still alive.
+    let config = test_config(&[]).redis;
+    let token = CancellationToken::new();
+    let handle = RedisHandle::start(&config, token.clone()).unwrap();
+    for _ in 0..100 {
+        if handle.conn().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut redis = handle.conn().expect("redis connects");
+    let a = ResponseCache::new(settings(), handle, Arc::new(Metrics::new()));
+    let owner = ObjectId::new();
+    let key = dhara::cache::family::generation_key(&config.prefix, Family::Bookings, owner);
+    for round in 0..5 {
+        a.invalidate(&[(Family::Bookings, owner)]).await;
+        assert_eq!(read(&a, owner, round).await, (body(round), Source::Fill));
+        assert_eq!(read(&a, owner, 99).await.0, body(round), "cached");
+        let _: () = redis::cmd("DEL").arg(&key).query_async(&mut redis).await.unwrap();
+    }
+    token.cancel();
+}
+
+#[tokio::test]
 async fn concurrent_misses_fill_once_and_errors_are_answered_not_cached() {
     let (a, _b, _stop) = pair(None).await;
-    let a = Arc::new(a);
     let owner = ObjectId::new();
     let fills = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -171,12 +195,20 @@ async fn a_disabled_cache_always_reads_through() {
 }
 
 /// Two instances of the app on one database and one Redis prefix.
-async fn two_instances() -> (crate::helpers::TestApp, crate::helpers::TestApp) {
-    let a = crate::helpers::spawn_app().await;
-    let shared = [
+pub(crate) async fn two_instances() -> (crate::helpers::TestApp, crate::helpers::TestApp) {
+    two_instances_with(&[]).await
+}
+
+/// Two instances on one database and one Redis prefix, both with `extra` settings.
+pub(crate) async fn two_instances_with(
+    extra: &[(&str, &str)],
+) -> (crate::helpers::TestApp, crate::helpers::TestApp) {
+    let a = crate::helpers::spawn_app_with(extra).await;
+    let mut shared = vec![
         ("MONGODB_DATABASE", a.config.mongodb.database.as_str()),
         ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
     ];
+    shared.extend_from_slice(extra);
     let b = crate::helpers::spawn_app_with(&shared).await;
     (a, b)
 }
@@ -191,8 +223,8 @@ async fn counter(app: &crate::helpers::TestApp, series: &str) -> f64 {
 #[tokio::test]
 async fn me_is_answered_from_the_cache_and_the_counters_say_so() {
     use crate::helpers::{json_body, spawn_app, spawn_app_with, therapist};
-    const HIT: &str = "cache_hits_total{layer=\"memory\"}";
-    const MISS: &str = "cache_misses_total{layer=\"memory\"}";
+    const HIT: &str = "cache_hits_total{family=\"user\",layer=\"memory\"}";
+    const MISS: &str = "cache_misses_total{family=\"user\",layer=\"memory\"}";
     let app = spawn_app().await;
     let me = therapist(&app).await;
     let (hits, misses) = (counter(&app, HIT).await, counter(&app, MISS).await);
@@ -365,4 +397,43 @@ async fn racing_updates_on_two_instances_leave_every_cached_page_equal_to_the_st
             );
         }
     }
+}
+
+#[tokio::test]
+async fn cache_metrics_move_per_layer_family_and_cause() {
+    use crate::helpers::{spawn_app_with, therapist};
+    use crate::ops::{moved, scrape, series};
+    // Room for one `/auth/me` body in process: a second user's evicts (or is refused for) it.
+    let app = spawn_app_with(&[
+        ("DHARA_CACHE__USER__MAX_ENTRIES", "1"),
+        ("DHARA_CACHE__USER__MAX_BYTES", "65536"),
+    ])
+    .await;
+    let (ana, eva) = (therapist(&app).await, therapist(&app).await);
+    let before = scrape(&app).await;
+    let user = [("family", "user")];
+    let memory = [("family", "user"), ("layer", "memory")];
+    let redis = [("family", "user"), ("layer", "redis")];
+    for who in [&ana, &ana, &eva] {
+        assert_eq!(app.get_as("/api/auth/me", who).await.status(), 200);
+    }
+    let after = scrape(&app).await;
+    assert_eq!(moved(&before, &after, "cache_misses_total", &memory), 2.0);
+    assert_eq!(moved(&before, &after, "cache_hits_total", &memory), 1.0);
+    assert_eq!(moved(&before, &after, "cache_misses_total", &redis), 2.0);
+    assert_eq!(moved(&before, &after, "cache_fills_total", &user), 2.0);
+    let size = [("cause", "size"), ("family", "user"), ("layer", "memory")];
+    assert_eq!(moved(&before, &after, "cache_evictions_total", &size), 1.0);
+    assert_eq!(series(&after, "cache_entries", &user), Some(1.0));
+    assert_eq!(series(&after, "cache_redis_breaker_state", &[]), Some(0.0));
+
+    // A profile edit makes `/auth/me` stale: counted per family.
+    let r = app
+        .put_as("/api/profile", &ana, &serde_json::json!({ "about": "x" }))
+        .await;
+    assert_eq!(r.status(), 200);
+    let edited = scrape(&app).await;
+    assert_eq!(moved(&after, &edited, "cache_invalidations_total", &user), 1.0);
+    let profile = [("family", "profile")];
+    assert_eq!(moved(&after, &edited, "cache_invalidations_total", &profile), 1.0);
 }

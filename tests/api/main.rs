@@ -7,6 +7,8 @@ mod availability;
 mod blocks;
 mod bookings;
 mod cache;
+mod cache_outage;
+mod cache_rounds;
 mod clients;
 mod dashboard;
 mod dashboard_routes;

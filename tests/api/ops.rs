@@ -117,7 +117,7 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
 }
 
 /// The value of the series `name` with exactly the label set `labels` (order irrelevant).
-fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let mut want: Vec<(String, String)> = labels
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -133,13 +133,13 @@ fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 /// How much the series moved between two scrapes (absent before = 0; absent after = panic).
-fn moved(before: &str, after: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn moved(before: &str, after: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let now = series(after, name, labels)
         .unwrap_or_else(|| panic!("no series {name}{labels:?} after the requests\n{after}"));
     now - series(before, name, labels).unwrap_or(0.0)
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let r = app.get("/metrics").await;
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]

@@ -1,0 +1,190 @@
+//! Generations: one counter per (family, owner) in Redis, folded into every cache key.
+//!
+//! - An invalidation bumps the counters of what an event made stale, in one script call per
+//!   owner. A bump that cannot reach Redis is kept pending and retried (every 250 ms) until it
+//!   lands; meanwhile this instance reads those pairs straight from MongoDB.
+//! - A counter that is missing (Redis restarted or flushed, the key evicted or expired) starts
+//!   again at the current time in microseconds, never at a value used before, so no process
+//!   entry written under an old generation becomes reachable again.
+//! - Without a configured Redis, this instance's own counters are the only ones.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use mongodb::bson::oid::ObjectId;
+
+use super::family::{generation_key, Family};
+use super::link::RedisLink;
+
+/// Generations live a day in Redis: far longer than any entry.
+const GENERATION_TTL_SECS: u64 = 86_400;
+
+/// Bumps every key: `INCR` when it exists, else starts it at `ARGV[1]` (now, in µs).
+const BUMP: &str = r"
+local out = {}
+for i, k in ipairs(KEYS) do
+  local v
+  if redis.call('EXISTS', k) == 1 then
+    v = redis.call('INCR', k)
+  else
+    redis.call('SET', k, ARGV[1])
+    v = tonumber(ARGV[1])
+  end
+  redis.call('EXPIRE', k, ARGV[2])
+  out[i] = v
+end
+return out
+";
+
+/// How a read may use the cache for one (family, owner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Standing {
+    /// Redis answered: the generation is everyone's; both layers may be used.
+    Shared(u64),
+    /// No Redis configured: this instance's generation is the only one.
+    Alone(u64),
+    /// Redis unreachable: the last generation seen; process entries trusted only briefly.
+    Outage(u64),
+    /// This instance's invalidation of the pair has not reached Redis yet: read through.
+    Pending,
+}
+
+/// This instance's view of the generations.
+pub(super) struct Generations {
+    /// Last known (from Redis, or this instance's own without Redis).
+    known: moka::sync::Cache<(Family, ObjectId), u64>,
+    /// Invalidations that have not reached Redis yet, each with the number of its latest
+    /// attempt (only that attempt's success clears it).
+    pending: Mutex<HashMap<(Family, ObjectId), u64>>,
+    attempts: AtomicU64,
+    bump: redis::Script,
+}
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1)
+}
+
+impl Generations {
+    pub(super) fn new() -> Self {
+        Self {
+            known: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(3_600))
+                .build(),
+            pending: Mutex::new(HashMap::new()),
+            attempts: AtomicU64::new(0),
+            bump: redis::Script::new(BUMP),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<(Family, ObjectId), u64>> {
+        // Every update is one insert or remove: a poisoned set is still consistent.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How a read of `owner`'s `family` may use the cache now (one Redis `GET`).
+    pub(super) async fn standing(&self, link: &RedisLink, family: Family, owner: ObjectId) -> Standing {
+        let pair = (family, owner);
+        if !link.configured() {
+            return Standing::Alone(self.known.get(&pair).unwrap_or(0));
+        }
+        if self.pending().contains_key(&pair) {
+            return Standing::Pending;
+        }
+        let key = generation_key(&link.prefix(), family, owner);
+        let get = redis::cmd("GET").arg(&key).to_owned();
+        let read = link
+            .call(|mut c| async move { get.query_async::<Option<u64>>(&mut c).await })
+            .await;
+        let found = match read {
+            Some(Some(g)) => Some(g),
+            Some(None) => self.start(link, &key).await,
+            None => None,
+        };
+        match found {
+            Some(g) => {
+                // Kept for outages; written only when it moved (reads are the hot path).
+                if self.known.get(&pair) != Some(g) {
+                    self.known.insert(pair, g);
+                }
+                Standing::Shared(g)
+            }
+            None => Standing::Outage(self.known.get(&pair).unwrap_or(0)),
+        }
+    }
+
+    /// A missing counter starts at the current time (first writer wins).
+    async fn start(&self, link: &RedisLink, key: &str) -> Option<u64> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(key)
+            .arg(now_micros())
+            .arg("NX")
+            .arg("EX")
+            .arg(GENERATION_TTL_SECS)
+            .ignore();
+        pipe.cmd("GET").arg(key);
+        link.call(|mut c| async move { pipe.query_async::<(Option<u64>,)>(&mut c).await })
+            .await
+            .and_then(|(g,)| g)
+    }
+
+    /// Bumps each (family, owner) everywhere; what cannot reach Redis now stays pending.
+    pub(super) async fn bump(&self, link: &RedisLink, stale: &[(Family, ObjectId)]) {
+        if !link.configured() {
+            for &pair in stale {
+                let next = self.known.get(&pair).unwrap_or(0) + 1;
+                self.known.insert(pair, next);
+            }
+            return;
+        }
+        // Pending before the call: a read racing this bump reads through, never old.
+        let attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
+        self.pending().extend(stale.iter().map(|&pair| (pair, attempt)));
+        let mut by_owner: BTreeMap<ObjectId, Vec<Family>> = BTreeMap::new();
+        for &(family, owner) in stale {
+            by_owner.entry(owner).or_default().push(family);
+        }
+        for (owner, families) in by_owner {
+            let keys: Vec<String> = families
+                .iter()
+                .map(|&f| generation_key(&link.prefix(), f, owner))
+                .collect();
+            let mut call = self.bump.prepare_invoke();
+            for k in &keys {
+                call.key(k);
+            }
+            call.arg(now_micros()).arg(GENERATION_TTL_SECS);
+            let done = link
+                .call(|mut c| async move { call.invoke_async::<Vec<u64>>(&mut c).await })
+                .await;
+            if let Some(values) = done {
+                let mut pending = self.pending();
+                for (&family, g) in families.iter().zip(values) {
+                    self.known.insert((family, owner), g);
+                    if pending.get(&(family, owner)) == Some(&attempt) {
+                        pending.remove(&(family, owner));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Retries the invalidations that have not reached Redis yet.
+    pub(super) async fn flush(&self, link: &RedisLink) {
+        let waiting: Vec<(Family, ObjectId)> = self.pending().keys().copied().collect();
+        if !waiting.is_empty() {
+            self.bump(link, &waiting).await;
+        }
+    }
+
+    /// How many invalidations wait for Redis.
+    pub(super) fn pending_count(&self) -> usize {
+        self.pending().len()
+    }
+}

@@ -1,0 +1,85 @@
+//! Every Redis call of the response cache goes through one breaker and one timeout (the
+//! shorter of `redis.response_timeout_ms` and `cache.breaker_slow_ms`): a failed, timed-out or
+//! refused call answers `None` and the caller falls back at once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+
+use super::breaker::{Breaker, BreakerConfig, BreakerState};
+use super::redis::RedisHandle;
+use crate::metrics::Metrics;
+
+/// The cache's way to Redis.
+pub(super) struct RedisLink {
+    redis: RedisHandle,
+    breaker: Breaker,
+    /// A call slower than the breaker's threshold counts as failed: it is not waited beyond.
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl RedisLink {
+    pub(super) fn new(redis: RedisHandle, breaker: BreakerConfig, metrics: Arc<Metrics>) -> Self {
+        Self {
+            timeout: redis.response_timeout().min(breaker.slow),
+            redis,
+            breaker: Breaker::new(breaker),
+            metrics,
+        }
+    }
+
+    /// Whether a Redis is configured at all (without one, this instance's generations are the
+    /// only ones, and its process entries are trusted for their whole TTL).
+    pub(super) fn configured(&self) -> bool {
+        self.redis.configured()
+    }
+
+    /// The key prefix of this deployment.
+    pub(super) fn prefix(&self) -> String {
+        self.redis.key("")
+    }
+
+    /// One call under the breaker and the response timeout; `None` when not attempted or failed.
+    pub(super) async fn call<T, F, Fut>(&self, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.redis.conn()?;
+        let started = Instant::now();
+        let allowed = self.breaker.allow(started);
+        self.publish_state();
+        if !allowed {
+            return None;
+        }
+        let outcome = tokio::time::timeout(self.timeout, f(conn)).await;
+        let ok = matches!(outcome, Ok(Ok(_)));
+        self.breaker.record(ok, started.elapsed(), Instant::now());
+        self.publish_state();
+        match outcome {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cache: Redis call failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("cache: Redis call timed out");
+                None
+            }
+        }
+    }
+
+    /// Where the breaker stands.
+    pub(super) fn state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    fn publish_state(&self) {
+        self.metrics
+            .cache_breaker_state
+            .set(self.breaker.state().as_gauge());
+    }
+}

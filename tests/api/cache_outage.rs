@@ -1,0 +1,206 @@
+//! Issue 11, item 4: redis-server stopped under load. Two instances keep answering every read
+//! (from process and MongoDB) with no failure and no long wait; an instance's own write is
+//! read back at once, another instance's within the outage bound; once Redis is back, the
+//! breakers close, the shared layer answers again and invalidation is cross-instance again.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use crate::cache::two_instances_with;
+use crate::helpers::*;
+
+/// A redis-server of this test's own on `port` (no persistence).
+async fn redis_on(port: u16) -> Child {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server is installed (scripts/services.sh)");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not start on {port}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// The breaker gauge of `app` (0 closed, 1 open, 2 half-open).
+async fn breaker(app: &TestApp) -> f64 {
+    metric(app, "cache_redis_breaker_state ").await
+}
+
+/// The sum of every series of `app` whose line starts with `prefix`.
+async fn metric(app: &TestApp, prefix: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until `app` has made a Redis call that closed its breaker.
+async fn until_closed(app: &TestApp, me: &Caller) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert_eq!(app.get_as("/api/auth/me", me).await.status(), 200);
+        if breaker(app).await == 0.0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the breaker never closed again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads that must never fail while Redis comes and goes: (requests, failures, slowest ms).
+struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    slowest_ms: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn load(apps: [&TestApp; 2], me: &Caller) -> Load {
+    let (stop, done, failed, slowest_ms) = Default::default();
+    let mut l = Load {
+        stop,
+        done,
+        failed,
+        slowest_ms,
+        tasks: Vec::new(),
+    };
+    let paths = [
+        "/api/auth/me",
+        "/api/bookings?limit=20",
+        "/api/clients?limit=20",
+        "/api/dashboard",
+    ];
+    for worker in 0..4 {
+        let urls: Vec<String> = paths.iter().map(|p| apps[worker % 2].url(p)).collect();
+        let (stop, done, failed, slowest) = (
+            l.stop.clone(),
+            l.done.clone(),
+            l.failed.clone(),
+            l.slowest_ms.clone(),
+        );
+        let auth = me.auth.clone();
+        l.tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut i = worker;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let r = http
+                    .get(&urls[i % urls.len()])
+                    .header("authorization", &auth)
+                    .send()
+                    .await;
+                if !matches!(&r, Ok(r) if r.status() == 200) {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                slowest.fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                done.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    l
+}
+
+async fn notes_on(app: &TestApp, me: &Caller) -> Value {
+    let page = json_body(app.get_as("/api/bookings?limit=20", me).await).await;
+    page["data"][0]["notes"].clone()
+}
+
+#[tokio::test]
+async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut redis = redis_on(port).await;
+    let (a, b) = two_instances_with(&[
+        ("REDIS_URL", url.as_str()),
+        ("DHARA_CACHE__OUTAGE_TRUST_MS", "500"),
+        ("DHARA_CACHE__BREAKER_OPEN_MS", "300"),
+        ("DHARA_RATE_LIMIT__ENABLED", "false"),
+    ])
+    .await;
+    let me = therapist(&a).await;
+    let client = new_client(&a, &me, "Elena Soto").await;
+    let body = json!({ "clientId": client, "date": "2031-05-05", "startTime": "10:00", "endTime": "11:00" });
+    let id = json_body(a.post_as("/api/bookings", &me, &body).await).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let booking = format!("/api/bookings/{id}");
+    until_closed(&a, &me).await;
+    until_closed(&b, &me).await;
+
+    let running = load([&a, &b], &me);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    redis.kill().await.unwrap();
+    let outage = Instant::now();
+    // Open (1) or probing (2): either way, reads no longer wait on Redis.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while breaker(&a).await == 0.0 || breaker(&b).await == 0.0 {
+        assert!(Instant::now() < deadline, "the breakers did not open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // During the outage: A's own write is read back on A at once; B, which cannot hear of it,
+    // shows it once its process entries are past the outage bound (500 ms here).
+    let r = a.put_as(&booking, &me, &json!({ "notes": "during" })).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(notes_on(&a, &me).await, "during");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(notes_on(&b, &me).await, "during", "B is stale at most 500 ms");
+    let slowest_during = running.slowest_ms.load(Ordering::Relaxed);
+    assert!(outage.elapsed() < Duration::from_secs(10));
+
+    let _redis = redis_on(port).await;
+    until_closed(&a, &me).await;
+    until_closed(&b, &me).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.stop.store(true, Ordering::Relaxed);
+    for t in running.tasks {
+        t.await.unwrap();
+    }
+    let (done, failed) = (
+        running.done.load(Ordering::Relaxed),
+        running.failed.load(Ordering::Relaxed),
+    );
+    assert!(done > 40, "the load ran ({done} requests)");
+    assert_eq!(failed, 0, "{failed} of {done} reads failed across the outage");
+    // No read waited on Redis beyond a few response timeouts before the breaker opened.
+    assert!(slowest_during < 3_000, "slowest read {slowest_during} ms");
+
+    // Back: the shared layer answers B what A filled, and a write on A is seen on B at once.
+    let path = "/api/clients?limit=20&x=after";
+    let redis_hits = metric(&b, "cache_hits_total{family=\"clients\",layer=\"redis\"}").await;
+    assert_eq!(a.get_as(path, &me).await.status(), 200);
+    assert_eq!(b.get_as(path, &me).await.status(), 200);
+    assert_eq!(
+        metric(&b, "cache_hits_total{family=\"clients\",layer=\"redis\"}").await - redis_hits,
+        1.0,
+        "B found A's page in Redis"
+    );
+    for round in 0..20 {
+        notes_on(&b, &me).await;
+        let notes = format!("after {round}");
+        let r = a.put_as(&booking, &me, &json!({ "notes": notes })).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(notes_on(&b, &me).await, notes.as_str(), "round {round}");
+    }
+}
