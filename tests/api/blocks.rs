@@ -8,16 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// Every day 09:00-13:00 in Madrid, no notice, a year ahead.
-fn open_schedule() -> Value {
-    let day = json!([{ "start": "09:00", "end": "13:00" }]);
-    json!({
-        "timezone": "Europe/Madrid",
-        "weekly": { "monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day, "saturday": day, "sunday": day },
-        "bufferMinutes": 0, "minNoticeHours": 0, "maxAdvanceDays": 365,
-    })
-}
-
 fn day_str(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }

@@ -306,7 +306,7 @@ async fn a_booking_list_read_on_one_instance_right_after_a_write_on_another_is_n
 
 #[tokio::test]
 async fn a_client_page_read_on_one_instance_right_after_a_write_on_another_is_never_old() {
-    use crate::helpers::{json_body, new_client, therapist};
+    use crate::helpers::{json_body, new_booking, new_client, therapist};
     use serde_json::json;
     let (a, b) = two_instances().await;
     let me = therapist(&a).await;
@@ -332,11 +332,7 @@ async fn a_client_page_read_on_one_instance_right_after_a_write_on_another_is_ne
         );
     }
     // A session with the client changes their history on the page.
-    let body = json!({ "clientId": client, "date": "2031-05-05", "startTime": "10:00", "endTime": "11:00" });
-    let id = json_body(a.post_as("/api/bookings", &me, &body).await).await["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = new_booking(&a, &me, &client, "2031-05-05").await;
     let before = read().await["data"][0]["sessionsCount"].clone();
     let r = a
         .put_as(&format!("/api/bookings/{id}/complete"), &me, &json!({}))
@@ -352,17 +348,13 @@ async fn a_client_page_read_on_one_instance_right_after_a_write_on_another_is_ne
 
 #[tokio::test]
 async fn racing_updates_on_two_instances_leave_every_cached_page_equal_to_the_stored_booking() {
-    use crate::helpers::{json_body, new_client, therapist};
+    use crate::helpers::{json_body, new_booking, new_client, therapist};
     use mongodb::bson::{doc, Document};
     use serde_json::json;
     let (a, b) = two_instances().await;
     let me = therapist(&a).await;
     let client = new_client(&a, &me, "Elena Soto").await;
-    let body = json!({ "clientId": client, "date": "2031-05-05", "startTime": "10:00", "endTime": "11:00" });
-    let id = json_body(a.post_as("/api/bookings", &me, &body).await).await["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = new_booking(&a, &me, &client, "2031-05-05").await;
     let list = "/api/bookings?limit=20";
     let path = format!("/api/bookings/{id}");
     for round in 0..10 {

@@ -139,11 +139,7 @@ async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() 
     .await;
     let me = therapist(&a).await;
     let client = new_client(&a, &me, "Elena Soto").await;
-    let body = json!({ "clientId": client, "date": "2031-05-05", "startTime": "10:00", "endTime": "11:00" });
-    let id = json_body(a.post_as("/api/bookings", &me, &body).await).await["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = new_booking(&a, &me, &client, "2031-05-05").await;
     let booking = format!("/api/bookings/{id}");
     until_closed(&a, &me).await;
     until_closed(&b, &me).await;

@@ -12,16 +12,6 @@ use crate::ops::{moved, scrape};
 
 const ROUNDS: usize = 1_000;
 
-/// A schedule open every day 09:00-13:00, no notice.
-fn open_schedule() -> Value {
-    let day = json!([{ "start": "09:00", "end": "13:00" }]);
-    json!({
-        "timezone": "Europe/Madrid",
-        "weekly": { "monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day, "saturday": day, "sunday": day },
-        "bufferMinutes": 0, "minNoticeHours": 0, "maxAdvanceDays": 365,
-    })
-}
-
 /// What one family's round writes through A and reads through B.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -169,11 +159,7 @@ async fn practice(a: &TestApp) -> Practice {
     .await;
     let client = new_client(a, &me, "Elena Soto").await;
     let other = new_client(a, &me, "Ana Ruiz").await;
-    let body = json!({ "clientId": client, "date": "2031-05-05", "startTime": "10:00", "endTime": "11:00" });
-    let booking = ok(a.post_as("/api/bookings", &me, &body).await).await["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let booking = new_booking(a, &me, &client, "2031-05-05").await;
     let review = ObjectId::new();
     let now = DateTime::now();
     a.db.collection::<Document>("reviews")

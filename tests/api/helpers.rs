@@ -296,6 +296,25 @@ pub async fn new_client(app: &TestApp, who: &Caller, name: &str) -> String {
     json_body(r).await["data"]["id"].as_str().unwrap().to_owned()
 }
 
+/// Books `client` on `date` 10:00-11:00 as `who` and returns the booking's id.
+pub async fn new_booking(app: &TestApp, who: &Caller, client: &str, date: &str) -> String {
+    let body =
+        serde_json::json!({ "clientId": client, "date": date, "startTime": "10:00", "endTime": "11:00" });
+    let r = app.post_as("/api/bookings", who, &body).await;
+    assert_eq!(r.status(), 201, "create booking");
+    json_body(r).await["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A schedule open every day 09:00-13:00 in Madrid, no notice, a year ahead.
+pub fn open_schedule() -> Value {
+    let day = serde_json::json!([{ "start": "09:00", "end": "13:00" }]);
+    serde_json::json!({
+        "timezone": "Europe/Madrid",
+        "weekly": { "monday": day, "tuesday": day, "wednesday": day, "thursday": day, "friday": day, "saturday": day, "sunday": day },
+        "bufferMinutes": 0, "minNoticeHours": 0, "maxAdvanceDays": 365,
+    })
+}
+
 /// Waits for an email to `to` whose text contains `marker`, and returns the value of the
 /// `token=` parameter of its link.
 pub async fn mailed_token(app: &TestApp, to: &str, marker: &str) -> String {
