@@ -225,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(http::route_not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.http.json_body_limit_bytes))
+        .layer(from_fn_with_state(state.clone(), limits::detach_writes))
         .layer(from_fn_with_state(state.clone(), readiness_gate))
         .layer(from_fn_with_state(state.clone(), limits::admit))
         .layer(from_fn_with_state(state.clone(), limits::timeout))

@@ -54,6 +54,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     if worker_enabled {
         tokio::spawn(worker::run(state.clone()));
     }
+    let cache = state.cache.clone();
     let service = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let mut server = tokio::spawn(async move { server.await });
@@ -69,6 +70,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         }
     }
     tracing::info!("server stopped");
+    // Invalidations that have not reached Redis yet would be lost with this process.
+    let left = cache.drain(Duration::from_secs(2)).await;
+    if left > 0 {
+        tracing::warn!(left, "cache invalidations could not reach Redis before exit; other instances may serve those pages old until their TTL");
+    }
     Ok(())
 }
 

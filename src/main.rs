@@ -182,6 +182,10 @@ async fn seed_command(config: Config, opts: dhara::seed::SeedOptions) -> anyhow:
     // Unique indexes first: the demo data relies on them like live data does.
     db::indexes::sync(state.db.primary(), &declared, false).await?;
     let report = dhara::seed::seed(&state, &opts).await?;
+    let left = state.cache.drain(std::time::Duration::from_secs(5)).await;
+    if left > 0 {
+        eprintln!("warning: {left} cache invalidations did not reach Redis; running instances show the seeded practices when their cache TTLs pass");
+    }
     for email in &report.skipped {
         println!("skipped {email}: already present");
     }

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub cache_invalidations: IntCounterVec,
     /// `cache_redis_breaker_state`: 0 closed, 1 open, 2 half-open.
     pub cache_breaker_state: IntGauge,
+    /// `cache_pending_invalidations`: invalidations not yet in Redis (set at each scrape).
+    pub cache_pending_invalidations: IntGauge,
     /// `cache_entries{family}`: entries held in process (set at each scrape).
     pub cache_entries: IntGaugeVec,
     /// `cache_bytes{family}`: weighed bytes held in process (set at each scrape).
@@ -116,6 +118,11 @@ impl Metrics {
             &["family"],
         )
         .expect("static");
+        let cache_pending_invalidations = IntGauge::new(
+            "cache_pending_invalidations",
+            "Cache invalidations this instance could not write to Redis yet (retried)",
+        )
+        .expect("static");
         let cache_entries = IntGaugeVec::new(
             Opts::new("cache_entries", "Response cache entries held in process"),
             &["family"],
@@ -157,6 +164,7 @@ impl Metrics {
             cache_evictions,
             cache_invalidations,
             cache_breaker_state,
+            cache_pending_invalidations,
             cache_entries,
             cache_bytes,
             reminder_lag_seconds,
@@ -181,6 +189,7 @@ impl Metrics {
             Box::new(self.cache_evictions.clone()),
             Box::new(self.cache_invalidations.clone()),
             Box::new(self.cache_breaker_state.clone()),
+            Box::new(self.cache_pending_invalidations.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.cache_bytes.clone()),
             Box::new(self.reminder_lag_seconds.clone()),

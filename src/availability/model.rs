@@ -228,7 +228,7 @@ pub struct AbsencePatch {
 /// `?startDate&endDate` (local dates `YYYY-MM-DD`, or ISO instants read in the therapist's
 /// zone), `therapistId` (`current` or the caller's id), `sessionDuration`. Other parameters the
 /// dashboard sends (`view`...) are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DateRange {
     pub start_date: Option<String>,

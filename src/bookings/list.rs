@@ -2,7 +2,7 @@
 //! the next ones to happen, one booking, and the signed-in client's own bookings.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mongodb::bson::oid::ObjectId;
@@ -82,13 +82,10 @@ fn list_body(data: Vec<Value>, total: u64, page: &Page, next_cursor: Option<Stri
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
-    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<BookingListQuery>,
 ) -> ApiResult<Response> {
     crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
-    // Every parameter is part of the key (sorted): an unknown one splits the cache, never
-    // merges two different answers.
-    let key = crate::cache::family::sorted_query(raw.as_deref());
+    let key = crate::cache::family::query_key("list", &q);
     let fill = || list_page(&state, &me, q);
     let (body, _) = state
         .cache

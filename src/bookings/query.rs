@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::query::date_bound;
 
 /// `GET /api/bookings` query (camelCase and the dashboard's snake_case aliases).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingListQuery {
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
@@ -39,7 +39,7 @@ pub struct BookingListQuery {
 }
 
 /// Sort fields of the booking list (`dateTime` is the dashboard's name for chronological).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum BookingSort {
     #[serde(alias = "startsAt", alias = "dateTime", alias = "startTime")]
@@ -141,7 +141,7 @@ pub struct CheckQuery {
 }
 
 /// `?sessionDuration=60`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DurationQuery {
     pub session_duration: Option<u32>,

@@ -199,18 +199,18 @@ pub async fn transition(
     if !to.holds_time() {
         claims(state).release_all(booking.id).await?;
     }
-    if to != booking.status {
-        // Every way of changing status (PATCH cancel, PUT status, the client's cancel) tells it.
-        let kind = match to {
-            BookingStatus::Cancelled => BookingChange::Cancelled,
-            BookingStatus::Completed => BookingChange::Completed,
-            BookingStatus::NoShow => BookingChange::NoShow,
-            _ => BookingChange::StatusChanged,
-        };
-        let mut event = changed(&updated, kind, None);
-        event.by_client = cancelled_by_client(&updated);
-        state.events.emit(Event::Booking(event)).await;
-    }
+    // Every way of changing status (PATCH cancel, PUT status, the client's cancel) tells it;
+    // a write that kept the status (its details, a repeated cancel) is still a change.
+    let kind = match to {
+        _ if to == booking.status => BookingChange::Updated,
+        BookingStatus::Cancelled => BookingChange::Cancelled,
+        BookingStatus::Completed => BookingChange::Completed,
+        BookingStatus::NoShow => BookingChange::NoShow,
+        _ => BookingChange::StatusChanged,
+    };
+    let mut event = changed(&updated, kind, None);
+    event.by_client = cancelled_by_client(&updated);
+    state.events.emit(Event::Booking(event)).await;
     Ok(updated)
 }
 

@@ -1,7 +1,7 @@
 //! The client booking site: a therapist's free slots (public, limited per IP), whether a time
 //! can be booked, and the signed-in client booking and cancelling their own sessions.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -23,7 +23,7 @@ use crate::availability::model::DateRange;
 use crate::availability::query::{public_limit, public_therapist, public_therapist_as, range_of};
 use crate::availability::slots::Slot;
 use crate::availability::store::AvailabilityStore;
-use crate::cache::family::{sorted_query, Family};
+use crate::cache::family::{query_key, Family};
 use crate::error::{ApiError, ApiResult};
 use crate::http::client_ip::ClientIp;
 use crate::http::envelope;
@@ -46,7 +46,6 @@ pub async fn slots_range(
     ClientIp(ip): ClientIp,
     caller: Option<AuthUser>,
     Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
     public_limit(&state, ip).await?;
@@ -60,18 +59,20 @@ pub async fn slots_range(
             json!({ "therapistId": therapist.to_hex(), "timezone": zone.name(), "slots": views }),
         ))
     };
-    let key = slots_key("range", raw.as_deref());
+    let key = slots_key("range", &q);
+    let brief = std::time::Duration::from_secs(60);
     state
         .cache
-        .json(Family::Availability, therapist, &key, fill)
+        .json_for(Family::Availability, therapist, &key, brief, fill)
         .await
 }
 
-/// The cache key of a slot page: its query and the current minute (what is free depends on
-/// the time: a slot past its notice period is no longer offered).
-fn slots_key(what: &str, raw: Option<&str>) -> String {
+/// The cache key of a slot page: its parsed query and the current minute (what is free
+/// depends on the time: a slot past its notice period is no longer offered); such a page is
+/// kept a minute.
+fn slots_key<T: serde::Serialize>(what: &str, query: &T) -> String {
     let minute = Utc::now().timestamp() / 60;
-    format!("{what}:m{minute}:{}", sorted_query(raw))
+    query_key(&format!("{what}:m{minute}"), query)
 }
 
 /// Public: free slots of a therapist on one local date.
@@ -81,7 +82,6 @@ pub async fn slots_for_date(
     ClientIp(ip): ClientIp,
     caller: Option<AuthUser>,
     Path((id, date)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<DurationQuery>,
 ) -> ApiResult<Response> {
     public_limit(&state, ip).await?;
@@ -94,10 +94,11 @@ pub async fn slots_for_date(
             json!({ "date": date, "timezone": zone.name(), "slots": views }),
         ))
     };
-    let key = slots_key(&format!("date:{date}"), raw.as_deref());
+    let key = slots_key(&format!("date:{date}"), &q);
+    let brief = std::time::Duration::from_secs(60);
     state
         .cache
-        .json(Family::Availability, therapist, &key, fill)
+        .json_for(Family::Availability, therapist, &key, brief, fill)
         .await
 }
 

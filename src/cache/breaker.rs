@@ -1,8 +1,7 @@
 //! A circuit breaker for Redis calls: after `failures` consecutive failed or slow calls it opens
 //! for `open_for` (calls are not attempted, callers fall back at once), then lets one probe
-//! through (half-open): a good probe closes it, a bad one opens it again. While it is not
-//! closed this instance cannot hear other instances' invalidations, which is what the cache's
-//! outage bound is measured from (`unhealthy_since`).
+//! through (half-open): a good probe closes it, a bad one opens it again. A probe that never
+//! reports (its request was dropped mid-call) is given up after `open_for`, and another goes.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,9 +27,16 @@ impl BreakerState {
 
 #[derive(Debug)]
 enum Inner {
-    Closed { failures: u32 },
-    Open { until: Instant, since: Instant },
-    HalfOpen { probing: bool, since: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One probe in flight since `probe`.
+    HalfOpen {
+        probe: Instant,
+    },
 }
 
 /// The breaker's thresholds.
@@ -70,19 +76,21 @@ impl Breaker {
         let mut inner = self.lock();
         match *inner {
             Inner::Closed { .. } => true,
-            Inner::Open { until, since } if now >= until => {
-                *inner = Inner::HalfOpen { probing: true, since };
+            Inner::Open { until } | Inner::HalfOpen { probe: until }
+                if now >= until + self.extra_wait(&inner) =>
+            {
+                *inner = Inner::HalfOpen { probe: now };
                 true
             }
-            Inner::Open { .. } => false,
-            Inner::HalfOpen {
-                probing: false,
-                since,
-            } => {
-                *inner = Inner::HalfOpen { probing: true, since };
-                true
-            }
-            Inner::HalfOpen { probing: true, .. } => false,
+            Inner::Open { .. } | Inner::HalfOpen { .. } => false,
+        }
+    }
+
+    /// How long after its start a probe is given up (none while open: `until` is the end).
+    fn extra_wait(&self, inner: &Inner) -> Duration {
+        match inner {
+            Inner::HalfOpen { .. } => self.config.open_for,
+            _ => Duration::ZERO,
         }
     }
 
@@ -95,13 +103,8 @@ impl Breaker {
             (Inner::Closed { failures }, false) if failures + 1 < self.config.failures => Inner::Closed {
                 failures: failures + 1,
             },
-            (Inner::Closed { .. }, false) => Inner::Open {
+            (_, false) => Inner::Open {
                 until: now + self.config.open_for,
-                since: now,
-            },
-            (Inner::Open { since, .. } | Inner::HalfOpen { since, .. }, false) => Inner::Open {
-                until: now + self.config.open_for,
-                since: *since,
             },
         };
     }
@@ -112,14 +115,6 @@ impl Breaker {
             Inner::Closed { .. } => BreakerState::Closed,
             Inner::Open { .. } => BreakerState::Open,
             Inner::HalfOpen { .. } => BreakerState::HalfOpen,
-        }
-    }
-
-    /// Since when Redis has been unusable (opened and not closed since); `None` when closed.
-    pub fn unhealthy_since(&self) -> Option<Instant> {
-        match *self.lock() {
-            Inner::Closed { .. } => None,
-            Inner::Open { since, .. } | Inner::HalfOpen { since, .. } => Some(since),
         }
     }
 }
@@ -151,7 +146,6 @@ mod tests {
         b.record(false, FAST, t);
         assert_eq!(b.state(), BreakerState::Open);
         assert!(!b.allow(t + Duration::from_millis(999)));
-        assert_eq!(b.unhealthy_since(), Some(t));
     }
 
     #[test]
@@ -178,12 +172,25 @@ mod tests {
         assert_eq!(b.state(), BreakerState::HalfOpen);
         b.record(false, FAST, later);
         assert_eq!(b.state(), BreakerState::Open, "a failed probe opens it again");
-        assert_eq!(b.unhealthy_since(), Some(t), "unhealthy since the first opening");
         let again = later + Duration::from_secs(1);
         assert!(b.allow(again));
         b.record(true, FAST, again);
         assert_eq!(b.state(), BreakerState::Closed);
-        assert_eq!(b.unhealthy_since(), None);
         assert!(b.allow(again) && b.allow(again));
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_given_up_after_the_open_time() {
+        let b = breaker();
+        let t = Instant::now();
+        for _ in 0..3 {
+            b.record(false, FAST, t);
+        }
+        let probe = t + Duration::from_secs(1);
+        assert!(b.allow(probe), "the probe, whose request is then dropped");
+        assert!(!b.allow(probe + Duration::from_millis(999)));
+        assert!(b.allow(probe + Duration::from_secs(1)), "another probe");
+        b.record(true, FAST, probe + Duration::from_secs(1));
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 }

@@ -4,8 +4,9 @@
 //!   owner. A bump that cannot reach Redis is kept pending and retried (every 250 ms) until it
 //!   lands; meanwhile this instance reads those pairs straight from MongoDB.
 //! - A counter that is missing (Redis restarted or flushed, the key evicted or expired) starts
-//!   again at the current time in microseconds, never at a value used before, so no process
-//!   entry written under an old generation becomes reachable again.
+//!   again at a random value below 2^62, not at 0, so counting on from there does not reach a
+//!   value whose process entries are still alive (the chance is about k / 2^62 for k values in
+//!   use) and no entry written under an old generation becomes reachable again.
 //! - Without a configured Redis, this instance's own counters are the only ones.
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,7 +22,7 @@ use super::link::RedisLink;
 /// Generations live a day in Redis: far longer than any entry.
 const GENERATION_TTL_SECS: u64 = 86_400;
 
-/// Bumps every key: `INCR` when it exists, else starts it at `ARGV[1]` (now, in µs).
+/// Bumps every key: `INCR` when it exists, else starts it at `ARGV[1]` (a random start).
 const BUMP: &str = r"
 local out = {}
 for i, k in ipairs(KEYS) do
@@ -62,11 +63,10 @@ pub(super) struct Generations {
     bump: redis::Script,
 }
 
-fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(1)
+/// Where a lost counter starts again: random, below 2^62 (room to count on), above 2^40.
+fn fresh_start() -> u64 {
+    use rand::Rng;
+    rand::thread_rng().gen_range(1u64 << 40..1u64 << 62)
 }
 
 impl Generations {
@@ -118,12 +118,12 @@ impl Generations {
         }
     }
 
-    /// A missing counter starts at the current time (first writer wins).
+    /// A missing counter starts at a random value (first writer wins).
     async fn start(&self, link: &RedisLink, key: &str) -> Option<u64> {
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(key)
-            .arg(now_micros())
+            .arg(fresh_start())
             .arg("NX")
             .arg("EX")
             .arg(GENERATION_TTL_SECS)
@@ -136,6 +136,12 @@ impl Generations {
 
     /// Bumps each (family, owner) everywhere; what cannot reach Redis now stays pending.
     pub(super) async fn bump(&self, link: &RedisLink, stale: &[(Family, ObjectId)]) {
+        self.bump_as(link, stale, false).await;
+    }
+
+    /// `bump`; a `retry` runs whatever the breaker says (it is the background flush, and its
+    /// success is what closes the breaker soonest after an outage).
+    async fn bump_as(&self, link: &RedisLink, stale: &[(Family, ObjectId)], retry: bool) {
         if !link.configured() {
             for &pair in stale {
                 let next = self.known.get(&pair).unwrap_or(0) + 1;
@@ -159,10 +165,15 @@ impl Generations {
             for k in &keys {
                 call.key(k);
             }
-            call.arg(now_micros()).arg(GENERATION_TTL_SECS);
-            let done = link
-                .call(|mut c| async move { call.invoke_async::<Vec<u64>>(&mut c).await })
-                .await;
+            call.arg(fresh_start()).arg(GENERATION_TTL_SECS);
+            let invoke = |mut c: redis::aio::ConnectionManager| async move {
+                call.invoke_async::<Vec<u64>>(&mut c).await
+            };
+            let done = if retry {
+                link.call_unguarded(invoke).await
+            } else {
+                link.call(invoke).await
+            };
             if let Some(values) = done {
                 let mut pending = self.pending();
                 for (&family, g) in families.iter().zip(values) {
@@ -179,7 +190,7 @@ impl Generations {
     pub(super) async fn flush(&self, link: &RedisLink) {
         let waiting: Vec<(Family, ObjectId)> = self.pending().keys().copied().collect();
         if !waiting.is_empty() {
-            self.bump(link, &waiting).await;
+            self.bump_as(link, &waiting, true).await;
         }
     }
 

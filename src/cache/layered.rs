@@ -121,11 +121,31 @@ impl ResponseCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = ApiResult<T>>,
     {
+        let ttl = self.local.limits(family).ttl;
+        self.json_for(family, owner, query, ttl, fill).await
+    }
+
+    /// `json` for a response only worth keeping `ttl` (at most the family's TTL): one whose
+    /// key carries the current minute, for instance.
+    pub async fn json_for<T, F, Fut>(
+        &self,
+        family: Family,
+        owner: ObjectId,
+        query: &str,
+        ttl: Duration,
+        fill: F,
+    ) -> ApiResult<Response>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
         let fill = || async {
             let value = fill().await?;
             Ok(serde_json::to_vec(&value).map_err(anyhow::Error::from)?.into())
         };
-        let (body, _) = self.get_or_fill(family, owner, query, fill).await?;
+        let ttl = ttl.min(self.local.limits(family).ttl);
+        let (body, _) = self.fetch(family, owner, query, ttl, fill).await?;
         Ok(crate::http::envelope::json_bytes(body))
     }
 
@@ -136,6 +156,22 @@ impl ResponseCache {
         family: Family,
         owner: ObjectId,
         query: &str,
+        fill: F,
+    ) -> ApiResult<(Bytes, Source)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<Bytes>>,
+    {
+        let ttl = self.local.limits(family).ttl;
+        self.fetch(family, owner, query, ttl, fill).await
+    }
+
+    async fn fetch<F, Fut>(
+        &self,
+        family: Family,
+        owner: ObjectId,
+        query: &str,
+        ttl: Duration,
         fill: F,
     ) -> ApiResult<(Bytes, Source)>
     where
@@ -158,29 +194,32 @@ impl ResponseCache {
         let key = entry_key(&self.link.prefix(), family, owner, generation, query);
         let local = self.local.of(family);
         if let Some(e) = local.get(&key).await {
-            if trusted || e.stored.elapsed() < self.settings.outage_trust {
+            if (trusted && !e.provisional) || e.stored.elapsed() < self.settings.outage_trust {
                 self.count(true, "memory", family);
                 return Ok((e.body, Source::Process));
             }
             local.invalidate(&key).await;
         }
         self.count(false, "memory", family);
-        let ttl = self.local.limits(family).ttl;
         // The fill runs at most once per key at a time; its error (a 404, a 400...) is the
         // caller's answer, and is never cached.
         let fill_slot = std::sync::Mutex::new(Some(fill));
         let failure: std::sync::Mutex<Option<ApiError>> = std::sync::Mutex::new(None);
         let mut source = Source::Fill;
+        let entry = |body: Bytes| Entry {
+            body,
+            stored: Instant::now(),
+            ttl,
+            provisional: !trusted,
+        };
         let filled = local
             .try_get_with(key.clone(), async {
                 if shared {
-                    if let Some(body) = self.redis_get(&key).await {
+                    let found = self.redis_get(&key).await;
+                    self.count(found.is_some(), "redis", family);
+                    if let Some(body) = found {
                         source = Source::Redis;
-                        return Ok(Entry {
-                            body,
-                            stored: Instant::now(),
-                            ttl,
-                        });
+                        return Ok(entry(body));
                     }
                 }
                 let Some(fill) = fill_slot.lock().ok().and_then(|mut f| f.take()) else {
@@ -192,11 +231,7 @@ impl ResponseCache {
                         if shared {
                             self.redis_set(&key, &body, ttl).await;
                         }
-                        Ok(Entry {
-                            body,
-                            stored: Instant::now(),
-                            ttl,
-                        })
+                        Ok(entry(body))
                     }
                     Err(e) => {
                         if let Ok(mut f) = failure.lock() {
@@ -207,9 +242,6 @@ impl ResponseCache {
                 }
             })
             .await;
-        if shared {
-            self.count(source == Source::Redis, "redis", family);
-        }
         match filled {
             Ok(entry) => Ok((entry.body, source)),
             Err(_) => {
@@ -252,6 +284,8 @@ impl ResponseCache {
             .map(Bytes::from)
     }
 
+    /// Stores a filled body in Redis (awaited: a read on another instance right after this
+    /// one's answer finds it).
     async fn redis_set(&self, key: &str, body: &Bytes, ttl: Duration) {
         let set = redis::cmd("SET")
             .arg(key)
@@ -282,6 +316,20 @@ impl ResponseCache {
     /// Invalidations that have not reached Redis yet.
     pub fn pending_invalidations(&self) -> usize {
         self.gens.pending_count()
+    }
+
+    /// Tries, for up to `within`, to land the invalidations that have not reached Redis yet
+    /// (before the process exits); returns how many are left.
+    pub async fn drain(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            self.gens.flush(&self.link).await;
+            let left = self.gens.pending_count();
+            if left == 0 || Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(RETRY_EVERY).await;
+        }
     }
 
     /// Entries and weighed bytes held in process per family, pending evictions applied.

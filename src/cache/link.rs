@@ -42,19 +42,38 @@ impl RedisLink {
         self.redis.key("")
     }
 
-    /// One call under the breaker and the response timeout; `None` when not attempted or failed.
+    /// One call under the breaker and the timeout; `None` when not attempted or failed.
     pub(super) async fn call<T, F, Fut>(&self, f: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.redis.conn()?;
-        let started = Instant::now();
-        let allowed = self.breaker.allow(started);
+        let allowed = self.breaker.allow(Instant::now());
         self.publish_state();
         if !allowed {
             return None;
         }
+        self.attempt(conn, f).await
+    }
+
+    /// One call whatever the breaker says (background retries, which no request waits on);
+    /// its outcome still counts, so a success closes the breaker.
+    pub(super) async fn call_unguarded<T, F, Fut>(&self, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.redis.conn()?;
+        self.attempt(conn, f).await
+    }
+
+    async fn attempt<T, F, Fut>(&self, conn: ConnectionManager, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let started = Instant::now();
         let outcome = tokio::time::timeout(self.timeout, f(conn)).await;
         let ok = matches!(outcome, Ok(Ok(_)));
         self.breaker.record(ok, started.elapsed(), Instant::now());
@@ -72,14 +91,15 @@ impl RedisLink {
         }
     }
 
-    /// Where the breaker stands.
+    /// Where the breaker stands (open while a configured Redis is not connected yet).
     pub(super) fn state(&self) -> BreakerState {
+        if self.redis.configured() && self.redis.conn().is_none() {
+            return BreakerState::Open;
+        }
         self.breaker.state()
     }
 
     fn publish_state(&self) {
-        self.metrics
-            .cache_breaker_state
-            .set(self.breaker.state().as_gauge());
+        self.metrics.cache_breaker_state.set(self.state().as_gauge());
     }
 }

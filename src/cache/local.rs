@@ -46,6 +46,9 @@ pub(super) struct Entry {
     pub body: Bytes,
     pub stored: Instant,
     pub ttl: Duration,
+    /// Filled while Redis could not be reached: trusted only for the outage bound, even after
+    /// Redis is back (another instance's invalidation may still be on its way).
+    pub provisional: bool,
 }
 
 struct PerEntryTtl;

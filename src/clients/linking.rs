@@ -56,18 +56,19 @@ pub async fn activate(state: &AppState, token: &str, password: String) -> ApiRes
         .ok_or_else(invalid_token)?;
     let login = auth::claim_invited_login(state, invitation.name, invitation.email, password).await?;
     let clients = ClientStore::new(&state.db);
-    match login {
-        InvitedLogin::AlreadyProven(user) => {
-            // Its owner already proved the email: the invited record joins that login.
-            clients.link_record(invitation.client_id, user.id).await?;
-            Ok(Activation::Linked)
-        }
-        InvitedLogin::Claimed(user) => {
-            clients.link_record(invitation.client_id, user.id).await?;
-            let session = auth::new_session(state, &user, true).await?;
-            Ok(Activation::Created(Box::new(session)))
-        }
+    let (user, proven) = match login {
+        // Its owner already proved the email: the invited record joins that login.
+        InvitedLogin::AlreadyProven(user) => (user, true),
+        InvitedLogin::Claimed(user) => (user, false),
+    };
+    clients.link_record(invitation.client_id, user.id).await?;
+    let (therapist, record) = (invitation.therapist_id, invitation.client_id);
+    emit(state, therapist, record, ClientChange::Updated).await;
+    if proven {
+        return Ok(Activation::Linked);
     }
+    let session = auth::new_session(state, &user, true).await?;
+    Ok(Activation::Created(Box::new(session)))
 }
 
 fn unproven() -> ApiError {
@@ -102,11 +103,15 @@ pub async fn client_record_for(
             ));
         }
         clients.link_record(id, user_id).await?;
+        emit(state, therapist, id, ClientChange::Updated).await;
         return Ok(id);
     }
     let record = Client::for_login(therapist, user_id, &user.name, &user.email);
     match clients.insert(&record).await {
-        Ok(()) => Ok(record.id),
+        Ok(()) => {
+            emit(state, therapist, record.id, ClientChange::Created).await;
+            Ok(record.id)
+        }
         // Someone made a record for this email meanwhile: it is ours only if it already
         // names this login, or this login proved the email (the same rule as above).
         Err(e) if crate::db::is_duplicate_key(&e) => {
@@ -120,6 +125,9 @@ pub async fn client_record_for(
                     && clients.link_record(id, user_id).await?);
             if !linked {
                 return Err(unproven());
+            }
+            if owner != Some(user_id) {
+                emit(state, therapist, id, ClientChange::Updated).await;
             }
             Ok(id)
         }

@@ -9,7 +9,7 @@ use crate::db::SortOrder;
 use crate::error::{ApiError, ApiResult};
 
 /// Sort fields of the client list.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientSort {
     Name,
@@ -18,7 +18,7 @@ pub enum ClientSort {
 }
 
 /// `GET /api/clients` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientListQuery {
     pub page: Option<u64>,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -42,10 +42,9 @@ pub fn routes() -> Router<AppState> {
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
-    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<ClientListQuery>,
 ) -> ApiResult<Response> {
-    let key = crate::cache::family::sorted_query(raw.as_deref());
+    let key = crate::cache::family::query_key("list", &q);
     let fill = || list_page(&state, &me, q);
     let (body, _) = state
         .cache

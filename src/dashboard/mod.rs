@@ -21,6 +21,7 @@ use crate::bookings::model::status_counts;
 use crate::bookings::store::BookingStore;
 use crate::cache::family::Family;
 use crate::clients::store::ClientStore;
+use crate::db::Db;
 use crate::error::ApiResult;
 use crate::http::envelope;
 use crate::money::Cents;
@@ -35,11 +36,11 @@ pub fn routes() -> Router<AppState> {
 /// Today's bookings (with their clients) and the next appointment, how many are to come, and
 /// counts by status.
 async fn bookings_today(
-    state: &AppState,
+    db: &Db,
     me: &Therapist,
     today: &str,
 ) -> ApiResult<(Vec<Value>, Option<Value>, i64, Value)> {
-    let store = BookingStore::new(&state.db);
+    let store = BookingStore::new(db);
     let glance = store.glance(&me.scope(), today).await?;
     let mut shown = glance.today;
     let today_count = shown.len();
@@ -57,8 +58,8 @@ async fn bookings_today(
 }
 
 /// Active and all client records of the therapist.
-async fn client_counts(state: &AppState, me: &Therapist) -> ApiResult<(u64, u64)> {
-    Ok(ClientStore::new(&state.db).counts(&me.scope()).await?)
+async fn client_counts(db: &Db, me: &Therapist) -> ApiResult<(u64, u64)> {
+    Ok(ClientStore::new(db).counts(&me.scope()).await?)
 }
 
 /// Today's bookings, next appointment, counts, revenue, clients, occupancy and rating.
@@ -68,8 +69,10 @@ pub async fn dashboard(State(state): State<AppState>, me: Therapist) -> ApiResul
     state.cache.json(Family::Dashboard, me.0.id, "", fill).await
 }
 
-/// Today, the month and the practice at a glance, in the therapist's time zone.
+/// Today, the month and the practice at a glance, in the therapist's time zone (every read
+/// on the primary: the answer is cached).
 async fn summary(state: &AppState, me: &Therapist) -> ApiResult<Value> {
+    let db = state.db.fresh();
     let (schedule, zone) = AvailabilityStore::new(&state.db)
         .schedule_in_zone(me.0.id)
         .await?;
@@ -79,11 +82,11 @@ async fn summary(state: &AppState, me: &Therapist) -> ApiResult<Value> {
     let since = DateTime::from_chrono(crate::time::day_bounds(zone, month_start).0);
     let month_end = crate::payments::month_end(today);
     let (bookings, (month, monthly), (active, total_clients), occupancy, (reviews, rating, _)) = tokio::try_join!(
-        bookings_today(state, me, &today_str),
-        crate::payments::revenue(state, me.0.id, since, today),
-        client_counts(state, me),
+        bookings_today(&db, me, &today_str),
+        crate::payments::revenue(&db, me.0.id, since, today),
+        client_counts(&db, me),
         occupancy_of(state, me.0.id, &schedule, zone, month_start, month_end),
-        crate::reviews::summary(state, me.0.id),
+        crate::reviews::summary(&db, me.0.id),
     )?;
     let (views, next_view, upcoming, status_counts) = bookings;
     Ok(json!({

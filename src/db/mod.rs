@@ -84,6 +84,17 @@ impl Db {
         }
     }
 
+    /// This database with its analytics reads on the primary too: for responses that are
+    /// cached, which must reflect every write that made the previous one stale (a lagging
+    /// secondary would store an old body under the new generation).
+    pub fn fresh(&self) -> Db {
+        Self {
+            client: self.client.clone(),
+            primary: self.primary.clone(),
+            analytics: self.primary.clone(),
+        }
+    }
+
     /// The database, reading from the primary.
     pub fn primary(&self) -> &Database {
         &self.primary

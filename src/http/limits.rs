@@ -174,6 +174,40 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
     }
 }
 
+/// Runs a write request's handler to completion even when the request is dropped (its class
+/// timeout fired, or the client hung up): a write that has begun always reaches the domain
+/// event that follows it (notifications, cache invalidation), never stops between the two.
+/// The body is read first, under the request's own timeout and the JSON body limit (a slow or
+/// vanished client is never waited for by a detached task; a route that streams a large body
+/// must be exempted). Reads (`GET`, `HEAD`, `OPTIONS`) are simply dropped.
+pub async fn detach_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt;
+    if req.method().is_safe() {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let limit = state.config.http.json_body_limit_bytes;
+    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return ApiError::PayloadTooLarge.into_response()
+        }
+        Err(_) => {
+            return ApiError::BadRequest {
+                code: "INVALID_BODY",
+                message: "The request body could not be read".into(),
+            }
+            .into_response()
+        }
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let work = tracing::Instrument::in_current_span(next.run(req));
+    match tokio::spawn(work).await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(anyhow::anyhow!("request task failed: {e}")).into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

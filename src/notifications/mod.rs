@@ -7,7 +7,7 @@ pub mod notice;
 pub mod store;
 pub mod subscriber;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, AuthUser};
-use crate::cache::family::{sorted_query, Family};
+use crate::cache::family::{query_key, Family};
 use crate::db::{Db, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
@@ -92,11 +92,10 @@ pub async fn list(
     State(state): State<AppState>,
     me: AuthUser,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<NotificationQuery>,
 ) -> ApiResult<Response> {
     let lang = lang_of(&headers);
-    let key = format!("list:{lang:?}:{}", sorted_query(raw.as_deref()));
+    let key = query_key(&format!("list:{lang:?}"), &q);
     let fill = || async {
         let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
         let descending = q.sort_order.unwrap_or_default().descending();

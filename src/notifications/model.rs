@@ -27,7 +27,7 @@ pub struct Notification {
 }
 
 /// `GET /api/notifications` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationQuery {
     pub page: Option<u64>,
@@ -58,7 +58,7 @@ impl NotificationQuery {
 }
 
 /// `status` of a notification list.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadState {
     Read,
@@ -66,7 +66,7 @@ pub enum ReadState {
 }
 
 /// The one order notifications are listed in.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum NotificationSort {
     CreatedAt,

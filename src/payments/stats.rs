@@ -82,7 +82,7 @@ pub async fn statistics(
     let zone = AvailabilityStore::new(&state.db).zone(me.0.id).await?;
     let today = Utc::now().with_timezone(&zone).date_naive();
     let since = DateTime::from_chrono(crate::time::day_bounds(zone, period.start(today)).0);
-    let (current, monthly) = revenue(&state, me.0.id, since, today).await?;
+    let (current, monthly) = revenue(&state.db, me.0.id, since, today).await?;
     // The dashboard's window (`date_from`/`date_to`), else this period; compared with the
     // window of the same length just before it.
     let from = crate::http::query::date_bound(&[("date_from", &q.from)])?.map(|b| b.start(zone));
@@ -216,13 +216,13 @@ async fn window_stats(
 /// Earned payments since `since`, and revenue (refunds deducted) for each of the 12 local months
 /// ending with `today`'s — one aggregation round trip, read from secondaries where available.
 pub async fn revenue(
-    state: &AppState,
+    db: &crate::db::Db,
     therapist: ObjectId,
     since: DateTime,
     today: chrono::NaiveDate,
 ) -> ApiResult<(Totals, Vec<Value>)> {
     let months = last_twelve_months(today);
-    let r = PaymentStore::new(&state.db)
+    let r = PaymentStore::new(db)
         .revenue(therapist, since, &months[0])
         .await?;
     let totals = r.current.first().copied().unwrap_or_default();

@@ -8,7 +8,7 @@ pub mod public;
 pub mod service;
 pub mod store;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser, Therapist};
-use crate::cache::family::{sorted_query, Family};
+use crate::cache::family::{query_key, Family};
 use crate::db::Page;
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
@@ -56,11 +56,10 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
-    RawQuery(raw): RawQuery,
     ApiQuery(q): ApiQuery<ReviewQuery>,
 ) -> ApiResult<Response> {
     crate::http::query::own_therapist(q.therapist_id.as_deref(), me.0.id)?;
-    let key = format!("list:{}", sorted_query(raw.as_deref()));
+    let key = query_key("list", &q);
     let fill = || list_page(&state, &me, q);
     state.cache.json(Family::Reviews, me.0.id, &key, fill).await
 }
@@ -131,8 +130,8 @@ async fn list_filter(state: &AppState, therapist: ObjectId, q: &ReviewQuery) -> 
 }
 
 /// Count, average and distribution of the therapist's published ratings.
-pub async fn summary(state: &AppState, therapist: ObjectId) -> ApiResult<(i64, f64, [i64; 5])> {
-    let s = ReviewStore::new(&state.db).rating_summary(therapist).await?;
+pub async fn summary(db: &crate::db::Db, therapist: ObjectId) -> ApiResult<(i64, f64, [i64; 5])> {
+    let s = ReviewStore::new(db).rating_summary(therapist).await?;
     Ok((s.total, s.average, s.distribution))
 }
 
@@ -140,7 +139,9 @@ pub async fn summary(state: &AppState, therapist: ObjectId) -> ApiResult<(i64, f
 #[utoipa::path(get, path = "/api/reviews/statistics", tag = "reviews", responses((status = 200)))]
 pub async fn statistics(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     let fill = || async {
-        let s = ReviewStore::new(&state.db).rating_summary(me.0.id).await?;
+        let s = ReviewStore::new(&state.db.fresh())
+            .rating_summary(me.0.id)
+            .await?;
         let d = s.distribution;
         Ok(envelope::ok_body(json!({
             "totalReviews": s.total,

@@ -118,7 +118,7 @@ pub struct Respond {
 }
 
 /// `GET /api/reviews` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewQuery {
     pub rating: Option<u8>,
@@ -153,7 +153,7 @@ pub struct ReviewQuery {
 }
 
 /// Review states a list can ask for (`approved` is the dashboard's word for published).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ReviewStatus {
     #[serde(alias = "approved")]

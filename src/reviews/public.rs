@@ -33,7 +33,7 @@ pub async fn public_profile(
     // cached under their profile.
     let fill = || async {
         let profile = crate::profile::public_view(&state, id).await?;
-        let rating = ReviewStore::new(&state.db).rating_summary(id).await?;
+        let rating = ReviewStore::new(&state.db.fresh()).rating_summary(id).await?;
         Ok(envelope::ok_body(json!({
             "id": id.to_hex(), "name": user.name, "avatar": user.avatar, "isVerified": user.is_verified,
             "timezone": user.timezone, "profile": profile,
