@@ -33,7 +33,9 @@ struct RatesOf {
 pub fn empty_profile(user: ObjectId) -> Document {
     let now = DateTime::now();
     doc! {
-        "_id": ObjectId::new(), "userId": user, "about": "", "specialties": [], "languages": [],
+        // The user's id: the empty profile shown before the first is stored carries the id the
+        // stored one will have.
+        "_id": user, "userId": user, "about": "", "specialties": [], "languages": [],
         "education": [], "rates": { "sessionPriceCents": null, "currency": "EUR", "sessionDuration": null },
         "pricingPackages": [], "workLocations": [], "externalLinks": [], "videoPresentation": null,
         "featuredTestimonials": [], "experience": [], "isAvailable": true, "legalInfo": null, "credentials": [],
