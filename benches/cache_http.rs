@@ -1320,6 +1320,17 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
         println!(
             "  rps cost: driver rps / http rps - 1; p50 cost: http p50 / driver p50 - 1 (what the HTTP path adds)"
         );
+        let db_bound = driver
+            .iter()
+            .any(|d| d.saturated.cpu.and_then(|c| c.db).is_some_and(|db| db >= 90.0));
+        if db_bound {
+            println!(
+                "  with {} workers both runs keep the database busy (its cpu >= 90 %): they measure the database \
+                 twice, one after the other, so the difference there is mostly how the machine changed; the \
+                 one-worker rows alternate HTTP and driver in short slices",
+                s.concurrency
+            );
+        }
     }
 
     println!();
