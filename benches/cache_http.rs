@@ -779,8 +779,10 @@ where
 /// Requests due at a fixed `rate` for `dur`, whatever the answers (open loop), sent by a pool of
 /// `senders` tasks; each latency counts from when its request was due, so a stall (or a pool
 /// that is all busy) shows in the figures instead of silently sending less. Also the p99 of how
-/// late requests were sent (ms): when that is near the latency's, the generator is the limit.
-async fn paced<F, Fut, T>(rate: f64, dur: Duration, senders: usize, op: Arc<F>) -> (Measure, f64)
+/// late requests were sent (ms) and the most requests outstanding at once: when the lag is most
+/// of the latency, either the generator was starved of CPU or (outstanding = `senders`) the
+/// server fell behind and requests queued in the generator.
+async fn paced<F, Fut, T>(rate: f64, dur: Duration, senders: usize, op: Arc<F>) -> (Measure, f64, usize)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<T, String>> + Send + 'static,
@@ -788,9 +790,12 @@ where
     let n = (rate * dur.as_secs_f64()).round().max(1.0) as u64;
     let start = Instant::now() + Duration::from_millis(5);
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let outstanding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..senders {
         let (op, next) = (op.clone(), next.clone());
+        let (outstanding, most) = (outstanding.clone(), most.clone());
         tasks.spawn(async move {
             let (mut lat, mut lags) = (Vec::with_capacity(1024), Vec::with_capacity(1024));
             let (mut errors, mut first) = (0u64, None);
@@ -804,7 +809,10 @@ where
                     tokio::time::sleep_until(due.into()).await;
                 }
                 lags.push(micros(due.elapsed()));
+                let now = outstanding.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                most.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
                 let r = op().await;
+                outstanding.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 lat.push(micros(due.elapsed()));
                 if let Err(e) = r {
                     errors += 1;
@@ -827,7 +835,8 @@ where
     }
     let elapsed = start.elapsed().as_secs_f64();
     let lag = merge(vec![(lags, 0, None)], elapsed, None).pct(0.99);
-    (merge(parts, elapsed, None), lag)
+    let most = most.load(std::sync::atomic::Ordering::Relaxed);
+    (merge(parts, elapsed, None), lag, most)
 }
 
 /// CPU time of the server, this process, the database (if its pid is known) and the machine.
@@ -928,6 +937,9 @@ struct Row {
     at_fraction: Measure,
     /// p99 of how late the open-loop run sent its requests, ms.
     send_lag_p99: f64,
+    /// Whether every sender of the open-loop run was waiting for an answer at some point (the
+    /// server fell behind; the lag is its queue).
+    senders_exhausted: bool,
     body_bytes: usize,
     /// MongoDB commands and cache hits per request, from /metrics around the closed-loop run.
     db_per_req: f64,
@@ -965,13 +977,15 @@ async fn measure_endpoint(
     };
     let (db_per_req, hits_per_req) = (per_req("mongodb_queries_total"), per_req("cache_hits_total"));
     let rate = saturated.rps() * s.fraction;
-    let (at_fraction, send_lag_p99) = paced(rate, secs(s.secs), s.concurrency * 4, op).await;
+    let senders = s.concurrency * 4;
+    let (at_fraction, send_lag_p99, most) = paced(rate, secs(s.secs), senders, op).await;
     Ok(Row {
         path: path.to_owned(),
         mode,
         saturated,
         at_fraction,
         send_lag_p99,
+        senders_exhausted: most >= senders,
         body_bytes,
         db_per_req,
         hits_per_req,
@@ -1199,12 +1213,14 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
     println!();
     println!(
         "closed loop: {} workers for {:.1} s; @{:.0}%: open loop at {:.0} % of that rps for {:.1} s, \
-         latency from when each request was due; lag99: p99 of how late the generator sent them (ms)",
+         latency from when each request was due; lag99: p99 of how late the generator sent them (ms; \
+         * when all {} senders were waiting at once: the server fell behind and requests queued here)",
         s.concurrency,
         s.secs,
         s.fraction * 100.0,
         s.fraction * 100.0,
-        s.secs
+        s.secs,
+        s.concurrency * 4
     );
     println!(
         "cpu: % of one core used by server/generator/db/other during the closed-loop run (db '-' without \
@@ -1231,7 +1247,7 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
         let e = r.saturated.errors + r.at_fraction.errors;
         errors += e;
         println!(
-            "{:<24} {:<8} {:>8.0} {:>7.2} {:>7.2} {:>8.0} {:>9.2} {:>7.2} {:>7.3} {:>6} {:>6.2} {:>7.2} {:>6}  {}",
+            "{:<24} {:<8} {:>8.0} {:>7.2} {:>7.2} {:>8.0} {:>9.2} {:>7} {:>7.3} {:>6} {:>6.2} {:>7.2} {:>6}  {}",
             r.path,
             r.mode.name(),
             r.saturated.rps(),
@@ -1239,7 +1255,11 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
             r.saturated.pct(0.99),
             r.at_fraction.rps(),
             r.at_fraction.pct(0.99),
-            r.send_lag_p99,
+            format!(
+                "{:.2}{}",
+                r.send_lag_p99,
+                if r.senders_exhausted { "*" } else { "" }
+            ),
             r.saturated.rps() / health(r.mode),
             e,
             r.db_per_req,
@@ -1377,7 +1397,12 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
             .map(|r| {
                 let p99 = r.at_fraction.pct(0.99);
                 // Most of it spent before the request was even sent: the generator was behind.
-                let late = if r.send_lag_p99 > p99 / 2.0 {
+                let late = if r.senders_exhausted {
+                    format!(
+                        " (queued behind all senders: the server fell behind; lag {:.1})",
+                        r.send_lag_p99
+                    )
+                } else if r.send_lag_p99 > p99 / 2.0 {
                     format!(" of which generator lag {:.1}", r.send_lag_p99)
                 } else {
                     String::new()
