@@ -780,8 +780,8 @@ where
 /// `senders` tasks; each latency counts from when its request was due, so a stall (or a pool
 /// that is all busy) shows in the figures instead of silently sending less. Also the p99 of how
 /// late requests were sent (ms) and the most requests outstanding at once: when the lag is most
-/// of the latency, either the generator was starved of CPU or (outstanding = `senders`) the
-/// server fell behind and requests queued in the generator.
+/// of the latency, the generator was starved of CPU or, with `senders` outstanding, requests
+/// queued in it because answers came too slowly.
 async fn paced<F, Fut, T>(rate: f64, dur: Duration, senders: usize, op: Arc<F>) -> (Measure, f64, usize)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
@@ -938,7 +938,7 @@ struct Row {
     /// p99 of how late the open-loop run sent its requests, ms.
     send_lag_p99: f64,
     /// Whether every sender of the open-loop run was waiting for an answer at some point (the
-    /// server fell behind; the lag is its queue).
+    /// server fell behind, or the generator was starved of CPU: the lag is then a queue).
     senders_exhausted: bool,
     body_bytes: usize,
     /// MongoDB commands and cache hits per request, from /metrics around the closed-loop run.
@@ -1214,7 +1214,8 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
     println!(
         "closed loop: {} workers for {:.1} s; @{:.0}%: open loop at {:.0} % of that rps for {:.1} s, \
          latency from when each request was due; lag99: p99 of how late the generator sent them (ms; \
-         * when all {} senders were waiting at once: the server fell behind and requests queued here)",
+         * when all {} senders were waiting for answers at once, so requests queued in the generator: the \
+         server fell behind, or with the generator's cpu high, the two starved each other)",
         s.concurrency,
         s.secs,
         s.fraction * 100.0,
@@ -1399,7 +1400,7 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
                 // Most of it spent before the request was even sent: the generator was behind.
                 let late = if r.senders_exhausted {
                     format!(
-                        " (queued behind all senders: the server fell behind; lag {:.1})",
+                        " (all senders were busy, lag {:.1}: see the * of the table)",
                         r.send_lag_p99
                     )
                 } else if r.send_lag_p99 > p99 / 2.0 {
