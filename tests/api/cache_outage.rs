@@ -200,3 +200,102 @@ async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() 
         assert_eq!(notes_on(&b, &me).await, notes.as_str(), "round {round}");
     }
 }
+
+/// A TCP proxy in front of a Redis that can hang: requests still reach Redis, replies are
+/// held while `hung` is set (connections stay open, answers never come in time).
+async fn hanging_proxy(target: u16) -> (u16, Arc<AtomicBool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hung = Arc::new(AtomicBool::new(false));
+    let flag = hung.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let flag = flag.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                    while flag.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    if to_client.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, hung)
+}
+
+#[tokio::test]
+async fn a_hung_redis_under_load_costs_reads_no_more_than_the_breakers_timeout() {
+    let port = free_port();
+    let _redis = redis_on(port).await;
+    let (proxy, hung) = hanging_proxy(port).await;
+    let url = format!("redis://127.0.0.1:{proxy}");
+    let (a, b) = two_instances_with(&[
+        ("REDIS_URL", url.as_str()),
+        ("DHARA_CACHE__OUTAGE_TRUST_MS", "500"),
+        ("DHARA_CACHE__BREAKER_OPEN_MS", "300"),
+        ("DHARA_RATE_LIMIT__ENABLED", "false"),
+    ])
+    .await;
+    let me = therapist(&a).await;
+    let client = new_client(&a, &me, "Elena Soto").await;
+    let id = new_booking(&a, &me, &client, "2031-05-05").await;
+    let booking = format!("/api/bookings/{id}");
+    until_closed(&a, &me).await;
+    until_closed(&b, &me).await;
+
+    let running = load([&a, &b], &me);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = running.slowest_ms.load(Ordering::Relaxed);
+    hung.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while breaker(&a).await == 0.0 || breaker(&b).await == 0.0 {
+        assert!(Instant::now() < deadline, "the breakers did not open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = a.put_as(&booking, &me, &json!({ "notes": "hung" })).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(notes_on(&a, &me).await, "hung", "A's own write at once");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(notes_on(&b, &me).await, "hung", "B within the outage bound");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let slowest = running.slowest_ms.load(Ordering::Relaxed);
+
+    hung.store(false, Ordering::Relaxed);
+    until_closed(&a, &me).await;
+    until_closed(&b, &me).await;
+    running.stop.store(true, Ordering::Relaxed);
+    for t in running.tasks {
+        t.await.unwrap();
+    }
+    let (done, failed) = (
+        running.done.load(Ordering::Relaxed),
+        running.failed.load(Ordering::Relaxed),
+    );
+    assert_eq!(failed, 0, "{failed} of {done} reads failed while Redis hung");
+    // Each Redis call is cut at 250 ms (the breaker's slow threshold; Redis's own response
+    // timeout, 500 ms, would fail this), and once the breaker is open no read asks Redis.
+    assert!(
+        slowest < before.max(100) + 400,
+        "slowest read {slowest} ms (before the hang {before} ms)"
+    );
+    for round in 0..10 {
+        notes_on(&b, &me).await;
+        let notes = format!("after {round}");
+        let r = a.put_as(&booking, &me, &json!({ "notes": notes })).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(notes_on(&b, &me).await, notes.as_str(), "round {round}");
+    }
+}
