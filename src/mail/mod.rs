@@ -8,6 +8,8 @@ use secrecy::ExposeSecret;
 
 use crate::config::MailConfig;
 
+pub mod ics;
+
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     File(AsyncFileTransport<Tokio1Executor>),
