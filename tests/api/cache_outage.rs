@@ -125,13 +125,11 @@ async fn notes_on(app: &TestApp, me: &Caller) -> Value {
     page["data"][0]["notes"].clone()
 }
 
-#[tokio::test]
-async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() {
-    let port = free_port();
-    let url = format!("redis://127.0.0.1:{port}");
-    let mut redis = redis_on(port).await;
+/// Two instances on the Redis at `url` (outage bound 500 ms, breaker open 300 ms), a therapist
+/// with one booking (its path returned), both breakers closed.
+async fn practice_on(url: &str) -> (TestApp, TestApp, Caller, String) {
     let (a, b) = two_instances_with(&[
-        ("REDIS_URL", url.as_str()),
+        ("REDIS_URL", url),
         ("DHARA_CACHE__OUTAGE_TRUST_MS", "500"),
         ("DHARA_CACHE__BREAKER_OPEN_MS", "300"),
         ("DHARA_RATE_LIMIT__ENABLED", "false"),
@@ -140,9 +138,17 @@ async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() 
     let me = therapist(&a).await;
     let client = new_client(&a, &me, "Elena Soto").await;
     let id = new_booking(&a, &me, &client, "2031-05-05").await;
-    let booking = format!("/api/bookings/{id}");
     until_closed(&a, &me).await;
     until_closed(&b, &me).await;
+    (a, b, me, format!("/api/bookings/{id}"))
+}
+
+#[tokio::test]
+async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut redis = redis_on(port).await;
+    let (a, b, me, booking) = practice_on(&url).await;
 
     let running = load([&a, &b], &me);
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -242,19 +248,7 @@ async fn a_hung_redis_under_load_costs_reads_no_more_than_the_breakers_timeout()
     let _redis = redis_on(port).await;
     let (proxy, hung) = hanging_proxy(port).await;
     let url = format!("redis://127.0.0.1:{proxy}");
-    let (a, b) = two_instances_with(&[
-        ("REDIS_URL", url.as_str()),
-        ("DHARA_CACHE__OUTAGE_TRUST_MS", "500"),
-        ("DHARA_CACHE__BREAKER_OPEN_MS", "300"),
-        ("DHARA_RATE_LIMIT__ENABLED", "false"),
-    ])
-    .await;
-    let me = therapist(&a).await;
-    let client = new_client(&a, &me, "Elena Soto").await;
-    let id = new_booking(&a, &me, &client, "2031-05-05").await;
-    let booking = format!("/api/bookings/{id}");
-    until_closed(&a, &me).await;
-    until_closed(&b, &me).await;
+    let (a, b, me, booking) = practice_on(&url).await;
 
     let running = load([&a, &b], &me);
     tokio::time::sleep(Duration::from_millis(500)).await;
