@@ -125,6 +125,36 @@ async fn notes_on(app: &TestApp, me: &Caller) -> Value {
     page["data"][0]["notes"].clone()
 }
 
+/// Waits until both breakers are open (1) or probing (2): reads no longer wait on Redis.
+async fn until_open(a: &TestApp, b: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while breaker(a).await == 0.0 || breaker(b).await == 0.0 {
+        assert!(Instant::now() < deadline, "the breakers did not open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Without Redis: A's own write is read back on A at once; B, which cannot hear of it, shows
+/// it once its process entries are past the outage bound (500 ms here).
+async fn write_seen_within_the_bound(a: &TestApp, b: &TestApp, me: &Caller, booking: &str, notes: &str) {
+    let r = a.put_as(booking, me, &json!({ "notes": notes })).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(notes_on(a, me).await, notes, "A's own write at once");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(notes_on(b, me).await, notes, "B is stale at most 500 ms");
+}
+
+/// With Redis back: `rounds` writes on A, each read new on B at once (B read it before).
+async fn coherent_again(a: &TestApp, b: &TestApp, me: &Caller, booking: &str, rounds: usize) {
+    for round in 0..rounds {
+        notes_on(b, me).await;
+        let notes = format!("after {round}");
+        let r = a.put_as(booking, me, &json!({ "notes": notes })).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(notes_on(b, me).await, notes.as_str(), "round {round}");
+    }
+}
+
 /// Two instances on the Redis at `url` (outage bound 500 ms, breaker open 300 ms), a therapist
 /// with one booking (its path returned), both breakers closed.
 async fn practice_on(url: &str) -> (TestApp, TestApp, Caller, String) {
@@ -154,20 +184,9 @@ async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() 
     tokio::time::sleep(Duration::from_millis(800)).await;
     redis.kill().await.unwrap();
     let outage = Instant::now();
-    // Open (1) or probing (2): either way, reads no longer wait on Redis.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while breaker(&a).await == 0.0 || breaker(&b).await == 0.0 {
-        assert!(Instant::now() < deadline, "the breakers did not open");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_open(&a, &b).await;
 
-    // During the outage: A's own write is read back on A at once; B, which cannot hear of it,
-    // shows it once its process entries are past the outage bound (500 ms here).
-    let r = a.put_as(&booking, &me, &json!({ "notes": "during" })).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(notes_on(&a, &me).await, "during");
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(notes_on(&b, &me).await, "during", "B is stale at most 500 ms");
+    write_seen_within_the_bound(&a, &b, &me, &booking, "during").await;
     let slowest_during = running.slowest_ms.load(Ordering::Relaxed);
     assert!(outage.elapsed() < Duration::from_secs(10));
 
@@ -198,13 +217,7 @@ async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() 
         1.0,
         "B found A's page in Redis"
     );
-    for round in 0..20 {
-        notes_on(&b, &me).await;
-        let notes = format!("after {round}");
-        let r = a.put_as(&booking, &me, &json!({ "notes": notes })).await;
-        assert_eq!(r.status(), 200);
-        assert_eq!(notes_on(&b, &me).await, notes.as_str(), "round {round}");
-    }
+    coherent_again(&a, &b, &me, &booking, 20).await;
 }
 
 /// A TCP proxy in front of a Redis that can hang: requests still reach Redis, replies are
@@ -254,16 +267,8 @@ async fn a_hung_redis_under_load_costs_reads_no_more_than_the_breakers_timeout()
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = running.slowest_ms.load(Ordering::Relaxed);
     hung.store(true, Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while breaker(&a).await == 0.0 || breaker(&b).await == 0.0 {
-        assert!(Instant::now() < deadline, "the breakers did not open");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let r = a.put_as(&booking, &me, &json!({ "notes": "hung" })).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(notes_on(&a, &me).await, "hung", "A's own write at once");
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(notes_on(&b, &me).await, "hung", "B within the outage bound");
+    until_open(&a, &b).await;
+    write_seen_within_the_bound(&a, &b, &me, &booking, "hung").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let slowest = running.slowest_ms.load(Ordering::Relaxed);
 
@@ -285,11 +290,5 @@ async fn a_hung_redis_under_load_costs_reads_no_more_than_the_breakers_timeout()
         slowest < before.max(100) + 400,
         "slowest read {slowest} ms (before the hang {before} ms)"
     );
-    for round in 0..10 {
-        notes_on(&b, &me).await;
-        let notes = format!("after {round}");
-        let r = a.put_as(&booking, &me, &json!({ "notes": notes })).await;
-        assert_eq!(r.status(), 200);
-        assert_eq!(notes_on(&b, &me).await, notes.as_str(), "round {round}");
-    }
+    coherent_again(&a, &b, &me, &booking, 10).await;
 }
