@@ -100,8 +100,11 @@ pub fn entry_key(prefix: &str, family: Family, owner: ObjectId, generation: u64,
 /// so they neither split the cache nor let anyone create entries at will; two queries with
 /// one key are answered alike because the parsed query is all the fill reads.
 pub fn query_key<T: serde::Serialize>(what: &str, query: &T) -> String {
-    let json = serde_json::to_string(query).unwrap_or_default();
-    format!("{what}:{json}")
+    match serde_json::to_string(query) {
+        Ok(json) => format!("{what}:{json}"),
+        // Never one key for two queries: a query that cannot be written is never shared.
+        Err(_) => format!("{what}:unkeyed:{}", uuid::Uuid::new_v4().simple()),
+    }
 }
 
 /// The (family, owner) pairs an event makes stale: what it changed and what embeds it (a

@@ -96,7 +96,7 @@ impl Generations {
         if self.pending().contains_key(&pair) {
             return Standing::Pending;
         }
-        let key = generation_key(&link.prefix(), family, owner);
+        let key = generation_key(link.prefix(), family, owner);
         let get = redis::cmd("GET").arg(&key).to_owned();
         let read = link
             .call(|mut c| async move { get.query_async::<Option<u64>>(&mut c).await })
@@ -159,7 +159,7 @@ impl Generations {
         for (owner, families) in by_owner {
             let keys: Vec<String> = families
                 .iter()
-                .map(|&f| generation_key(&link.prefix(), f, owner))
+                .map(|&f| generation_key(link.prefix(), f, owner))
                 .collect();
             let mut call = self.bump.prepare_invoke();
             for k in &keys {

@@ -191,7 +191,7 @@ impl ResponseCache {
                 return Ok((fill().await?, Source::Fill));
             }
         };
-        let key = entry_key(&self.link.prefix(), family, owner, generation, query);
+        let key = entry_key(self.link.prefix(), family, owner, generation, query);
         let local = self.local.of(family);
         if let Some(e) = local.get(&key).await {
             if (trusted && !e.provisional) || e.stored.elapsed() < self.settings.outage_trust {

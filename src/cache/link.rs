@@ -15,6 +15,8 @@ use crate::metrics::Metrics;
 /// The cache's way to Redis.
 pub(super) struct RedisLink {
     redis: RedisHandle,
+    /// The deployment's key prefix (computed once: every read uses it).
+    prefix: String,
     breaker: Breaker,
     /// A call slower than the breaker's threshold counts as failed: it is not waited beyond.
     timeout: Duration,
@@ -25,6 +27,7 @@ impl RedisLink {
     pub(super) fn new(redis: RedisHandle, breaker: BreakerConfig, metrics: Arc<Metrics>) -> Self {
         Self {
             timeout: redis.response_timeout().min(breaker.slow),
+            prefix: redis.key(""),
             redis,
             breaker: Breaker::new(breaker),
             metrics,
@@ -38,8 +41,8 @@ impl RedisLink {
     }
 
     /// The key prefix of this deployment.
-    pub(super) fn prefix(&self) -> String {
-        self.redis.key("")
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// One call under the breaker and the timeout; `None` when not attempted or failed.
@@ -99,7 +102,9 @@ impl RedisLink {
         self.breaker.state()
     }
 
+    /// Called around calls, which have a connection: the breaker alone says where it stands.
     fn publish_state(&self) {
-        self.metrics.cache_breaker_state.set(self.state().as_gauge());
+        let state = self.breaker.state().as_gauge();
+        self.metrics.cache_breaker_state.set(state);
     }
 }
