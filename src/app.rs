@@ -87,7 +87,8 @@ impl AppState {
             crate::auth::password::HashPool::new(config.auth.hash_concurrency, config.auth.hash_queue);
         let tokens = crate::auth::tokens::TokenKeys::new(&config.auth);
         let limiter = crate::ratelimit::RateLimiter::new(redis.clone(), config.rate_limit.enabled);
-        let mailer = Arc::new(crate::mail::Mailer::new(&config.mail)?);
+        let smtp_timeout = Duration::from_secs(config.emails.smtp_timeout_seconds);
+        let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, smtp_timeout)?);
         let cache = crate::cache::layered::ResponseCache::new(
             crate::cache::layered::CacheSettings::from_config(&config.cache),
             redis.clone(),
@@ -96,7 +97,7 @@ impl AppState {
         // Invalidation last: what the other subscribers wrote is part of what it makes stale.
         let events = crate::events::EventBus::new(vec![
             Arc::new(crate::notifications::subscriber::Notifier::new(db.clone())),
-            Arc::new(crate::mail::MailSender::new(mailer.clone())),
+            Arc::new(crate::emails::arm::Outbox::new(db.clone(), &config.emails)),
             Arc::new(crate::cache::layered::Invalidator(cache.clone())),
         ]);
         Ok(Self(Arc::new(App {
@@ -222,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::session_notes::routes())
         .merge(crate::logs::routes())
         .merge(crate::work_locations::routes())
+        .merge(crate::emails::routes())
         .fallback(http::route_not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.http.json_body_limit_bytes))

@@ -215,19 +215,22 @@ impl EmailKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EmailKind::Verification => "verification",
-            EmailKind::PasswordReset => "password reset",
+            EmailKind::PasswordReset => "password_reset",
             EmailKind::Invitation => "invitation",
         }
     }
 }
 
-/// An account email to send (the request that asked for it does not wait for delivery).
+/// An account email to send (the request that asked for it does not wait for delivery): the
+/// outbox stores it with what its template needs and a worker sends it.
 #[derive(Debug, Clone)]
 pub struct EmailRequested {
     pub kind: EmailKind,
     pub to: String,
-    pub subject: String,
-    pub body: String,
+    /// Language of the recipient (`es` when unknown).
+    pub language: Option<String>,
+    /// What the template shows (`name`, `link`, `minutes`, `hours`, `therapist_name`).
+    pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
 #[cfg(test)]
@@ -257,8 +260,8 @@ mod tests {
         bus.emit(Event::Email(EmailRequested {
             kind: EmailKind::Invitation,
             to: "a@b.c".into(),
-            subject: "s".into(),
-            body: "b".into(),
+            language: None,
+            vars: Default::default(),
         }))
         .await;
         for r in [a, b] {

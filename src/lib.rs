@@ -11,6 +11,7 @@ pub mod clients;
 pub mod config;
 pub mod dashboard;
 pub mod db;
+pub mod emails;
 pub mod error;
 pub mod events;
 pub mod http;
@@ -48,12 +49,11 @@ pub use config::Config;
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
     let worker_enabled = config.worker.enabled;
+    let state_smtp_timeout = config.emails.smtp_timeout_seconds;
     let declared = db::indexes::declared()?;
     let state = AppState::build(config, shutdown.clone()).await?;
     tokio::spawn(sync_indexes_until_done(state.clone(), declared));
-    if worker_enabled {
-        tokio::spawn(worker::run(state.clone()));
-    }
+    let worker = worker_enabled.then(|| tokio::spawn(worker::run(state.clone())));
     let cache = state.cache.clone();
     let service = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -70,6 +70,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         }
     }
     tracing::info!("server stopped");
+    // The worker finishes the emails it holds (each within the SMTP timeout) before exit.
+    if let Some(worker) = worker {
+        let smtp = Duration::from_secs(state_smtp_timeout);
+        if tokio::time::timeout(smtp + Duration::from_secs(5), worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!("worker still busy at exit; its leases expire and another worker takes over");
+        }
+    }
     // Invalidations that have not reached Redis yet would be lost with this process.
     let left = cache.drain(Duration::from_secs(2)).await;
     if left > 0 {

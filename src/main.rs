@@ -148,7 +148,8 @@ async fn worker(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     let declared = db::indexes::declared()?;
     let state = AppState::build(config, shutdown).await?;
-    dhara::sync_indexes_until_done(state.clone(), declared).await;
+    // Keeps checking the indexes for as long as the worker runs (the worker waits for them).
+    tokio::spawn(dhara::sync_indexes_until_done(state.clone(), declared));
     dhara::worker::run(state).await;
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! share counters.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The plan's latency buckets (seconds).
@@ -46,10 +46,18 @@ pub struct Metrics {
     pub cache_entries: IntGaugeVec,
     /// `cache_bytes{family}`: weighed bytes held in process (set at each scrape).
     pub cache_bytes: IntGaugeVec,
-    /// How late the most recent reminder was sent, in seconds.
-    pub reminder_lag_seconds: Gauge,
-    /// Reminder sends that failed.
-    pub reminder_failures: IntCounter,
+    /// `email_reminder_lag_seconds`: from a reminder's due time to the SMTP server's acceptance.
+    pub reminder_lag: Histogram,
+    /// `emails_sent_total{kind}`: accepted by the SMTP server.
+    pub emails_sent: IntCounterVec,
+    /// `emails_failed_total{kind}`: attempts that failed (retried later or dead).
+    pub emails_failed: IntCounterVec,
+    /// `emails_dead_total{kind}`: jobs given up after their last attempt.
+    pub emails_dead: IntCounterVec,
+    /// `emails_cancelled_total{kind}`: jobs found unwarranted when their time came.
+    pub emails_cancelled: IntCounterVec,
+    /// `email_queue_depth`: jobs due and not claimed (set by the workers).
+    pub email_queue_depth: IntGauge,
 }
 
 impl Metrics {
@@ -141,14 +149,26 @@ impl Metrics {
             "Redis circuit breaker of the cache: 0 closed, 1 open, 2 half-open",
         )
         .expect("static");
-        let reminder_lag_seconds = Gauge::new(
-            "reminder_lag_seconds",
-            "Delay of the latest reminder behind its due time",
+        let reminder_lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "email_reminder_lag_seconds",
+                "Seconds from a reminder's due time to its acceptance by the SMTP server",
+            )
+            .buckets(vec![0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0]),
         )
-        .expect("static");
-        let reminder_failures =
-            IntCounter::new("reminder_failures_total", "Reminder emails that failed to send")
-                .expect("static");
+        .expect("static metric definition");
+        let by_kind = |name: &str, help: &str| {
+            IntCounterVec::new(Opts::new(name, help), &["kind"]).expect("static metric definition")
+        };
+        let emails_sent = by_kind("emails_sent_total", "Emails accepted by the SMTP server");
+        let emails_failed = by_kind("emails_failed_total", "Email attempts that failed");
+        let emails_dead = by_kind("emails_dead_total", "Emails given up after their last attempt");
+        let emails_cancelled = by_kind(
+            "emails_cancelled_total",
+            "Emails not sent because their booking no longer warranted them",
+        );
+        let email_queue_depth =
+            IntGauge::new("email_queue_depth", "Email jobs due and not claimed").expect("static");
         let metrics = Self {
             registry,
             http_duration,
@@ -167,8 +187,12 @@ impl Metrics {
             cache_pending_invalidations,
             cache_entries,
             cache_bytes,
-            reminder_lag_seconds,
-            reminder_failures,
+            reminder_lag,
+            emails_sent,
+            emails_failed,
+            emails_dead,
+            emails_cancelled,
+            email_queue_depth,
         };
         metrics.register_all();
         metrics
@@ -192,8 +216,12 @@ impl Metrics {
             Box::new(self.cache_pending_invalidations.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.cache_bytes.clone()),
-            Box::new(self.reminder_lag_seconds.clone()),
-            Box::new(self.reminder_failures.clone()),
+            Box::new(self.reminder_lag.clone()),
+            Box::new(self.emails_sent.clone()),
+            Box::new(self.emails_failed.clone()),
+            Box::new(self.emails_dead.clone()),
+            Box::new(self.emails_cancelled.clone()),
+            Box::new(self.email_queue_depth.clone()),
         ];
         for c in collectors {
             // A fresh registry holds no duplicates; failure here is a programming error.

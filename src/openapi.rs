@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         crate::bookings::cancel, crate::bookings::reschedule, crate::bookings::complete, crate::bookings::no_show,
         crate::bookings::upcoming, crate::bookings::statistics, crate::bookings::check_availability,
         crate::bookings::client_list, crate::bookings::client_book, crate::bookings::client_cancel,
+        crate::emails::booking_emails,
         crate::availability::get_schedule, crate::availability::put_schedule, crate::availability::create_block,
         crate::availability::update_block, crate::availability::delete_block, crate::availability::list_blocks,
         crate::availability::list_absences, crate::availability::create_absence, crate::availability::update_absence,

@@ -85,20 +85,8 @@ pub async fn start_email_verification(state: &AppState, user: &User) -> ApiResul
         "{}/verify-email?token={token}",
         state.config.mail.public_base_url.trim_end_matches('/')
     );
-    let body = format!(
-        "Hola {},\n\nConfirm that this is your email to see the sessions your therapists keep for it.\n\
-         Open this link within {VERIFICATION_HOURS} hours:\n\n{link}\n\n\
-         If you did not create a Dhara account, ignore this email.\n",
-        user.name
-    );
-    send_later(
-        state,
-        EmailKind::Verification,
-        &user.email,
-        "Confirm your email",
-        body,
-    )
-    .await;
+    let vars = serde_json::json!({ "name": user.name, "link": link, "hours": VERIFICATION_HOURS });
+    send_later(state, EmailKind::Verification, &user.email, None, vars).await;
     Ok(())
 }
 
@@ -121,13 +109,23 @@ pub async fn confirm_email(state: &AppState, token: &str) -> ApiResult<User> {
     store.user_by_id(record.user_id).await?.ok_or_else(invalid_token)
 }
 
-/// Asks for an email (sent in the background: the answer does not wait for SMTP).
-pub async fn send_later(state: &AppState, kind: EmailKind, to: &str, subject: &str, body: String) {
+/// Asks for an email of `kind` showing `vars` (an object; queued in the outbox: the answer
+/// does not wait for SMTP).
+pub async fn send_later(
+    state: &AppState,
+    kind: EmailKind,
+    to: &str,
+    language: Option<&str>,
+    vars: serde_json::Value,
+) {
     let email = EmailRequested {
         kind,
         to: to.to_owned(),
-        subject: subject.to_owned(),
-        body,
+        language: language.map(str::to_owned),
+        vars: match vars {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        },
     };
     state.events.emit(Event::Email(email)).await;
 }
@@ -285,21 +283,12 @@ pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()
         "{}/reset-password?token={token}",
         state.config.mail.public_base_url.trim_end_matches('/')
     );
-    let body = format!(
-        "Hola {name},\n\nSomeone asked to reset the password of your Dhara account.\n\
-         Open this link within {mins} minutes to choose a new one:\n\n{link}\n\n\
-         If it was not you, ignore this email: your password stays as it is.\n",
-        name = user.name,
-        mins = state.config.auth.reset_token_ttl_minutes,
-    );
-    send_later(
-        state,
-        EmailKind::PasswordReset,
-        &user.email,
-        "Reset your Dhara password",
-        body,
-    )
-    .await;
+    let vars = serde_json::json!({
+        "name": user.name,
+        "link": link,
+        "minutes": state.config.auth.reset_token_ttl_minutes,
+    });
+    send_later(state, EmailKind::PasswordReset, &user.email, None, vars).await;
     Ok(())
 }
 

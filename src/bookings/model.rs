@@ -62,15 +62,8 @@ pub fn status_counts(counts: &std::collections::HashMap<String, i64>) -> Value {
         BookingStatus::Cancelled,
         BookingStatus::NoShow,
     ];
-    let map: serde_json::Map<String, Value> = all
-        .iter()
-        .map(|s| {
-            (
-                s.as_str().to_owned(),
-                json!(counts.get(s.as_str()).copied().unwrap_or(0)),
-            )
-        })
-        .collect();
+    let count = |s: &BookingStatus| json!(counts.get(s.as_str()).copied().unwrap_or(0));
+    let map: serde_json::Map<String, Value> = all.iter().map(|s| (s.as_str().to_owned(), count(s))).collect();
     Value::Object(map)
 }
 
@@ -137,6 +130,10 @@ pub struct Booking {
     /// Tokens of the claim attempts under which this booking holds its current time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claim_tokens: Vec<ObjectId>,
+    /// The email its last change asks for (`confirmation`, `reschedule`, `cancellation`, `sync`),
+    /// written with the change, cleared once the outbox holds its jobs (`emails::arm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
     pub version: i64,
     pub created_by: String,
     pub created_at: DateTime,
@@ -353,6 +350,8 @@ pub struct BookingPatch {
     pub therapy_duration: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim_tokens: Option<Vec<ObjectId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
     /// Set by the store on every change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime>,

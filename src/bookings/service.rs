@@ -186,6 +186,15 @@ pub async fn transition(
     cancelled_by: Option<(&str, Option<String>)>,
 ) -> ApiResult<Booking> {
     check_transition(booking.status, to)?;
+    if to != booking.status {
+        // Its emails follow: a cancellation notice, or its reminders disarmed or armed.
+        let email = if to == BookingStatus::Cancelled {
+            "cancellation"
+        } else {
+            "sync"
+        };
+        patch.pending_email = Some(email.into());
+    }
     patch.status = Some(to);
     patch.cancellation = cancelled_by.map(|(by, reason)| Cancellation {
         reason,
@@ -299,6 +308,7 @@ pub async fn reschedule(
     patch.ends_at = Some(DateTime::from_chrono(to.ends_at));
     patch.therapy_duration = Some(to.minutes());
     patch.claim_tokens = Some(tokens);
+    patch.pending_email = Some("reschedule".into());
     match BookingStore::new(&state.db)
         .update_versioned(booking, patch)
         .await

@@ -201,6 +201,51 @@ impl BookingStore {
             .await
     }
 
+    /// Clears the email request of `booking`'s change `version` (a later change keeps its own).
+    pub async fn clear_pending_email(&self, booking: ObjectId, version: i64) -> mongodb::error::Result<()> {
+        self.bookings
+            .update_one(
+                doc! { "_id": booking, "version": version, "pendingEmail": { "$exists": true } },
+                doc! { "$unset": { "pendingEmail": "" } },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Upcoming bookings of one client record that have not started (its reminders follow its
+    /// preferences), soonest first.
+    pub async fn upcoming_of_client(
+        &self,
+        scope: &OwnerScope,
+        client: ObjectId,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<Booking>> {
+        let filter =
+            doc! { "clientId": client, "startsAt": { "$gt": DateTime::now() }, "status": "upcoming" };
+        self.bookings
+            .find(scope.filter(filter))
+            .sort(doc! { "clientId": 1, "startsAt": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Bookings whose change asked for emails that were not armed by `cutoff` (its writer
+    /// stopped in between), oldest first.
+    pub async fn awaiting_emails(
+        &self,
+        cutoff: DateTime,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<Booking>> {
+        self.bookings
+            .find(doc! { "pendingEmail": { "$exists": true }, "updatedAt": { "$lt": cutoff } })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
     /// The names of the therapists of `bookings`, in one query.
     pub async fn therapist_names(
         &self,

@@ -211,8 +211,8 @@ mod tests {
         let email = Event::Email(EmailRequested {
             kind: EmailKind::Invitation,
             to: "a@b.c".into(),
-            subject: "s".into(),
-            body: "b".into(),
+            language: None,
+            vars: Default::default(),
         });
         assert!(stale_after(&email).is_empty());
     }

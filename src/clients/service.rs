@@ -114,12 +114,18 @@ async fn invite(state: &AppState, mut client: Client, email: &str) -> ApiResult<
         "{}/activate?token={token}",
         state.config.mail.public_base_url.trim_end_matches('/')
     );
-    let body = format!(
-        "Hola {},\n\nYour therapist has added you to Dhara, where you can see and manage your sessions.\n\
-         Open this link within {INVITATION_DAYS} days to choose your password:\n\n{link}\n",
-        client.name
-    );
-    send_later(state, EmailKind::Invitation, email, "Your Dhara account", body).await;
+    let therapist_name = AuthStore::new(&state.db)
+        .user_by_id(client.therapist_id)
+        .await?
+        .map(|u| u.name);
+    let vars = serde_json::json!({
+        "name": client.name,
+        "therapist_name": therapist_name,
+        "link": link,
+        "hours": INVITATION_DAYS * 24,
+    });
+    let language = client.preferences.language.as_deref();
+    send_later(state, EmailKind::Invitation, email, language, vars).await;
     Ok(client)
 }
 

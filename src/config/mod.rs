@@ -58,6 +58,7 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub mail: MailConfig,
     pub worker: WorkerConfig,
+    pub emails: EmailsConfig,
     pub log: LogConfig,
 }
 

@@ -204,6 +204,36 @@ pub struct MailConfig {
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
     pub enabled: bool,
+    /// Frees time claims no booking uses.
+    pub reap_claims: bool,
+    /// Sends the email outbox and re-arms bookings whose emails were not armed.
+    pub send_emails: bool,
+}
+
+/// The email outbox: how workers claim and send, retry, and when reminders are too late.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailsConfig {
+    /// Jobs one worker claims and sends per pass before looking at the clock again.
+    pub batch_size: u32,
+    /// Sends in flight at once per worker.
+    pub concurrency: u32,
+    /// Pause between passes when nothing was due.
+    pub poll_interval_ms: u64,
+    /// How long a claim is the claimer's alone; past it, another worker takes the job over.
+    pub lease_seconds: u64,
+    /// Longest a single SMTP exchange may take (must stay well inside the lease).
+    pub smtp_timeout_seconds: u64,
+    /// Attempts before a job is `dead`.
+    pub max_attempts: u32,
+    /// Backoff after the first failure, doubled per attempt (with jitter) up to `backoff_max_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// A reminder later than this past its time is not sent (the session may be over).
+    pub reminder_max_late_minutes: u64,
+    /// A booking whose emails were not armed this long after its write is re-armed by the
+    /// reconciler (the writer crashed between the two).
+    pub reconcile_after_seconds: u64,
 }
 
 /// Log level filter and output format.

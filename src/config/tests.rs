@@ -30,7 +30,10 @@ fn environment_overrides_file_and_defaults() {
     assert_eq!(c.http.port, 6001);
     assert_eq!(c.http.max_queued, 7);
     assert_eq!(c.log.level, "warn", "test.toml applies");
-    assert!(!c.worker.enabled);
+    assert!(
+        c.worker.enabled && !c.worker.reap_claims,
+        "test.toml sends emails, reaps nothing"
+    );
 }
 
 #[test]

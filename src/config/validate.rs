@@ -114,6 +114,29 @@ impl Config {
             "cache.breaker_open_ms",
             "must be at least 100",
         )?;
+        let e = &self.emails;
+        ensure(e.batch_size >= 1, "emails.batch_size", "must be at least 1")?;
+        ensure(
+            (1..=256).contains(&e.concurrency),
+            "emails.concurrency",
+            "must be between 1 and 256",
+        )?;
+        ensure(e.max_attempts >= 1, "emails.max_attempts", "must be at least 1")?;
+        ensure(
+            e.poll_interval_ms >= 10,
+            "emails.poll_interval_ms",
+            "must be at least 10",
+        )?;
+        ensure(
+            e.smtp_timeout_seconds >= 1 && e.lease_seconds >= 2 * e.smtp_timeout_seconds + 5,
+            "emails.lease_seconds",
+            "must be at least twice emails.smtp_timeout_seconds plus 5 (a send must end inside its lease)",
+        )?;
+        ensure(
+            e.backoff_base_ms >= 1 && e.backoff_base_ms <= e.backoff_max_ms,
+            "emails.backoff_base_ms",
+            "must be at least 1 and at most emails.backoff_max_ms",
+        )?;
         let secret = self.auth.jwt_secret.expose_secret();
         ensure(
             secret.len() >= 32,

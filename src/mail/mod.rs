@@ -1,7 +1,12 @@
 //! Outgoing email: a thin wrapper over lettre's async transports. With an SMTP URL configured,
-//! mail goes over SMTP; otherwise each message is written as an `.eml` file under `mail.file_dir`.
+//! mail goes over SMTP (`Mailer::new` says which URL means which TLS); otherwise each message is
+//! written as an `.eml` file under `mail.file_dir`. What to send, when, and exactly
+//! once is the outbox's business (`emails`); this module only speaks SMTP.
 
-use lettre::message::Mailbox;
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
@@ -23,7 +28,9 @@ pub struct Mailer {
 
 impl Mailer {
     /// Builds the transport from configuration (creates the mail folder for the file transport).
-    pub fn new(cfg: &MailConfig) -> anyhow::Result<Self> {
+    /// `SMTP_URL` follows lettre: `smtps://` is TLS from the first byte, `smtp://...?tls=required`
+    /// STARTTLS, plain `smtp://` no TLS (loopback relays); credentials go in the URL.
+    pub fn new(cfg: &MailConfig, timeout: Duration) -> anyhow::Result<Self> {
         let from: Mailbox = cfg
             .from
             .parse()
@@ -36,58 +43,87 @@ impl Mailer {
         } else {
             let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                 .map_err(|_| anyhow::anyhow!("mail.smtp_url is not a valid SMTP URL"))?;
-            Transport::Smtp(builder.build())
+            Transport::Smtp(builder.timeout(Some(timeout)).build())
         };
         Ok(Self { transport, from })
     }
 
-    /// Sends a plain-text message.
-    pub async fn send_text(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
-        let to: Mailbox = to
-            .parse()
-            .map_err(|e| anyhow::anyhow!("invalid recipient: {e}"))?;
-        let message = Message::builder()
+    /// The domain of the sender address (used to build Message-IDs).
+    pub fn domain(&self) -> &str {
+        self.from.email.domain()
+    }
+
+    /// Sends `email` (text and HTML alternatives, and its calendar file when it has one).
+    /// Ok means the SMTP server accepted it (or the file was written).
+    pub async fn send(&self, email: &Outgoing) -> Result<(), SendError> {
+        let message = self.build(email).map_err(SendError::Invalid)?;
+        match &self.transport {
+            Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    SendError::Refused(format!("{e}"))
+                } else {
+                    SendError::Failed(format!("{e}"))
+                }
+            }),
+            Transport::File(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::Failed(format!("{e}"))),
+        }
+    }
+
+    fn build(&self, email: &Outgoing) -> Result<Message, String> {
+        let to: Mailbox = email.to.parse().map_err(|e| format!("invalid recipient: {e}"))?;
+        let alternatives = MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
+        let body = match &email.calendar {
+            None => alternatives,
+            Some(ics) => {
+                let kind = format!("text/calendar; charset=utf-8; method={}", ics.method);
+                let kind = ContentType::parse(&kind).map_err(|e| format!("calendar type: {e}"))?;
+                let file = Attachment::new("invite.ics".into()).body(ics.body.clone(), kind);
+                MultiPart::mixed().multipart(alternatives).singlepart(file)
+            }
+        };
+        Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(subject)
-            .body(body)?;
-        match &self.transport {
-            Transport::Smtp(t) => t.send(message).await.map(|_| ())?,
-            Transport::File(t) => t.send(message).await.map(|_| ())?,
-        }
-        Ok(())
+            .subject(email.subject.clone())
+            .message_id(Some(email.message_id.clone()))
+            .multipart(body)
+            .map_err(|e| format!("{e}"))
     }
 }
 
-/// Sends the account emails domain events ask for, in the background: the request that asked
-/// does not wait for SMTP. (A durable outbox replaces this when reminders arrive.)
-pub struct MailSender {
-    mailer: std::sync::Arc<Mailer>,
+/// One email ready to go.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The full header value, angle brackets included: `<job-id@domain>`.
+    pub message_id: String,
+    pub calendar: Option<CalendarFile>,
 }
 
-impl MailSender {
-    pub fn new(mailer: std::sync::Arc<Mailer>) -> Self {
-        Self { mailer }
-    }
+/// An iCalendar attachment and its method (`REQUEST`, `CANCEL`).
+#[derive(Debug, Clone)]
+pub struct CalendarFile {
+    pub method: &'static str,
+    pub body: String,
 }
 
-impl crate::events::Subscriber for MailSender {
-    fn handle<'a>(&'a self, event: &'a crate::events::Event) -> futures_util::future::BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let crate::events::Event::Email(email) = event else {
-                return;
-            };
-            let mailer = self.mailer.clone();
-            let email = email.clone();
-            tokio::spawn(async move {
-                if let Err(e) = mailer.send_text(&email.to, &email.subject, email.body).await {
-                    tracing::error!(
-                        error = format!("{e:#}"),
-                        email = email.kind.as_str(),
-                        "email failed"
-                    );
-                }
-            });
-        })
-    }
+/// Why a message was not sent.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// The message cannot be built (e.g. a malformed recipient): sending again will not help.
+    #[error("{0}")]
+    Invalid(String),
+    /// The server refused it with a permanent (5xx) reply.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A transient failure: connection, timeout, 4xx.
+    #[error("{0}")]
+    Failed(String),
 }

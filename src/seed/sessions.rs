@@ -153,6 +153,8 @@ fn demo_booking(
         series_id: None,
         cancellation: None,
         claim_tokens: Vec::new(),
+        // Demo practices are not emailed.
+        pending_email: None,
         payment_method: None,
         version: 1,
         created_by: "seed".into(),

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::app::AppState;
 
+mod emails;
+
 /// A periodic job.
 pub trait Job: Send + Sync {
     /// Stable name, used in logs.
@@ -18,9 +20,17 @@ pub trait Job: Send + Sync {
     fn run<'a>(&'a self, state: &'a AppState) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>>;
 }
 
-/// The jobs this build runs.
-fn jobs() -> Vec<Box<dyn Job>> {
-    vec![Box::<ReapClaims>::default()]
+/// The jobs this build runs (as configured).
+fn jobs(state: &AppState) -> Vec<Box<dyn Job>> {
+    let mut jobs: Vec<Box<dyn Job>> = Vec::new();
+    if state.config.worker.reap_claims {
+        jobs.push(Box::<ReapClaims>::default());
+    }
+    if state.config.worker.send_emails {
+        jobs.push(Box::new(emails::SendEmails::new(&state.config.emails)));
+        jobs.push(Box::new(emails::ReconcileEmails::new(&state.config.emails)));
+    }
+    jobs
 }
 
 /// Frees time held without reason: claims whose booking never appeared (a crash between the
@@ -87,7 +97,14 @@ impl ReapClaims {
 
 /// Runs every job on its interval until the app's shutdown token is cancelled.
 pub async fn run(state: AppState) {
-    let jobs = jobs();
+    // Jobs rely on the declared indexes (claims by due time, unique keys): wait for them.
+    while !state.readiness.indexes_synced() {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+    let jobs = jobs(&state);
     tracing::info!(jobs = jobs.len(), "worker started");
     let mut tasks = tokio::task::JoinSet::new();
     for job in jobs {

@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "logs",
     "work_locations",
     "notifications",
+    "emails",
     "dashboard",
 ];
 

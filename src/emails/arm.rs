@@ -1,0 +1,220 @@
+//! Arming the outbox. A booking change writes, in the same document write, which email it asks
+//! for (`pendingEmail`); right after, this subscriber writes the jobs (the notice and the
+//! reminders the booking now warrants, disarming the rest) and clears the request. A process
+//! that dies in between leaves the request on the booking, and the reconciler (run by every
+//! worker) arms it later: no change's emails are lost, and deterministic job ids make arming
+//! twice harmless. Account emails (reset, invitation, verification) are armed from their event.
+
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::DateTime;
+use sha2::{Digest, Sha256};
+
+use super::model::{EmailJob, JobKind};
+use super::plan;
+use super::store::EmailStore;
+use crate::bookings::model::{Booking, BookingStatus};
+use crate::bookings::store::BookingStore;
+use crate::clients::store::ClientStore;
+use crate::config::EmailsConfig;
+use crate::db::{Db, OwnerScope};
+use crate::events::{
+    BookingChange, ClientChange, ClientChanged, EmailKind, EmailRequested, Event, Subscriber,
+};
+
+/// The event subscriber that writes email jobs.
+pub struct Outbox {
+    db: Db,
+    max_late: chrono::Duration,
+}
+
+impl Outbox {
+    pub fn new(db: Db, cfg: &EmailsConfig) -> Self {
+        Self {
+            db,
+            max_late: max_late(cfg),
+        }
+    }
+}
+
+/// How late a reminder may still go out.
+pub fn max_late(cfg: &EmailsConfig) -> chrono::Duration {
+    chrono::Duration::minutes(cfg.reminder_max_late_minutes as i64)
+}
+
+impl Subscriber for Outbox {
+    fn handle<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let outcome = match event {
+                Event::Booking(e) if asks_for_email(e.kind) => self.bookings_changed(&e.bookings).await,
+                Event::Email(e) => arm_account_email(&self.db, e).await,
+                Event::Client(e) if e.kind == ClientChange::Updated => self.client_changed(e).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = outcome {
+                // The booking keeps its `pendingEmail`: the reconciler arms it later.
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "email jobs not written; the reconciler will"
+                );
+            }
+        })
+    }
+}
+
+/// Changes that set `pendingEmail` (the rest leave emails as they are).
+fn asks_for_email(kind: BookingChange) -> bool {
+    !matches!(
+        kind,
+        BookingChange::Updated | BookingChange::Paid | BookingChange::Deleted
+    )
+}
+
+impl Outbox {
+    /// A client's reminder hours (or email preference) may have changed: their upcoming
+    /// bookings' reminders follow. (Sending asks again anyway; this arms newly wanted ones.)
+    async fn client_changed(&self, e: &ClientChanged) -> anyhow::Result<()> {
+        let upcoming = BookingStore::new(&self.db)
+            .upcoming_of_client(&OwnerScope::of(e.therapist), e.client, 200)
+            .await?;
+        for b in &upcoming {
+            sync_booking(&self.db, b, self.max_late).await?;
+        }
+        Ok(())
+    }
+
+    async fn bookings_changed(&self, ids: &[ObjectId]) -> anyhow::Result<()> {
+        let store = BookingStore::new(&self.db);
+        for id in ids {
+            if let Some(b) = store.get_unscoped(*id).await? {
+                sync_booking(&self.db, &b, self.max_late).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the jobs `booking` warrants (its requested notice, its reminders), disarms those it
+/// no longer warrants, and clears its request. Two syncs of one booking may interleave (a slow
+/// one holding an older version): each reads the booking again after writing and syncs again
+/// when it changed, so the last to finish always wrote what the current version warrants.
+pub async fn sync_booking(db: &Db, booking: &Booking, max_late: chrono::Duration) -> anyhow::Result<()> {
+    let mut synced = sync_version(db, booking, max_late).await?;
+    for _ in 0..5 {
+        let Some(now) = BookingStore::new(db).get_unscoped(booking.id).await? else {
+            return Ok(());
+        };
+        let wants = reminder_hours(db, &now).await?;
+        if (now.version, &wants) == (synced.0, &synced.1) {
+            return Ok(());
+        }
+        synced = sync_version(db, &now, max_late).await?;
+    }
+    anyhow::bail!(
+        "booking {} keeps changing; its emails are left to the next change",
+        booking.id
+    )
+}
+
+/// The reminder hours of the booking's client, `None` when it cannot be emailed (no record, no
+/// email address, or emails turned off): it then gets no jobs, and adding an email later
+/// re-arms its upcoming bookings.
+async fn reminder_hours(db: &Db, booking: &Booking) -> anyhow::Result<Option<Vec<u32>>> {
+    let client = ClientStore::new(db)
+        .get(&OwnerScope::of(booking.therapist_id), booking.client_id)
+        .await?;
+    Ok(client
+        .filter(|c| c.preferences.email_notifications && c.email.as_deref().is_some_and(|e| !e.is_empty()))
+        .map(|c| c.preferences.reminder_hours))
+}
+
+/// One pass of `sync_booking` for the booking as given: the version and client hours it used.
+async fn sync_version(
+    db: &Db,
+    booking: &Booking,
+    max_late: chrono::Duration,
+) -> anyhow::Result<(i64, Option<Vec<u32>>)> {
+    let store = EmailStore::new(db);
+    let now = Utc::now();
+    let wants = reminder_hours(db, booking).await?;
+    let hours = wants.clone().unwrap_or_default();
+    let notice = booking
+        .pending_email
+        .as_deref()
+        .and_then(JobKind::of_booking_change)
+        .filter(|_| wants.is_some())
+        .map(|kind| plan::notice(booking, kind, now));
+    if let Some(job) = &notice {
+        store.arm(job).await?;
+    }
+    let reminders = plan::reminders(booking, &hours, now, max_late);
+    for job in &reminders {
+        store.arm(job).await?;
+    }
+    let keep: Vec<String> = reminders.iter().map(|j| j.id.clone()).collect();
+    store
+        .disarm(
+            booking.id,
+            &[JobKind::Reminder],
+            &keep,
+            "no longer warranted by the booking",
+        )
+        .await?;
+    // An older notice not sent yet is replaced by this one (or by the cancellation).
+    let replaced: &[JobKind] = match notice.as_ref().map(|j| j.kind) {
+        Some(JobKind::Reschedule) => &[JobKind::Reschedule],
+        Some(JobKind::Cancellation) => &[JobKind::Reschedule, JobKind::Confirmation],
+        _ if booking.status == BookingStatus::Cancelled => &[JobKind::Reschedule, JobKind::Confirmation],
+        _ => &[],
+    };
+    if !replaced.is_empty() {
+        let keep: Vec<String> = notice.iter().map(|j| j.id.clone()).collect();
+        store
+            .disarm(booking.id, replaced, &keep, "replaced by a later change")
+            .await?;
+    }
+    BookingStore::new(db)
+        .clear_pending_email(booking.id, booking.version)
+        .await?;
+    Ok((booking.version, wants))
+}
+
+/// Arms the bookings whose writer stopped before arming them (requests older than `after`).
+/// How many bookings were armed.
+pub async fn reconcile(
+    db: &Db,
+    after: std::time::Duration,
+    max_late: chrono::Duration,
+) -> anyhow::Result<usize> {
+    let cutoff = DateTime::from_millis(DateTime::now().timestamp_millis() - after.as_millis() as i64);
+    let waiting = BookingStore::new(db).awaiting_emails(cutoff, 200).await?;
+    for b in &waiting {
+        sync_booking(db, b, max_late).await?;
+    }
+    Ok(waiting.len())
+}
+
+fn account_kind(kind: EmailKind) -> JobKind {
+    match kind {
+        EmailKind::Verification => JobKind::Verification,
+        EmailKind::PasswordReset => JobKind::PasswordReset,
+        EmailKind::Invitation => JobKind::Invitation,
+    }
+}
+
+/// Writes an account email's job, due now. Its id digests the recipient and the data (the
+/// link's single-use token), so the same request told twice is one job.
+async fn arm_account_email(db: &Db, e: &EmailRequested) -> anyhow::Result<()> {
+    let kind = account_kind(e.kind);
+    let mut digest = Sha256::new();
+    digest.update(e.to.as_bytes());
+    digest.update(serde_json::to_vec(&e.vars)?);
+    let id = format!("{}:{}", kind.as_str(), &hex::encode(digest.finalize())[..32]);
+    let mut job = EmailJob::scheduled(id, kind, DateTime::now());
+    job.to = Some(e.to.clone());
+    job.language = e.language.clone();
+    job.vars = Some(mongodb::bson::to_document(&e.vars)?);
+    EmailStore::new(db).arm(&job).await?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! Which emails a booking warrants, as a pure function of the booking, its client's reminder
+//! hours and the clock: the arming side writes these jobs, and the sending side asks the same
+//! question again just before sending, so a job that a later change made wrong is never sent.
+
+use chrono::{DateTime as Chrono, Duration, Utc};
+use mongodb::bson::DateTime;
+
+use super::model::{booking_job_id, reminder_due, EmailJob, JobKind};
+use crate::bookings::model::{Booking, BookingStatus};
+
+/// The reminders `booking` warrants now: one per hour of `hours` whose due time is not more
+/// than `max_late` past, for an upcoming booking that has not started.
+pub fn reminders(booking: &Booking, hours: &[u32], now: Chrono<Utc>, max_late: Duration) -> Vec<EmailJob> {
+    let starts = booking.starts_at.to_chrono();
+    if booking.status != BookingStatus::Upcoming || starts <= now {
+        return Vec::new();
+    }
+    let mut hours = hours.to_vec();
+    hours.sort_unstable();
+    hours.dedup();
+    hours
+        .into_iter()
+        .filter(|h| reminder_due(starts, *h) + max_late >= now)
+        .map(|h| {
+            let id = booking_job_id(booking.id, JobKind::Reminder, Some(h), booking.starts_at);
+            let due = DateTime::from_chrono(reminder_due(starts, h));
+            let mut job = of_booking(EmailJob::scheduled(id, JobKind::Reminder, due), booking);
+            job.hours = Some(h);
+            job
+        })
+        .collect()
+}
+
+/// The notice a booking's change asks for (`pendingEmail`), due at once.
+pub fn notice(booking: &Booking, kind: JobKind, now: Chrono<Utc>) -> EmailJob {
+    let id = booking_job_id(booking.id, kind, None, booking.starts_at);
+    of_booking(EmailJob::scheduled(id, kind, DateTime::from_chrono(now)), booking)
+}
+
+fn of_booking(mut job: EmailJob, booking: &Booking) -> EmailJob {
+    job.booking_id = Some(booking.id);
+    job.therapist_id = Some(booking.therapist_id);
+    job.refers_to = Some(booking.starts_at);
+    job
+}
+
+/// Why `job` must not be sent as the booking is now (None: send it).
+pub fn unwarranted(
+    job: &EmailJob,
+    booking: &Booking,
+    hours: &[u32],
+    now: Chrono<Utc>,
+    max_late: Duration,
+) -> Option<&'static str> {
+    let moved = job.refers_to != Some(booking.starts_at);
+    let cancelled = booking.status == BookingStatus::Cancelled;
+    match job.kind {
+        JobKind::Reminder => {
+            let wanted = reminders(booking, hours, now, max_late);
+            if wanted.iter().any(|w| w.id == job.id) {
+                None
+            } else if cancelled {
+                Some("the booking was cancelled")
+            } else if moved {
+                Some("the booking moved to another time")
+            } else if booking.status != BookingStatus::Upcoming {
+                Some("the booking is no longer upcoming")
+            } else if booking.starts_at.to_chrono() <= now || job.due_at.to_chrono() + max_late < now {
+                Some("too late: the reminder time passed")
+            } else {
+                Some("the client no longer wants this reminder")
+            }
+        }
+        JobKind::Confirmation => cancelled.then_some("the booking was cancelled"),
+        JobKind::Reschedule if cancelled => Some("the booking was cancelled"),
+        JobKind::Reschedule => moved.then_some("the booking moved again; a newer notice replaces it"),
+        JobKind::Cancellation => (!cancelled).then_some("the booking is no longer cancelled"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bookings::model::PaymentStatus;
+    use crate::money::{Cents, Currency};
+    use chrono::TimeZone;
+    use mongodb::bson::oid::ObjectId;
+
+    fn booking(starts: Chrono<Utc>, status: BookingStatus) -> Booking {
+        Booking {
+            id: ObjectId::new(),
+            therapist_id: ObjectId::new(),
+            client_id: ObjectId::new(),
+            date: String::new(),
+            start_time: String::new(),
+            end_time: String::new(),
+            starts_at: DateTime::from_chrono(starts),
+            ends_at: DateTime::from_chrono(starts + Duration::hours(1)),
+            timezone: "Europe/Madrid".into(),
+            status,
+            therapy_type: None,
+            therapy_duration: 60,
+            amount_cents: Cents::default(),
+            currency: Currency::default(),
+            location: None,
+            notes: None,
+            client_notes: None,
+            meeting_link: None,
+            payment_status: PaymentStatus::Pending,
+            payment_method: None,
+            buffer_minutes: 0,
+            series_id: None,
+            cancellation: None,
+            claim_tokens: Vec::new(),
+            pending_email: None,
+            version: 1,
+            created_by: "therapist".into(),
+            created_at: DateTime::now(),
+            updated_at: DateTime::now(),
+        }
+    }
+
+    #[test]
+    fn reminders_are_instants_before_the_start_across_a_dst_change() {
+        // Madrid springs forward on 2026-03-29 at 02:00 -> 03:00. A 10:00 session that Monday
+        // is 08:00 UTC; its 24 h reminder is 24 real hours earlier, Sunday 08:00 UTC, which is
+        // 10:00 local on the short day too.
+        let madrid = chrono_tz::Europe::Madrid;
+        let starts = madrid
+            .with_ymd_and_hms(2026, 3, 30, 10, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let b = booking(starts, BookingStatus::Upcoming);
+        let now = Utc.with_ymd_and_hms(2026, 3, 20, 0, 0, 0).unwrap();
+        let jobs = reminders(&b, &[2, 24, 24], now, Duration::minutes(30));
+        assert_eq!(jobs.len(), 2, "duplicated hours arm once");
+        let due: Vec<_> = jobs.iter().map(|j| j.due_at.to_chrono()).collect();
+        assert_eq!(due[0], Utc.with_ymd_and_hms(2026, 3, 30, 6, 0, 0).unwrap());
+        assert_eq!(due[1], Utc.with_ymd_and_hms(2026, 3, 29, 8, 0, 0).unwrap());
+        assert_eq!(due[1].with_timezone(&madrid).format("%H:%M").to_string(), "10:00");
+    }
+
+    #[test]
+    fn only_upcoming_future_bookings_with_times_not_long_past_get_reminders() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let late = Duration::minutes(30);
+        let soon = booking(now + Duration::hours(3), BookingStatus::Upcoming);
+        let hours: Vec<u32> = reminders(&soon, &[24, 2], now, late)
+            .iter()
+            .filter_map(|j| j.hours)
+            .collect();
+        assert_eq!(hours, vec![2], "the 24 h reminder is long past");
+        let just_late = booking(
+            now + Duration::hours(2) - Duration::minutes(10),
+            BookingStatus::Upcoming,
+        );
+        assert_eq!(
+            reminders(&just_late, &[2], now, late).len(),
+            1,
+            "10 minutes late is still sent"
+        );
+        for status in [
+            BookingStatus::Pending,
+            BookingStatus::Cancelled,
+            BookingStatus::Completed,
+        ] {
+            assert!(reminders(&booking(now + Duration::hours(5), status), &[2], now, late).is_empty());
+        }
+        assert!(reminders(
+            &booking(now - Duration::minutes(1), BookingStatus::Upcoming),
+            &[2],
+            now,
+            late
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_moved_or_cancelled_booking_makes_its_old_jobs_unwarranted() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let late = Duration::minutes(30);
+        let mut b = booking(now + Duration::hours(30), BookingStatus::Upcoming);
+        let reminder = reminders(&b, &[24], now, late).remove(0);
+        let confirmation = notice(&b, JobKind::Confirmation, now);
+        assert_eq!(unwarranted(&reminder, &b, &[24], now, late), None);
+        assert!(
+            unwarranted(&reminder, &b, &[2], now, late).is_some(),
+            "preference removed"
+        );
+        b.starts_at = DateTime::from_chrono(now + Duration::hours(50));
+        assert_eq!(
+            unwarranted(&reminder, &b, &[24], now, late),
+            Some("the booking moved to another time")
+        );
+        assert_eq!(
+            unwarranted(&confirmation, &b, &[24], now, late),
+            None,
+            "confirmed at its new time"
+        );
+        b.status = BookingStatus::Cancelled;
+        assert!(unwarranted(&confirmation, &b, &[24], now, late).is_some());
+        let cancel = notice(&b, JobKind::Cancellation, now);
+        assert_eq!(unwarranted(&cancel, &b, &[24], now, late), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! The outbox (collection `email_jobs`): arming and disarming jobs, claiming due ones under a
+//! lease, and recording what each attempt did. Every state change of a claimed job is guarded
+//! by its lease owner, so a worker whose lease was taken over cannot overwrite the new owner.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, to_document, DateTime, Document};
+use mongodb::options::ReturnDocument;
+use mongodb::Collection;
+
+use super::model::{EmailJob, JobKind, JobState};
+use crate::db::Db;
+use crate::error::is_duplicate_key;
+
+/// The collection name.
+pub const EMAIL_JOBS: &str = "email_jobs";
+
+/// Queries of the outbox.
+pub struct EmailStore {
+    jobs: Collection<EmailJob>,
+}
+
+/// A state as stored.
+pub fn state_name(s: JobState) -> mongodb::bson::Bson {
+    mongodb::bson::to_bson(&s).unwrap_or_default()
+}
+
+impl EmailStore {
+    pub fn new(db: &Db) -> Self {
+        Self {
+            jobs: db.collection(EMAIL_JOBS),
+        }
+    }
+
+    /// Creates `job` unless a job of its id exists; a booking job that was disarmed (its
+    /// booking moved away and back) is armed again. Whether a job was created or re-armed.
+    pub async fn arm(&self, job: &EmailJob) -> mongodb::error::Result<bool> {
+        let fields = to_document(job)?;
+        let upsert = self
+            .jobs
+            .update_one(doc! { "_id": &job.id }, doc! { "$setOnInsert": fields })
+            .upsert(true)
+            .await;
+        match upsert {
+            Ok(r) if r.upserted_id.is_some() => return Ok(true),
+            Ok(_) => {}
+            // Two writers armed it at once: the other one created it.
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let revived = self
+            .jobs
+            .update_one(
+                doc! { "_id": &job.id, "state": state_name(JobState::Cancelled) },
+                doc! { "$set": {
+                    "state": state_name(JobState::Scheduled), "dueAt": job.due_at, "attempts": 0,
+                    "updatedAt": DateTime::now(),
+                }, "$unset": { "lastError": "" } },
+            )
+            .await?;
+        Ok(revived.modified_count > 0)
+    }
+
+    /// Cancels the not-yet-sent jobs of `kinds` of `booking` other than `keep`: what a move,
+    /// a cancellation or a changed preference made unwarranted. How many.
+    pub async fn disarm(
+        &self,
+        booking: ObjectId,
+        kinds: &[JobKind],
+        keep: &[String],
+        reason: &str,
+    ) -> mongodb::error::Result<u64> {
+        let kinds: Vec<String> = kinds.iter().map(|k| k.as_str().to_owned()).collect();
+        let r = self
+            .jobs
+            .update_many(
+                doc! {
+                    "bookingId": booking,
+                    "kind": { "$in": kinds },
+                    "state": { "$in": [state_name(JobState::Scheduled), state_name(JobState::Failed)] },
+                    "_id": { "$nin": keep.to_vec() },
+                },
+                doc! { "$set": {
+                    "state": state_name(JobState::Cancelled), "lastError": reason, "updatedAt": DateTime::now(),
+                } },
+            )
+            .await?;
+        Ok(r.modified_count)
+    }
+
+    /// Claims the job due longest ago for `owner` until `lease_until` (one atomic
+    /// `findOneAndUpdate` on the `state, dueAt` index), counting the attempt.
+    pub async fn claim_next(
+        &self,
+        owner: &str,
+        now: DateTime,
+        lease_until: DateTime,
+    ) -> mongodb::error::Result<Option<EmailJob>> {
+        self.jobs
+            .find_one_and_update(
+                doc! {
+                    "state": { "$in": [state_name(JobState::Scheduled), state_name(JobState::Failed)] },
+                    "dueAt": { "$lte": now },
+                },
+                doc! {
+                    "$set": {
+                        "state": state_name(JobState::Sending), "phase": "claimed",
+                        "leaseOwner": owner, "leaseUntil": lease_until, "updatedAt": now,
+                    },
+                    "$inc": { "attempts": 1 },
+                },
+            )
+            .sort(doc! { "dueAt": 1 })
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Settles jobs whose lease ran out: never handed to SMTP, they are due again; handed to
+    /// SMTP, they may have arrived, and are recorded sent but unconfirmed rather than sent
+    /// twice. (requeued, unconfirmed)
+    pub async fn recover_expired(&self, now: DateTime) -> mongodb::error::Result<(u64, u64)> {
+        let expired = |phase: &str| {
+            doc! { "state": state_name(JobState::Sending), "leaseUntil": { "$lt": now }, "phase": phase }
+        };
+        let unlease = doc! { "phase": "", "leaseOwner": "", "leaseUntil": "" };
+        let requeued = self
+            .jobs
+            .update_many(
+                expired("claimed"),
+                doc! { "$set": {
+                    "state": state_name(JobState::Scheduled), "dueAt": now, "updatedAt": now,
+                    "lastError": "the worker holding it stopped before sending it",
+                }, "$unset": unlease.clone() },
+            )
+            .await?;
+        let unconfirmed = self
+            .jobs
+            .update_many(
+                expired("submitting"),
+                doc! { "$set": {
+                    "state": state_name(JobState::Sent), "unconfirmed": true, "sentAt": now, "updatedAt": now,
+                    "lastError": "the worker stopped while handing it to SMTP; not sent again",
+                }, "$unset": unlease },
+            )
+            .await?;
+        Ok((requeued.modified_count, unconfirmed.modified_count))
+    }
+
+    /// Records that `owner` is handing the job to SMTP now, if its lease still holds.
+    pub async fn mark_submitting(&self, id: &str, owner: &str) -> mongodb::error::Result<bool> {
+        let now = DateTime::now();
+        let r = self
+            .jobs
+            .update_one(
+                doc! { "_id": id, "state": state_name(JobState::Sending), "leaseOwner": owner, "leaseUntil": { "$gt": now } },
+                doc! { "$set": { "phase": "submitting", "updatedAt": now } },
+            )
+            .await?;
+        Ok(r.modified_count == 1)
+    }
+
+    /// Ends `owner`'s claim: `set` applied, the lease and (for account emails) the template
+    /// data dropped. Whether the claim was still `owner`'s.
+    pub async fn finish(&self, id: &str, owner: &str, mut set: Document) -> mongodb::error::Result<bool> {
+        set.insert("updatedAt", DateTime::now());
+        let r = self
+            .jobs
+            .update_one(
+                doc! { "_id": id, "state": state_name(JobState::Sending), "leaseOwner": owner },
+                doc! { "$set": set, "$unset": { "phase": "", "leaseOwner": "", "leaseUntil": "" } },
+            )
+            .await?;
+        Ok(r.modified_count == 1)
+    }
+
+    /// Drops the template data (links with tokens) of a job that will not be sent again.
+    pub async fn forget_vars(&self, id: &str) -> mongodb::error::Result<()> {
+        self.jobs
+            .update_one(doc! { "_id": id }, doc! { "$unset": { "vars": "" } })
+            .await
+            .map(|_| ())
+    }
+
+    /// Every email of `booking`, by due time.
+    pub async fn of_booking(&self, booking: ObjectId) -> mongodb::error::Result<Vec<EmailJob>> {
+        use futures_util::TryStreamExt;
+        self.jobs
+            .find(doc! { "bookingId": booking })
+            .sort(doc! { "bookingId": 1, "dueAt": 1 })
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Jobs due now and not claimed.
+    pub async fn queue_depth(&self, now: DateTime) -> mongodb::error::Result<u64> {
+        self.jobs
+            .count_documents(doc! {
+                "state": { "$in": [state_name(JobState::Scheduled), state_name(JobState::Failed)] },
+                "dueAt": { "$lte": now },
+            })
+            .await
+    }
+
+    pub async fn get(&self, id: &str) -> mongodb::error::Result<Option<EmailJob>> {
+        self.jobs.find_one(doc! { "_id": id }).await
+    }
+}
