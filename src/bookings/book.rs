@@ -60,7 +60,7 @@ fn new_booking(id: ObjectId, terms: &Terms, schedule: &Schedule, p: &Placed, now
         series_id: None,
         cancellation: None,
         claim_tokens: Vec::new(),
-        pending_email: Some("confirmation".into()),
+        pending_emails: vec!["confirmation".into()],
         payment_method: None,
         version: 1,
         created_by: terms.created_by.into(),

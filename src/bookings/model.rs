@@ -130,10 +130,10 @@ pub struct Booking {
     /// Tokens of the claim attempts under which this booking holds its current time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claim_tokens: Vec<ObjectId>,
-    /// The email its last change asks for (`confirmation`, `reschedule`, `cancellation`, `sync`),
-    /// written with the change, cleared once the outbox holds its jobs (`emails::arm`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_email: Option<String>,
+    /// Emails its changes asked for (`confirmation`, `reschedule`, `cancellation`, `sync`), added
+    /// with each change, removed once the outbox holds their jobs (`emails::arm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_emails: Vec<String>,
     pub version: i64,
     pub created_by: String,
     pub created_at: DateTime,

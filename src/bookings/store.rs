@@ -194,19 +194,26 @@ impl BookingStore {
         patch.updated_at = Some(DateTime::now());
         let guard =
             doc! { "_id": current.id, "therapistId": current.therapist_id, "version": current.version };
+        // An email request joins those not yet armed (never replaces one).
+        let email = patch.pending_email.take();
         let set = mongodb::bson::to_document(&patch)?;
+        let mut update = doc! { "$set": set, "$inc": { "version": 1 } };
+        if let Some(email) = email {
+            update.insert("$addToSet", doc! { "pendingEmails": email });
+        }
         self.bookings
-            .find_one_and_update(guard, doc! { "$set": set, "$inc": { "version": 1 } })
+            .find_one_and_update(guard, update)
             .return_document(ReturnDocument::After)
             .await
     }
 
-    /// Clears the email request of `booking`'s change `version` (a later change keeps its own).
+    /// Clears the email requests of `booking` as of `version` (all were armed); a later change
+    /// keeps them for its own arming.
     pub async fn clear_pending_email(&self, booking: ObjectId, version: i64) -> mongodb::error::Result<()> {
         self.bookings
             .update_one(
-                doc! { "_id": booking, "version": version, "pendingEmail": { "$exists": true } },
-                doc! { "$unset": { "pendingEmail": "" } },
+                doc! { "_id": booking, "version": version, "pendingEmails": { "$exists": true } },
+                doc! { "$unset": { "pendingEmails": "" } },
             )
             .await
             .map(|_| ())
@@ -239,7 +246,8 @@ impl BookingStore {
         limit: i64,
     ) -> mongodb::error::Result<Vec<Booking>> {
         self.bookings
-            .find(doc! { "pendingEmail": { "$exists": true }, "updatedAt": { "$lt": cutoff } })
+            .find(doc! { "pendingEmails": { "$exists": true }, "updatedAt": { "$lt": cutoff } })
+            .sort(doc! { "updatedAt": 1 })
             .limit(limit)
             .await?
             .try_collect()

@@ -1,5 +1,5 @@
-//! Arming the outbox. A booking change writes, in the same document write, which email it asks
-//! for (`pendingEmail`); right after, this subscriber writes the jobs (the notice and the
+//! Arming the outbox. A booking change adds, in the same document write, which email it asks
+//! for (`pendingEmails`); right after, this subscriber writes the jobs (the notice and the
 //! reminders the booking now warrants, disarming the rest) and clears the request. A process
 //! that dies in between leaves the request on the booking, and the reconciler (run by every
 //! worker) arms it later: no change's emails are lost, and deterministic job ids make arming
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::model::{EmailJob, JobKind};
 use super::plan;
 use super::store::EmailStore;
-use crate::bookings::model::{Booking, BookingStatus};
+use crate::bookings::model::Booking;
 use crate::bookings::store::BookingStore;
 use crate::clients::store::ClientStore;
 use crate::config::EmailsConfig;
@@ -53,7 +53,7 @@ impl Subscriber for Outbox {
                 _ => Ok(()),
             };
             if let Err(e) = outcome {
-                // The booking keeps its `pendingEmail`: the reconciler arms it later.
+                // The booking keeps its `pendingEmails`: the reconciler arms it later.
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "email jobs not written; the reconciler will"
@@ -63,7 +63,7 @@ impl Subscriber for Outbox {
     }
 }
 
-/// Changes that set `pendingEmail` (the rest leave emails as they are).
+/// Changes that add to `pendingEmails` (the rest leave emails as they are).
 fn asks_for_email(kind: BookingChange) -> bool {
     !matches!(
         kind,
@@ -139,14 +139,16 @@ async fn sync_version(
     let now = Utc::now();
     let wants = reminder_hours(db, booking).await?;
     let hours = wants.clone().unwrap_or_default();
-    let notice = booking
-        .pending_email
-        .as_deref()
-        .and_then(JobKind::of_booking_change)
-        .filter(|_| wants.is_some())
-        .map(|kind| plan::notice(booking, kind, now));
-    if let Some(job) = &notice {
-        store.arm(job).await?;
+    // Every notice its changes asked for; an older one a later change made moot (a move
+    // then a cancellation) is dropped when its time comes (`plan::unwarranted`).
+    if wants.is_some() {
+        for kind in booking
+            .pending_emails
+            .iter()
+            .filter_map(|k| JobKind::of_booking_change(k))
+        {
+            store.arm(&plan::notice(booking, kind, now)).await?;
+        }
     }
     let reminders = plan::reminders(booking, &hours, now, max_late);
     for job in &reminders {
@@ -161,19 +163,6 @@ async fn sync_version(
             "no longer warranted by the booking",
         )
         .await?;
-    // An older notice not sent yet is replaced by this one (or by the cancellation).
-    let replaced: &[JobKind] = match notice.as_ref().map(|j| j.kind) {
-        Some(JobKind::Reschedule) => &[JobKind::Reschedule],
-        Some(JobKind::Cancellation) => &[JobKind::Reschedule, JobKind::Confirmation],
-        _ if booking.status == BookingStatus::Cancelled => &[JobKind::Reschedule, JobKind::Confirmation],
-        _ => &[],
-    };
-    if !replaced.is_empty() {
-        let keep: Vec<String> = notice.iter().map(|j| j.id.clone()).collect();
-        store
-            .disarm(booking.id, replaced, &keep, "replaced by a later change")
-            .await?;
-    }
     BookingStore::new(db)
         .clear_pending_email(booking.id, booking.version)
         .await?;
@@ -189,10 +178,17 @@ pub async fn reconcile(
 ) -> anyhow::Result<usize> {
     let cutoff = DateTime::from_millis(DateTime::now().timestamp_millis() - after.as_millis() as i64);
     let waiting = BookingStore::new(db).awaiting_emails(cutoff, 200).await?;
+    let mut armed = 0;
     for b in &waiting {
-        sync_booking(db, b, max_late).await?;
+        // One booking that cannot be armed now does not hold up the others.
+        match sync_booking(db, b, max_late).await {
+            Ok(()) => armed += 1,
+            Err(e) => {
+                tracing::warn!(booking = %b.id, error = format!("{e:#}"), "emails not armed; retried next run")
+            }
+        }
     }
-    Ok(waiting.len())
+    Ok(armed)
 }
 
 fn account_kind(kind: EmailKind) -> JobKind {

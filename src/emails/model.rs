@@ -33,7 +33,7 @@ impl JobKind {
         }
     }
 
-    /// The booking email a booking's `pendingEmail` names (`sync` names none).
+    /// The booking email a booking's `pendingEmails` names (`sync` names none).
     pub fn of_booking_change(name: &str) -> Option<JobKind> {
         match name {
             "confirmation" => Some(JobKind::Confirmation),

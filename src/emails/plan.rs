@@ -31,10 +31,23 @@ pub fn reminders(booking: &Booking, hours: &[u32], now: Chrono<Utc>, max_late: D
         .collect()
 }
 
-/// The notice a booking's change asks for (`pendingEmail`), due at once.
+/// The notice a booking's change asks for (`pendingEmails`), due at once. A client's request
+/// is acknowledged under its own id, so the therapist's approval confirms it again.
 pub fn notice(booking: &Booking, kind: JobKind, now: Chrono<Utc>) -> EmailJob {
-    let id = booking_job_id(booking.id, kind, None, booking.starts_at);
+    let mut id = booking_job_id(booking.id, kind, None, booking.starts_at);
+    if kind == JobKind::Confirmation && booking.status == BookingStatus::Pending {
+        id.push_str(":request");
+    }
     of_booking(EmailJob::scheduled(id, kind, DateTime::from_chrono(now)), booking)
+}
+
+/// When a reminder job is meant to go out: the start it refers to minus its hours (its
+/// `dueAt` moves with retries).
+pub fn reminder_time(job: &EmailJob) -> Option<Chrono<Utc>> {
+    match (job.kind, job.refers_to, job.hours) {
+        (JobKind::Reminder, Some(at), Some(h)) => Some(reminder_due(at.to_chrono(), h)),
+        _ => None,
+    }
 }
 
 fn of_booking(mut job: EmailJob, booking: &Booking) -> EmailJob {
@@ -65,7 +78,9 @@ pub fn unwarranted(
                 Some("the booking moved to another time")
             } else if booking.status != BookingStatus::Upcoming {
                 Some("the booking is no longer upcoming")
-            } else if booking.starts_at.to_chrono() <= now || job.due_at.to_chrono() + max_late < now {
+            } else if booking.starts_at.to_chrono() <= now
+                || reminder_time(job).is_some_and(|t| t + max_late < now)
+            {
                 Some("too late: the reminder time passed")
             } else {
                 Some("the client no longer wants this reminder")
@@ -113,7 +128,7 @@ mod tests {
             series_id: None,
             cancellation: None,
             claim_tokens: Vec::new(),
-            pending_email: None,
+            pending_emails: Vec::new(),
             version: 1,
             created_by: "therapist".into(),
             created_at: DateTime::now(),

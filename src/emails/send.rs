@@ -6,14 +6,15 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use chrono::Utc;
+use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime};
 use rand::Rng;
 
 use super::arm::max_late;
 use super::compose::{self, BookingContext};
-use super::model::{backoff, EmailJob, JobKind, JobState};
+use super::model::{backoff, EmailJob, JobState};
 use super::plan;
-use super::store::{state_name, EmailStore};
+use super::store::EmailStore;
 use crate::app::AppState;
 use crate::auth::store::AuthStore;
 use crate::bookings::store::BookingStore;
@@ -29,10 +30,12 @@ pub async fn send_due(state: &AppState, owner: &str) -> anyhow::Result<u32> {
     let cfg = &state.config.emails;
     let store = EmailStore::new(&state.db);
     let handled = AtomicU32::new(0);
+    // Each claim has a token of its own: a lane of this process that claims a job again
+    // after its lease ran out cannot be mistaken for the lane that held it before.
     let claim = || async {
         let now = DateTime::now();
-        let lease = DateTime::from_millis(now.timestamp_millis() + cfg.lease_seconds as i64 * 1000);
-        store.claim_next(owner, now, lease).await
+        let token = format!("{owner}:{}", ObjectId::new().to_hex());
+        store.claim_next(&token, now, lease_from(cfg, now)).await
     };
     while !state.shutdown.is_cancelled() {
         let Some(first) = claim().await? else {
@@ -51,25 +54,30 @@ pub async fn send_due(state: &AppState, owner: &str) -> anyhow::Result<u32> {
                     {
                         break
                     }
-                    None => match claim().await? {
-                        Some(job) => job,
-                        None => {
+                    None => match claim().await {
+                        Ok(Some(job)) => job,
+                        Ok(None) => {
+                            dry.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        // The other lanes finish what they hold; the next poll tries again.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "claiming an email job failed");
                             dry.store(true, Ordering::SeqCst);
                             break;
                         }
                     },
                 };
                 handled.fetch_add(1, Ordering::SeqCst);
-                if let Err(e) = handle(state, &job, owner).await {
+                if let Err(e) = handle(state, &job).await {
                     // The lease runs out and the job is claimed again: nothing is lost.
                     tracing::warn!(job = job.id, error = format!("{e:#}"), "email job not settled");
                 }
             }
-            anyhow::Ok(())
         };
         let mut lanes = vec![lane(Some(first))];
         lanes.extend((1..cfg.concurrency).map(|_| lane(None)));
-        futures_util::future::try_join_all(lanes).await?;
+        futures_util::future::join_all(lanes).await;
         if dry.load(Ordering::SeqCst) {
             break;
         }
@@ -89,8 +97,13 @@ enum Outcome {
     Cancel(String),
 }
 
-async fn handle(state: &AppState, job: &EmailJob, owner: &str) -> anyhow::Result<()> {
+fn lease_from(cfg: &crate::config::EmailsConfig, now: DateTime) -> DateTime {
+    DateTime::from_millis(now.timestamp_millis() + cfg.lease_seconds as i64 * 1000)
+}
+
+async fn handle(state: &AppState, job: &EmailJob) -> anyhow::Result<()> {
     let store = EmailStore::new(&state.db);
+    let owner = job.lease_owner.as_deref().unwrap_or_default();
     if job.attempts > state.config.emails.max_attempts {
         // Claimed again and again without an answer: the workers holding it keep stopping.
         let e = SendError::Invalid("given up: every worker holding it stopped before finishing".into());
@@ -109,36 +122,46 @@ async fn handle(state: &AppState, job: &EmailJob, owner: &str) -> anyhow::Result
         Outcome::Cancel(why) => {
             state.metrics.emails_cancelled.with_label_values(&[kind]).inc();
             store
-                .finish(
-                    &job.id,
-                    owner,
-                    doc! { "state": state_name(JobState::Cancelled), "lastError": why },
-                )
+                .finish(&job.id, owner, JobState::Cancelled, doc! { "lastError": why })
                 .await?;
-            return forget_account_data(&store, job).await;
+            return Ok(());
         }
         Outcome::Send(email) => email,
     };
-    if !store.mark_submitting(&job.id, owner).await? {
+    let cfg = &state.config.emails;
+    if !store
+        .mark_submitting(&job.id, owner, lease_from(cfg, DateTime::now()))
+        .await?
+    {
         // The lease ran out meanwhile and another worker owns the job now.
         return Ok(());
     }
-    match state.mailer.send(&email).await {
+    // The whole exchange (lettre's timeout bounds each command) ends well inside the lease.
+    let limit = std::time::Duration::from_secs(cfg.smtp_timeout_seconds);
+    let sent = match tokio::time::timeout(limit, state.mailer.send(&email)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(SendError::Failed(format!(
+            "the SMTP exchange took over {}s",
+            limit.as_secs()
+        ))),
+    };
+    match sent {
         Ok(()) => {
             let now = Utc::now();
             store
                 .finish(
                     &job.id,
                     owner,
-                    doc! { "state": state_name(JobState::Sent), "sentAt": DateTime::from_chrono(now) },
+                    JobState::Sent,
+                    doc! { "sentAt": DateTime::from_chrono(now) },
                 )
                 .await?;
             state.metrics.emails_sent.with_label_values(&[kind]).inc();
-            if job.kind == JobKind::Reminder {
-                let lag = (now - job.due_at.to_chrono()).num_milliseconds().max(0) as f64 / 1000.0;
+            if let Some(due) = plan::reminder_time(job) {
+                let lag = (now - due).num_milliseconds().max(0) as f64 / 1000.0;
                 state.metrics.reminder_lag.observe(lag);
             }
-            forget_account_data(&store, job).await
+            Ok(())
         }
         Err(e) => failed(state, &store, job, owner, &e).await,
     }
@@ -160,13 +183,9 @@ async fn failed(
         tracing::error!(job = job.id, attempts = job.attempts, error, "email dead");
         state.metrics.emails_dead.with_label_values(&[kind]).inc();
         store
-            .finish(
-                &job.id,
-                owner,
-                doc! { "state": state_name(JobState::Dead), "lastError": error },
-            )
+            .finish(&job.id, owner, JobState::Dead, doc! { "lastError": error })
             .await?;
-        return forget_account_data(store, job).await;
+        return Ok(());
     }
     let jitter: f64 = rand::thread_rng().gen_range(-1.0..=1.0);
     let wait = backoff(job.attempts, cfg.backoff_base_ms, cfg.backoff_max_ms, jitter);
@@ -181,7 +200,8 @@ async fn failed(
         .finish(
             &job.id,
             owner,
-            doc! { "state": state_name(JobState::Failed), "dueAt": due, "lastError": error },
+            JobState::Failed,
+            doc! { "dueAt": due, "lastError": error },
         )
         .await?;
     Ok(())
@@ -223,12 +243,4 @@ async fn booking_outcome(state: &AppState, job: &EmailJob) -> anyhow::Result<any
         organizer_email: &organizer,
     };
     Ok(compose::booking_email(job, &context, &to, state.mailer.domain()).map(Outcome::Send))
-}
-
-/// Account emails carry single-use links: once a job is final its data is dropped.
-async fn forget_account_data(store: &EmailStore, job: &EmailJob) -> anyhow::Result<()> {
-    if job.vars.is_some() {
-        store.forget_vars(&job.id).await?;
-    }
-    Ok(())
 }

@@ -87,8 +87,9 @@ impl EmailStore {
         Ok(r.modified_count)
     }
 
-    /// Claims the job due longest ago for `owner` until `lease_until` (one atomic
-    /// `findOneAndUpdate` on the `state, dueAt` index), counting the attempt.
+    /// Claims the job due longest ago for `owner` (a token of this one claim) until
+    /// `lease_until` (one atomic `findOneAndUpdate` on the `state, dueAt` index), counting the
+    /// attempt.
     pub async fn claim_next(
         &self,
         owner: &str,
@@ -139,45 +140,55 @@ impl EmailStore {
                 doc! { "$set": {
                     "state": state_name(JobState::Sent), "unconfirmed": true, "sentAt": now, "updatedAt": now,
                     "lastError": "the worker stopped while handing it to SMTP; not sent again",
-                }, "$unset": unlease },
+                }, "$unset": { "phase": "", "leaseOwner": "", "leaseUntil": "", "vars": "" } },
             )
             .await?;
         Ok((requeued.modified_count, unconfirmed.modified_count))
     }
 
-    /// Records that `owner` is handing the job to SMTP now, if its lease still holds.
-    pub async fn mark_submitting(&self, id: &str, owner: &str) -> mongodb::error::Result<bool> {
+    /// Records that `owner` is handing the job to SMTP now, if its lease still holds, and renews
+    /// the lease for the exchange (which is bounded well inside it).
+    pub async fn mark_submitting(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until: DateTime,
+    ) -> mongodb::error::Result<bool> {
         let now = DateTime::now();
         let r = self
             .jobs
             .update_one(
                 doc! { "_id": id, "state": state_name(JobState::Sending), "leaseOwner": owner, "leaseUntil": { "$gt": now } },
-                doc! { "$set": { "phase": "submitting", "updatedAt": now } },
+                doc! { "$set": { "phase": "submitting", "leaseUntil": lease_until, "updatedAt": now } },
             )
             .await?;
         Ok(r.modified_count == 1)
     }
 
-    /// Ends `owner`'s claim: `set` applied, the lease and (for account emails) the template
-    /// data dropped. Whether the claim was still `owner`'s.
-    pub async fn finish(&self, id: &str, owner: &str, mut set: Document) -> mongodb::error::Result<bool> {
+    /// Ends `owner`'s claim: `set` applied, the lease dropped, and when the job is final
+    /// (`sent`, `dead`, `cancelled`) the template data too (account links carry single-use
+    /// tokens). Whether the claim was still `owner`'s.
+    pub async fn finish(
+        &self,
+        id: &str,
+        owner: &str,
+        state: JobState,
+        mut set: Document,
+    ) -> mongodb::error::Result<bool> {
+        set.insert("state", state_name(state));
         set.insert("updatedAt", DateTime::now());
+        let mut unset = doc! { "phase": "", "leaseOwner": "", "leaseUntil": "" };
+        if state != JobState::Failed {
+            unset.insert("vars", "");
+        }
         let r = self
             .jobs
             .update_one(
                 doc! { "_id": id, "state": state_name(JobState::Sending), "leaseOwner": owner },
-                doc! { "$set": set, "$unset": { "phase": "", "leaseOwner": "", "leaseUntil": "" } },
+                doc! { "$set": set, "$unset": unset },
             )
             .await?;
         Ok(r.modified_count == 1)
-    }
-
-    /// Drops the template data (links with tokens) of a job that will not be sent again.
-    pub async fn forget_vars(&self, id: &str) -> mongodb::error::Result<()> {
-        self.jobs
-            .update_one(doc! { "_id": id }, doc! { "$unset": { "vars": "" } })
-            .await
-            .map(|_| ())
     }
 
     /// Every email of `booking`, by due time.

@@ -154,7 +154,7 @@ fn demo_booking(
         cancellation: None,
         claim_tokens: Vec::new(),
         // Demo practices are not emailed.
-        pending_email: None,
+        pending_emails: Vec::new(),
         payment_method: None,
         version: 1,
         created_by: "seed".into(),

@@ -41,6 +41,8 @@ pub enum Mode {
 struct Shared {
     messages: Mutex<Vec<Received>>,
     mode: Mutex<Mode>,
+    /// Wait between taking a message and answering 250 (a slow relay: the sender cannot know).
+    reply_delay: Mutex<std::time::Duration>,
 }
 
 pub struct SmtpServer {
@@ -68,6 +70,7 @@ impl SmtpServer {
         let shared = Arc::new(Shared {
             messages: Mutex::new(Vec::new()),
             mode: Mutex::new(Mode::Accept),
+            reply_delay: Mutex::new(std::time::Duration::ZERO),
         });
         let (shutdown, shutdown_rx) = oneshot::channel();
         let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown_rx));
@@ -90,6 +93,11 @@ impl SmtpServer {
 
     pub fn set_mode(&self, mode: Mode) {
         *self.shared.mode.lock().expect("mode lock") = mode;
+    }
+
+    /// Holds each accepted message's 250 reply for `delay` (the message is already recorded).
+    pub fn set_reply_delay(&self, delay: std::time::Duration) {
+        *self.shared.reply_delay.lock().expect("delay lock") = delay;
     }
 
     pub fn messages(&self) -> Vec<Received> {
@@ -184,6 +192,10 @@ async fn run_session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> 
                 let data = read_data(&mut reader).await?;
                 let envelope = (from.take().unwrap_or_default(), std::mem::take(&mut to));
                 let answer = finish_message(shared, envelope, data);
+                let delay = *shared.reply_delay.lock().expect("delay lock");
+                if !delay.is_zero() && answer.starts_with("250") {
+                    tokio::time::sleep(delay).await;
+                }
                 reply(&mut write, answer).await?
             }
             "NOOP" => reply(&mut write, "250 2.0.0 OK").await?,
