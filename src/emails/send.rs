@@ -22,8 +22,8 @@ use crate::clients::store::ClientStore;
 use crate::db::OwnerScope;
 use crate::mail::SendError;
 
-/// Sends due jobs until none is due: one claim first (an idle worker costs one query per
-/// poll), then `concurrency` lanes share a budget of `batch_size` claims; a spent budget starts
+/// Sends due jobs until none is due: one read first (an idle worker writes nothing), one
+/// claim, then `concurrency` lanes share a budget of `batch_size` claims; a spent budget starts
 /// another round at once. Stops claiming at shutdown (a job in hand is finished). How many jobs
 /// it handled.
 pub async fn send_due(state: &AppState, owner: &str) -> anyhow::Result<u32> {
@@ -38,6 +38,9 @@ pub async fn send_due(state: &AppState, owner: &str) -> anyhow::Result<u32> {
         store.claim_next(&token, now, lease_from(cfg, now)).await
     };
     while !state.shutdown.is_cancelled() {
+        if !store.any_due(DateTime::now()).await? {
+            break;
+        }
         let Some(first) = claim().await? else {
             break;
         };

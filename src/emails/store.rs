@@ -115,6 +115,31 @@ impl EmailStore {
             .await
     }
 
+    /// Whether a job is due now and unclaimed (a read: an idle worker writes nothing).
+    pub async fn any_due(&self, now: DateTime) -> mongodb::error::Result<bool> {
+        let filter = doc! {
+            "state": { "$in": [state_name(JobState::Scheduled), state_name(JobState::Failed)] },
+            "dueAt": { "$lte": now },
+        };
+        let ids = self.jobs.clone_with_type::<Document>();
+        Ok(ids
+            .find_one(filter)
+            .projection(doc! { "_id": 1 })
+            .await?
+            .is_some())
+    }
+
+    /// Whether a claimed job's lease ran out (a read, before `recover_expired` writes).
+    pub async fn any_expired(&self, now: DateTime) -> mongodb::error::Result<bool> {
+        let filter = doc! { "state": state_name(JobState::Sending), "leaseUntil": { "$lt": now } };
+        let ids = self.jobs.clone_with_type::<Document>();
+        Ok(ids
+            .find_one(filter)
+            .projection(doc! { "_id": 1 })
+            .await?
+            .is_some())
+    }
+
     /// Settles jobs whose lease ran out: never handed to SMTP, they are due again; handed to
     /// SMTP, they may have arrived, and are recorded sent but unconfirmed rather than sent
     /// twice. (requeued, unconfirmed)

@@ -74,8 +74,8 @@ impl Job for ReconcileEmails {
     fn run<'a>(&'a self, state: &'a AppState) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let store = EmailStore::new(&state.db);
-            let (requeued, unconfirmed) = store.recover_expired(DateTime::now()).await?;
-            if requeued + unconfirmed > 0 {
+            if store.any_expired(DateTime::now()).await? {
+                let (requeued, unconfirmed) = store.recover_expired(DateTime::now()).await?;
                 tracing::warn!(requeued, unconfirmed, "took over email jobs whose worker stopped");
             }
             let late = arm::max_late(&state.config.emails);
