@@ -150,6 +150,23 @@ async fn worker(config: Config) -> anyhow::Result<()> {
     let state = AppState::build(config, shutdown).await?;
     // Keeps checking the indexes for as long as the worker runs (the worker waits for them).
     tokio::spawn(dhara::sync_indexes_until_done(state.clone(), declared));
+    let port = state.config.worker.metrics_port;
+    if port != 0 {
+        // Its own metrics (emails sent, reminder lag, queue depth) for Prometheus to scrape.
+        let addr = format!("{}:{port}", state.config.http.host);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("worker.metrics_port: cannot listen on {addr}: {e}"))?;
+        tracing::info!(%addr, "worker metrics listening");
+        let routes = dhara::ops::routes().with_state(state.clone());
+        let stop = state.shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, routes).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(e) = served.await {
+                tracing::warn!(error = %e, "worker metrics listener stopped");
+            }
+        });
+    }
     dhara::worker::run(state).await;
     Ok(())
 }

@@ -208,6 +208,9 @@ pub struct WorkerConfig {
     pub reap_claims: bool,
     /// Sends the email outbox and re-arms bookings whose emails were not armed.
     pub send_emails: bool,
+    /// `dhara worker` serves `/health`, `/ready` and `/metrics` on this port (on `http.host`);
+    /// 0: none. (`dhara serve` exports the worker's metrics on its own port.)
+    pub metrics_port: u16,
 }
 
 /// The email outbox: how workers claim and send, retry, and when reminders are too late.

@@ -372,6 +372,11 @@ async fn signal(child: &tokio::process::Child, sig: &str) {
     assert!(ok, "kill {sig}");
 }
 
+async fn free_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
 const SHORT_LEASE: &[(&str, &str)] = &[
     ("DHARA_EMAILS__LEASE_SECONDS", "7"),
     ("DHARA_EMAILS__SMTP_TIMEOUT_SECONDS", "1"),
@@ -447,13 +452,25 @@ async fn sigterm_stops_the_worker_between_jobs_with_nothing_left_sending() {
     let t = therapist(&app).await;
     unarmed_due_reminders(&app, &t, 150).await;
     smtp.set_reply_delay(Duration::from_millis(200));
-    let mut worker = worker_process(&app.config.mongodb.database, &smtp.url(), &[]);
+    let metrics_port = free_port().await.to_string();
+    let extra = [("DHARA_WORKER__METRICS_PORT", metrics_port.as_str())];
+    let mut worker = worker_process(&app.config.mongodb.database, &smtp.url(), &extra);
     let first = until_received(&smtp, "reminder", 20, Duration::from_secs(60)).await;
     assert!(
         first.len() >= 20 && first.len() < 150,
         "stopped mid-batch ({} sent)",
         first.len()
     );
+    // The worker alone serves its own metrics, and they count what it sent.
+    let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let text = app.client.get(&url).send().await.unwrap().text().await.unwrap();
+    let sent = text
+        .lines()
+        .find(|l| l.starts_with("emails_sent_total{kind=\"reminder\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(sent >= 1.0, "the worker's /metrics counts its sends: {text}");
     signal(&worker, "-TERM").await;
     let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
         .await
