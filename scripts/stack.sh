@@ -29,7 +29,7 @@ ports() { seq "$api_port" $((api_port + instances - 1)); }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-ready() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/ready"; }
+ready() { curl -fs -o /dev/null --max-time 5 "http://127.0.0.1:$1/ready"; }
 
 # The secrets file the units read from /etc/dhara/env, made once for this machine.
 env_file() {
@@ -109,7 +109,7 @@ EOF
 wait_all_upstreams() {
   local seen="" deadline=$((SECONDS + 90)) addr p missing
   while ((SECONDS < deadline)); do
-    addr="$(curl -s -o /dev/null -D - --max-time 2 "http://127.0.0.1:$nginx_port/ready" |
+    addr="$({ curl -s -o /dev/null -D - --max-time 5 "http://127.0.0.1:$nginx_port/ready" || true; } |
       awk 'tolower($1) == "http/1.1" { code = $2 } tolower($1) == "x-upstream:" && code == 200 { print $2 }' |
       tr -d '\r')"
     [ -n "$addr" ] && [[ " $seen " != *" $addr "* ]] && seen+=" $addr"
