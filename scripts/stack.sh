@@ -11,7 +11,7 @@
 # instance, secrets from an env file: here target/stack/env, generated once with a random
 # JWT secret). Settings: DHARA_STACK_PORT (NGINX, 8080), DHARA_STACK_API_PORT (first instance,
 # 5001), DHARA_STACK_INSTANCES (3), DHARA_STACK_PROFILE (release | debug), MONGODB_DATABASE
-# (dhara_stack). Logs and pids: target/stack/.
+# (dhara_stack), DHARA_STACK_RATE_LIMITS (on | off). Logs and pids: target/stack/.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,6 +63,8 @@ start() {
     . "$(env_file)"
     set +a
     export DHARA_ENV=production DHARA_CONFIG_DIR="$root/config" RUST_LOG="${RUST_LOG:-info}"
+    # A load generator is one client address: scripts/load.sh turns the per-address limits off.
+    [ "${DHARA_STACK_RATE_LIMITS:-on}" = off ] && export DHARA_RATE_LIMIT__ENABLED=false
     exec "$@"
   ) >>"$state/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
