@@ -691,3 +691,41 @@ async fn racing_moves_and_preference_changes_leave_reminders_for_the_final_state
         "armed exactly for the final time and hours: {emails:#?}"
     );
 }
+
+#[tokio::test]
+async fn the_queue_depth_counts_the_jobs_due_and_not_yet_claimed() {
+    let app = spawn_app_with(&[("DHARA_WORKER__SEND_EMAILS", "false")]).await;
+    let t = therapist(&app).await;
+    unarmed_due_reminders(&app, &t, 5).await;
+    // A worker whose sender looked once at start (nothing armed yet) and then sleeps: its
+    // reconciler arms the five reminders and publishes them as due.
+    let port = free_port().await.to_string();
+    let extra = [
+        ("DHARA_WORKER__METRICS_PORT", port.as_str()),
+        ("DHARA_EMAILS__POLL_INTERVAL_MS", "600000"),
+    ];
+    let _worker = worker_process(&app.config.mongodb.database, "smtp://127.0.0.1:9", &extra);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = match app
+            .client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        // The five reminders (and the client's invitation, failed once and due again).
+        let depth = text
+            .lines()
+            .find_map(|l| l.strip_prefix("email_queue_depth "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if depth >= 5.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "queue depth never reached 5: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
