@@ -224,6 +224,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::logs::routes())
         .merge(crate::work_locations::routes())
         .merge(crate::emails::routes())
+        .merge(crate::documents::routes(&state))
+        .merge(crate::profile::media::routes(&state))
         .fallback(http::route_not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.http.json_body_limit_bytes))

@@ -34,6 +34,12 @@ use utoipa::OpenApi;
         crate::session_notes::list, crate::session_notes::create, crate::session_notes::get_one,
         crate::session_notes::update, crate::session_notes::remove, crate::logs::ingest,
         crate::work_locations::list, crate::work_locations::external_calendar_status,
+        crate::documents::upload, crate::documents::list, crate::documents::statistics, crate::documents::usage,
+        crate::documents::get_one, crate::documents::update, crate::documents::remove, crate::documents::download,
+        crate::documents::share, crate::documents::unshare, crate::documents::client::client_list,
+        crate::documents::client::client_get, crate::documents::client::client_download,
+        crate::profile::media::upload_avatar, crate::profile::media::remove_avatar,
+        crate::profile::media::upload_banner, crate::profile::media::remove_banner, crate::profile::media::serve,
     ),
     components(schemas(
         crate::ops::Health, crate::ops::Ready, crate::ops::ReadyChecks,
@@ -51,6 +57,9 @@ use utoipa::OpenApi;
         crate::profile::ProfileInput, crate::profile::Education, crate::profile::Rates, crate::profile::PricingPackage,
         crate::profile::WorkLocation, crate::profile::ExternalLink,
         crate::session_notes::model::NoteInput, crate::session_notes::model::NoteView,
+        crate::documents::model::UpdateDocument, crate::documents::model::ShareRequest,
+        crate::documents::model::DocumentView, crate::documents::model::Category,
+        crate::documents::model::Visibility, crate::documents::model::DocStatus,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -65,6 +74,7 @@ use utoipa::OpenApi;
         (name = "profile", description = "The therapist's practice profile"),
         (name = "dashboard", description = "The day and month at a glance"),
         (name = "session-notes", description = "A therapist's private clinical notes"),
+        (name = "documents", description = "Files in GridFS: upload, share, download in ranges"),
     )
 )]
 pub struct ApiDoc;

@@ -97,6 +97,20 @@ impl AuthStore {
         Ok(r.matched_count == 1)
     }
 
+    /// Sets (or with `None` clears) the user's avatar link, inside the caller's transaction.
+    pub async fn set_avatar_in(
+        &self,
+        session: &mut mongodb::ClientSession,
+        id: ObjectId,
+        link: Option<&str>,
+    ) -> mongodb::error::Result<()> {
+        self.users
+            .update_one(doc! { "_id": id }, doc! { "$set": { "avatar": link } })
+            .session(session)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn user_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<User>> {
         self.users.find_one(doc! { "_id": id }).await
     }

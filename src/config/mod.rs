@@ -59,6 +59,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub worker: WorkerConfig,
     pub emails: EmailsConfig,
+    pub documents: DocumentsConfig,
     pub log: LogConfig,
 }
 

@@ -208,6 +208,9 @@ pub struct WorkerConfig {
     pub reap_claims: bool,
     /// Sends the email outbox and re-arms bookings whose emails were not armed.
     pub send_emails: bool,
+    /// Removes the files of deleted documents after their grace period, and of uploads that
+    /// never finished.
+    pub purge_files: bool,
     /// `dhara worker` serves `/health`, `/ready` and `/metrics` on this port (on `http.host`);
     /// 0: none. (`dhara serve` exports the worker's metrics on its own port.)
     pub metrics_port: u16,
@@ -253,4 +256,20 @@ pub struct LogConfig {
 pub enum LogFormat {
     Json,
     Pretty,
+}
+
+/// Documents, avatars and banners (files in GridFS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// Largest document file, in bytes (413 at the byte that crosses it).
+    pub max_file_bytes: u64,
+    /// Bytes of live documents one therapist may keep (413 `STORAGE_QUOTA_EXCEEDED` beyond).
+    pub quota_bytes: u64,
+    /// A deleted document's file is removed this many hours after the delete.
+    pub purge_after_hours: u64,
+    /// Largest avatar or banner image, in bytes.
+    pub max_image_bytes: u64,
+    /// Prefix of the public links to avatars and banners (empty: the path `/api/media/<id>`).
+    pub media_base_url: String,
 }

@@ -137,6 +137,29 @@ impl Config {
             "emails.backoff_base_ms",
             "must be at least 1 and at most emails.backoff_max_ms",
         )?;
+        let d = &self.documents;
+        ensure(
+            (1024..=1 << 34).contains(&d.max_file_bytes),
+            "documents.max_file_bytes",
+            "must be between 1024 and 17179869184",
+        )?;
+        ensure(
+            d.quota_bytes >= d.max_file_bytes,
+            "documents.quota_bytes",
+            "must be at least documents.max_file_bytes",
+        )?;
+        ensure(
+            (1024..=1 << 27).contains(&d.max_image_bytes),
+            "documents.max_image_bytes",
+            "must be between 1024 and 134217728",
+        )?;
+        ensure(
+            d.media_base_url.is_empty()
+                || d.media_base_url.starts_with("https://")
+                || d.media_base_url.starts_with("http://"),
+            "documents.media_base_url",
+            "must be empty or an http(s):// URL",
+        )?;
         let secret = self.auth.jwt_secret.expose_secret();
         ensure(
             secret.len() >= 32,

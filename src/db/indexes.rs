@@ -29,6 +29,7 @@ const RETIRED: &[(&str, &str)] = &[
     ("payments", "therapistId_1_paymentDate_-1"),
     ("notifications", "userId_1_createdAt_-1"),
     ("reviews", "therapistId_1_createdAt_-1"),
+    ("documents", "ownerId_1"),
 ];
 
 /// One declared index.

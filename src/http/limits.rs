@@ -46,7 +46,7 @@ pub fn classify(method: &Method, path: &str) -> RequestClass {
     if p.starts_with("/api/auth/") || p == "/api/clients/login" || p == "/api/clients/register" {
         return RequestClass::Auth;
     }
-    if p.starts_with("/api/documents/upload") {
+    if is_streamed_upload(p) {
         return RequestClass::Upload;
     }
     if p.starts_with("/api/dashboard")
@@ -61,6 +61,18 @@ pub fn classify(method: &Method, path: &str) -> RequestClass {
         return RequestClass::Search;
     }
     RequestClass::Crud
+}
+
+/// Routes that stream their (large) body themselves: never buffered by `detach_writes`.
+const STREAMED_UPLOADS: &[&str] = &[
+    "/api/documents/upload",
+    "/api/profile/avatar",
+    "/api/profile/banner",
+];
+
+/// Whether `path` is an upload route that reads its own body as it arrives.
+pub fn is_streamed_upload(path: &str) -> bool {
+    STREAMED_UPLOADS.contains(&path.trim_end_matches('/'))
 }
 
 fn is_operations_path(path: &str) -> bool {
@@ -179,10 +191,11 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
 /// event that follows it (notifications, cache invalidation), never stops between the two.
 /// The body is read first, under the request's own timeout and the JSON body limit (a slow or
 /// vanished client is never waited for by a detached task; a route that streams a large body
-/// must be exempted). Reads (`GET`, `HEAD`, `OPTIONS`) are simply dropped.
+/// is exempted: `STREAMED_UPLOADS`, which detach their own final writes). Reads (`GET`,
+/// `HEAD`, `OPTIONS`) are simply dropped.
 pub async fn detach_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt;
-    if req.method().is_safe() {
+    if req.method().is_safe() || is_streamed_upload(req.uri().path()) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
@@ -218,6 +231,10 @@ mod tests {
         assert_eq!(classify(&Method::POST, "/api/clients/login"), RequestClass::Auth);
         assert_eq!(
             classify(&Method::POST, "/api/documents/upload"),
+            RequestClass::Upload
+        );
+        assert_eq!(
+            classify(&Method::POST, "/api/profile/avatar"),
             RequestClass::Upload
         );
         assert_eq!(classify(&Method::GET, "/api/dashboard"), RequestClass::Analytics);

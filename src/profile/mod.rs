@@ -19,6 +19,8 @@ use crate::http::envelope;
 use crate::http::extract::ValidatedJson;
 
 mod fields;
+pub mod media;
+pub mod media_store;
 pub mod model;
 pub mod rates;
 pub mod service;

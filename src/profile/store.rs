@@ -18,6 +18,7 @@ use crate::money::{Cents, Currency};
 pub const PROFILES: &str = "profiles";
 
 /// Queries of profiles.
+#[derive(Clone)]
 pub struct ProfileStore {
     profiles: Collection<Profile>,
 }
@@ -83,6 +84,24 @@ impl ProfileStore {
     /// The profile of `user`, if one was ever created (never creates it).
     pub async fn find(&self, user: ObjectId) -> mongodb::error::Result<Option<Profile>> {
         self.profiles.find_one(doc! { "userId": user }).await
+    }
+
+    /// Sets (or with `None` clears) the banner link of `user`'s profile, inside the caller's
+    /// transaction (the profile must exist).
+    pub async fn set_banner_in(
+        &self,
+        session: &mut mongodb::ClientSession,
+        user: ObjectId,
+        link: Option<&str>,
+    ) -> mongodb::error::Result<()> {
+        self.profiles
+            .update_one(
+                doc! { "userId": user },
+                doc! { "$set": { "banner": link, "updatedAt": DateTime::now() } },
+            )
+            .session(session)
+            .await
+            .map(|_| ())
     }
 
     /// Applies `patch` to the profile of `user`; the profile after the change.

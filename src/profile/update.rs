@@ -125,6 +125,10 @@ fn check_links(config: &Config, req: &ProfileInput) -> ApiResult<()> {
         require_https(config, "videoPresentation.url", v.url.as_deref())?;
     }
     if let Some(Some(link)) = &req.banner {
+        if is_own_media(config, link) {
+            // An uploaded banner's own link, as `GET /api/profile` showed it.
+            return Ok(());
+        }
         if web_link(link).is_err() || !validator::ValidateUrl::validate_url(link) {
             return Err(ApiError::field("banner", "must be an https:// link"));
         }
@@ -134,6 +138,16 @@ fn check_links(config: &Config, req: &ProfileInput) -> ApiResult<()> {
         require_https(config, "banner", Some(link))?;
     }
     Ok(())
+}
+
+/// Whether `link` is an image this service serves (`<media_base_url>/api/media/<id>`).
+fn is_own_media(config: &Config, link: &str) -> bool {
+    let prefix = format!(
+        "{}/api/media/",
+        config.documents.media_base_url.trim_end_matches('/')
+    );
+    link.strip_prefix(&prefix)
+        .is_some_and(|id| mongodb::bson::oid::ObjectId::parse_str(id).is_ok())
 }
 
 /// The patch of `req`: money in cents, list items with ids, links checked.

@@ -26,6 +26,9 @@ fn jobs(state: &AppState) -> Vec<Box<dyn Job>> {
     if state.config.worker.reap_claims {
         jobs.push(Box::<ReapClaims>::default());
     }
+    if state.config.worker.purge_files {
+        jobs.push(Box::new(PurgeFiles));
+    }
     if state.config.worker.send_emails {
         jobs.push(Box::new(emails::SendEmails::new(&state.config.emails)));
         jobs.push(Box::new(emails::ReconcileEmails::new(&state.config.emails)));
@@ -92,6 +95,60 @@ impl ReapClaims {
         if let Ok(mut c) = self.cursor.lock() {
             *c = cursor;
         }
+    }
+}
+
+/// Removes the files whose records are due (`purgeAfter` passed): deleted documents after
+/// their grace period, uploads that never completed (their process died), replaced avatars
+/// and banners. Record after file, so a crash in between is finished by the next run; any
+/// number of workers may sweep at once (removals are idempotent).
+pub struct PurgeFiles;
+
+/// Records swept per batch, and batches per run.
+const PURGE_BATCH: i64 = 100;
+const PURGE_BATCHES: usize = 10;
+
+impl Job for PurgeFiles {
+    fn name(&self) -> &'static str {
+        "purge-files"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    fn run<'a>(&'a self, state: &'a AppState) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let files = crate::files::FileStore::new(&state.db);
+            let owners = [
+                (
+                    crate::documents::store::DocumentStore::new(&state.db)
+                        .records()
+                        .clone(),
+                    "fileId",
+                ),
+                (
+                    crate::profile::media_store::MediaStore::new(&state.db)
+                        .records()
+                        .clone(),
+                    "_id",
+                ),
+            ];
+            let mut removed = 0;
+            for (records, field) in &owners {
+                for _ in 0..PURGE_BATCHES {
+                    let n = files.sweep(records, field, PURGE_BATCH).await?;
+                    removed += n;
+                    if n < PURGE_BATCH as usize {
+                        break;
+                    }
+                }
+            }
+            if removed > 0 {
+                tracing::info!(files = removed, "removed files of deleted or abandoned uploads");
+            }
+            Ok(())
+        })
     }
 }
 

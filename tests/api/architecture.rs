@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "reviews",
     "session_notes",
     "logs",
+    "documents",
     "work_locations",
     "notifications",
     "emails",
@@ -37,6 +38,7 @@ const FOUNDATION: &[&str] = &[
     "telemetry",
     "http",
     "idempotency",
+    "files",
 ];
 
 /// The composition root and tools: they may import anything, nothing imports them (except

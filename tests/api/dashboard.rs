@@ -350,7 +350,7 @@ fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// Every request of DASHBOARD.md's page table for the pages in scope, replayed against the real
 /// app with the demo practice loaded: each answers 200 with the fields the dashboard reads, of
-/// the type it reads them as. (Documents are issue 13's; subscriptions are out of scope.)
+/// the type it reads them as. (Subscriptions are out of scope.)
 #[tokio::test]
 async fn every_dashboard_page_request_answers_with_what_the_page_reads() {
     let app = spawn_app().await;
@@ -380,6 +380,24 @@ async fn every_dashboard_page_request_answers_with_what_the_page_reads() {
         |d: i64| (today + chrono::Duration::days(d)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let day = |d: i64| (today + chrono::Duration::days(d)).format("%Y-%m-%d").to_string();
     let t = &me.id;
+    // The documents page's upload, as its form sends it (the answer carries data.documentId).
+    let pdf = crate::documents::pdf_bytes(4096, 1);
+    crate::documents::stored(
+        &app,
+        &me,
+        "ejercicios.pdf",
+        pdf,
+        &[
+            ("title", "Ejercicios"),
+            ("category", "educational"),
+            ("clientId", &client),
+            ("session", ""),
+            ("tags", "[\"ansiedad\"]"),
+            ("visibility", "therapist_only"),
+            ("isConfidential", "true"),
+        ],
+    )
+    .await;
     let rows: Vec<(String, Vec<(&str, &str)>)> = vec![
         // dashboard
         ("/api/payments/providers".into(), vec![("data/providers", "array")]),
@@ -427,6 +445,12 @@ async fn every_dashboard_page_request_answers_with_what_the_page_reads() {
         // payments
         ("/api/payments?page=1&limit=10&sort_by=date&sort_order=desc".into(), vec![("data/payments", "array"), ("data/payments/0/client/name", "string")]),
         ("/api/clients?page=1&limit=100&status=active".into(), vec![("data", "array")]),
+        // documents
+        ("/api/documents?page=1&limit=20&sortBy=uploadedAt&sortOrder=desc&includeDeleted=false".into(),
+            vec![("data/documents", "array"), ("data/pagination/total", "number"), ("data/documents/0/id", "string"), ("data/documents/0/title", "string"),
+                 ("data/documents/0/filename", "string"), ("data/documents/0/type", "string"), ("data/documents/0/size", "number"),
+                 ("data/documents/0/tags", "array"), ("data/documents/0/createdAt", "string"), ("data/documents/0/clientName", "string")]),
+        ("/api/documents/statistics?groupBy=category".into(), vec![("data/totalDocuments", "number"), ("data/totalSize", "number"), ("data/byCategory", "object")]),
         // notifications
         ("/api/notifications?unread_only=false&page=1&limit=20&sort_by=createdAt&sort_order=desc".into(),
             vec![("data/notifications", "array"), ("data/total", "number"), ("data/unreadCount", "number"), ("data/hasMore", "bool"), ("data/notifications/0/data/bookingId", "string")]),
