@@ -14,6 +14,8 @@ mod dashboard;
 mod dashboard_routes;
 mod deploy;
 mod emails;
+mod emails_account;
+mod emails_bookings;
 mod fuzz;
 mod helpers;
 mod http;
