@@ -131,7 +131,7 @@ pub async fn send_later(
         tracing::error!(
             kind = kind.as_str(),
             error = format!("{e:#}"),
-            "account email not queued; the request fails"
+            "account email not queued; nothing will be sent"
         );
         ApiError::Unavailable {
             code: "EMAIL_NOT_QUEUED",
