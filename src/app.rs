@@ -36,6 +36,8 @@ pub struct App {
     pub cache: Arc<crate::cache::layered::ResponseCache>,
     /// Where every write tells what it changed.
     pub events: crate::events::EventBus,
+    /// Where account emails are queued (the outbox); a request fails when it cannot be.
+    pub email_queue: Arc<dyn crate::events::EmailQueue>,
     pub readiness: Readiness,
     pub started: Instant,
     pub shutdown: CancellationToken,
@@ -94,10 +96,11 @@ impl AppState {
             redis.clone(),
             metrics.clone(),
         );
+        let outbox = Arc::new(crate::emails::arm::Outbox::new(db.clone(), &config.emails));
         // Invalidation last: what the other subscribers wrote is part of what it makes stale.
         let events = crate::events::EventBus::new(vec![
             Arc::new(crate::notifications::subscriber::Notifier::new(db.clone())),
-            Arc::new(crate::emails::arm::Outbox::new(db.clone(), &config.emails)),
+            outbox.clone(),
             Arc::new(crate::cache::layered::Invalidator(cache.clone())),
         ]);
         Ok(Self(Arc::new(App {
@@ -112,6 +115,7 @@ impl AppState {
             mailer,
             cache,
             events,
+            email_queue: outbox,
             readiness: Readiness::default(),
             started: Instant::now(),
             shutdown,

@@ -7,6 +7,7 @@
 //! Delivery is in process and awaited: `emit` returns after every subscriber has handled the
 //! event, so what a subscriber records is visible when the request that caused it answers.
 //! A subscriber's failure is its own to log; it never undoes or fails the write it follows.
+//! Account emails are therefore not events: they go through [`EmailQueue`], which answers.
 
 use std::sync::Arc;
 
@@ -50,7 +51,6 @@ pub enum Event {
     Profile(ProfileChanged),
     /// A user marked notifications read.
     NotificationsRead(NotificationsRead),
-    Email(EmailRequested),
 }
 
 impl Event {
@@ -63,7 +63,7 @@ impl Event {
             Event::Client(e) => Some(e.therapist),
             Event::Availability(e) => Some(e.therapist),
             Event::Profile(e) => Some(e.therapist),
-            Event::NotificationsRead(_) | Event::Email(_) => None,
+            Event::NotificationsRead(_) => None,
         }
     }
 }
@@ -222,7 +222,9 @@ impl EmailKind {
 }
 
 /// An account email to send (the request that asked for it does not wait for delivery): the
-/// outbox stores it with what its template needs and a worker sends it.
+/// outbox stores it with what its template needs and a worker sends it. Not an event: it is
+/// queued through [`EmailQueue`], whose failure fails the request. It is defined here because
+/// the modules that ask for it (auth, clients) sit below the outbox (`emails`).
 #[derive(Debug, Clone)]
 pub struct EmailRequested {
     pub kind: EmailKind,
@@ -231,6 +233,13 @@ pub struct EmailRequested {
     pub language: Option<String>,
     /// What the template shows (`name`, `link`, `minutes`, `hours`, `therapist_name`).
     pub vars: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Where account emails are queued (the outbox). Unlike a subscriber it answers: a request that
+/// asks for an email succeeds only once its job is stored, so no link is lost behind a 200.
+pub trait EmailQueue: Send + Sync {
+    /// Stores the email's job (the same email queued twice is one job).
+    fn queue<'a>(&'a self, email: &'a EmailRequested) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
 #[cfg(test)]
@@ -257,13 +266,8 @@ mod tests {
         let bus = EventBus::new(vec![a.clone(), b.clone()]);
         let t = ObjectId::new();
         bus.emit(Event::Profile(ProfileChanged { therapist: t })).await;
-        bus.emit(Event::Email(EmailRequested {
-            kind: EmailKind::Invitation,
-            to: "a@b.c".into(),
-            language: None,
-            vars: Default::default(),
-        }))
-        .await;
+        bus.emit(Event::NotificationsRead(NotificationsRead { user: t }))
+            .await;
         for r in [a, b] {
             let seen = r.0.lock().map(|s| s.clone()).unwrap_or_default();
             assert_eq!(seen, vec![format!("{:?}", Some(t)), "None".to_owned()]);

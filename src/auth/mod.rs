@@ -220,7 +220,8 @@ pub async fn forgot_password(
             Err(e) => Err(e.into()),
         };
         if let Err(e) = outcome {
-            tracing::error!(error = %e, "password reset could not be started");
+            // Answered already: nothing was sent, and the account holder has to ask again.
+            tracing::error!(error = %e, "password reset not started (no email queued)");
         }
     });
     Ok(envelope::message(

@@ -11,7 +11,7 @@ use super::store::{role_matches, AuthStore, Rotation};
 use super::tokens::{random_token, token_hash};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{EmailKind, EmailRequested, Event};
+use crate::events::{EmailKind, EmailRequested};
 
 /// The one answer for unknown email, wrong password and wrong account type.
 pub const BAD_CREDENTIALS: &str = "Invalid email or password";
@@ -86,8 +86,7 @@ pub async fn start_email_verification(state: &AppState, user: &User) -> ApiResul
         state.config.mail.public_base_url.trim_end_matches('/')
     );
     let vars = serde_json::json!({ "name": user.name, "link": link, "hours": VERIFICATION_HOURS });
-    send_later(state, EmailKind::Verification, &user.email, None, vars).await;
-    Ok(())
+    send_later(state, EmailKind::Verification, &user.email, None, vars).await
 }
 
 /// The answer to a spent, expired or unknown emailed token.
@@ -109,15 +108,16 @@ pub async fn confirm_email(state: &AppState, token: &str) -> ApiResult<User> {
     store.user_by_id(record.user_id).await?.ok_or_else(invalid_token)
 }
 
-/// Asks for an email of `kind` showing `vars` (an object; queued in the outbox: the answer
-/// does not wait for SMTP).
+/// Queues an email of `kind` showing `vars` (an object) in the outbox: the answer does not
+/// wait for SMTP, but it does wait for the job to be stored, and is a 503 when it cannot be
+/// (the link it carries would otherwise be lost behind a success).
 pub async fn send_later(
     state: &AppState,
     kind: EmailKind,
     to: &str,
     language: Option<&str>,
     vars: serde_json::Value,
-) {
+) -> ApiResult<()> {
     let email = EmailRequested {
         kind,
         to: to.to_owned(),
@@ -127,7 +127,18 @@ pub async fn send_later(
             _ => serde_json::Map::new(),
         },
     };
-    state.events.emit(Event::Email(email)).await;
+    state.email_queue.queue(&email).await.map_err(|e| {
+        tracing::error!(
+            kind = kind.as_str(),
+            error = format!("{e:#}"),
+            "account email not queued; nothing will be sent"
+        );
+        ApiError::Unavailable {
+            code: "EMAIL_NOT_QUEUED",
+            message: "The email could not be queued; please try again".into(),
+            retry_after_secs: 5,
+        }
+    })
 }
 
 /// Checks credentials under the per-IP, per-account and lockout limits.
@@ -270,8 +281,8 @@ pub async fn set_password(state: &AppState, user_id: ObjectId, new_password: Str
     Ok(())
 }
 
-/// Creates a single-use reset token and emails the link (in the background, so the answer
-/// takes the same time whether or not the account exists).
+/// Creates a single-use reset token and queues the email with its link (forgot-password runs
+/// it in the background, so the answer takes the same time whether or not the account exists).
 pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()> {
     let token = random_token();
     let ttl_ms = state.config.auth.reset_token_ttl_minutes as i64 * 60_000;
@@ -288,8 +299,7 @@ pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()
         "link": link,
         "minutes": state.config.auth.reset_token_ttl_minutes,
     });
-    send_later(state, EmailKind::PasswordReset, &user.email, None, vars).await;
-    Ok(())
+    send_later(state, EmailKind::PasswordReset, &user.email, None, vars).await
 }
 
 /// The client login an invitation (whose link proves the email) leads to.

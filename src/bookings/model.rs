@@ -130,8 +130,9 @@ pub struct Booking {
     /// Tokens of the claim attempts under which this booking holds its current time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claim_tokens: Vec<ObjectId>,
-    /// Emails its changes asked for (`confirmation`, `reschedule`, `cancellation`, `sync`), added
-    /// with each change, removed once the outbox holds their jobs (`emails::arm`).
+    /// Emails its changes asked for (`confirmation`, `reschedule`, `cancellation`, `sync`, each
+    /// `@` the version its change wrote; a new booking's `confirmation` has none), added with
+    /// each change, removed once the outbox holds their jobs (`emails::arm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_emails: Vec<String>,
     pub version: i64,

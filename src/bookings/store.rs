@@ -194,8 +194,12 @@ impl BookingStore {
         patch.updated_at = Some(DateTime::now());
         let guard =
             doc! { "_id": current.id, "therapistId": current.therapist_id, "version": current.version };
-        // An email request joins those not yet armed (never replaces one).
-        let email = patch.pending_email.take();
+        // An email request joins those not yet armed (never replaces one), named with the
+        // version this change writes, so two moves to the same time are two requests.
+        let email = patch
+            .pending_email
+            .take()
+            .map(|kind| format!("{kind}@{}", current.version + 1));
         let set = mongodb::bson::to_document(&patch)?;
         let mut update = doc! { "$set": set, "$inc": { "version": 1 } };
         if let Some(email) = email {

@@ -133,7 +133,6 @@ pub fn stale_after(event: &Event) -> Vec<(Family, ObjectId)> {
         Event::Availability(e) => (e.therapist, &[Availability, Dashboard, Bookings, Reviews]),
         Event::Profile(e) => (e.therapist, &[Profile, User, Availability]),
         Event::NotificationsRead(e) => (e.user, &[Notifications]),
-        Event::Email(_) => return Vec::new(),
     };
     families.iter().map(|f| (*f, owner)).collect()
 }
@@ -141,7 +140,7 @@ pub fn stale_after(event: &Event) -> Vec<(Family, ObjectId)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{BookingChange, BookingChanged, EmailKind, EmailRequested, ProfileChanged};
+    use crate::events::{BookingChange, BookingChanged, ProfileChanged};
 
     #[test]
     fn keys_fold_in_the_generation_and_the_parsed_query() {
@@ -208,12 +207,5 @@ mod tests {
             profile.contains(&(Family::User, therapist)),
             "/auth/me embeds the profile"
         );
-        let email = Event::Email(EmailRequested {
-            kind: EmailKind::Invitation,
-            to: "a@b.c".into(),
-            language: None,
-            vars: Default::default(),
-        });
-        assert!(stale_after(&email).is_empty());
     }
 }

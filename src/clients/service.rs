@@ -125,7 +125,7 @@ async fn invite(state: &AppState, mut client: Client, email: &str) -> ApiResult<
         "hours": INVITATION_DAYS * 24,
     });
     let language = client.preferences.language.as_deref();
-    send_later(state, EmailKind::Invitation, email, language, vars).await;
+    send_later(state, EmailKind::Invitation, email, language, vars).await?;
     Ok(client)
 }
 

@@ -3,7 +3,8 @@
 //! reminders the booking now warrants, disarming the rest) and clears the request. A process
 //! that dies in between leaves the request on the booking, and the reconciler (run by every
 //! worker) arms it later: no change's emails are lost, and deterministic job ids make arming
-//! twice harmless. Account emails (reset, invitation, verification) are armed from their event.
+//! twice harmless. Account emails (reset, invitation, verification) are armed by the request
+//! that asks for them (`EmailQueue`): it fails when their job cannot be stored.
 
 use chrono::Utc;
 use futures_util::future::BoxFuture;
@@ -20,7 +21,7 @@ use crate::clients::store::ClientStore;
 use crate::config::EmailsConfig;
 use crate::db::{Db, OwnerScope};
 use crate::events::{
-    BookingChange, ClientChange, ClientChanged, EmailKind, EmailRequested, Event, Subscriber,
+    BookingChange, ClientChange, ClientChanged, EmailKind, EmailQueue, EmailRequested, Event, Subscriber,
 };
 
 /// The event subscriber that writes email jobs.
@@ -46,20 +47,37 @@ pub fn max_late(cfg: &EmailsConfig) -> chrono::Duration {
 impl Subscriber for Outbox {
     fn handle<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let outcome = match event {
-                Event::Booking(e) if asks_for_email(e.kind) => self.bookings_changed(&e.bookings).await,
-                Event::Email(e) => arm_account_email(&self.db, e).await,
-                Event::Client(e) if e.kind == ClientChange::Updated => self.client_changed(e).await,
-                _ => Ok(()),
-            };
-            if let Err(e) = outcome {
-                // The booking keeps its `pendingEmails`: the reconciler arms it later.
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "email jobs not written; the reconciler will"
-                );
+            match event {
+                Event::Booking(e) if asks_for_email(e.kind) => {
+                    if let Err(e) = self.bookings_changed(&e.bookings).await {
+                        // The booking keeps its `pendingEmails`: the reconciler arms it.
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "booking email jobs not written yet; the reconciler arms them after emails.reconcile_after_seconds"
+                        );
+                    }
+                }
+                Event::Client(e) if e.kind == ClientChange::Updated => {
+                    if let Err(err) = self.client_changed(e).await {
+                        // No request is left on the bookings: what the change removed is still
+                        // dropped when due (sending asks again), what it added waits for the
+                        // booking's next change.
+                        tracing::warn!(
+                            client = %e.client,
+                            error = format!("{err:#}"),
+                            "reminders newly wanted by a client's change not armed; armed at the booking's next change"
+                        );
+                    }
+                }
+                _ => {}
             }
         })
+    }
+}
+
+impl EmailQueue for Outbox {
+    fn queue<'a>(&'a self, email: &'a EmailRequested) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(arm_account_email(&self.db, email))
     }
 }
 
@@ -142,12 +160,8 @@ async fn sync_version(
     // Every notice its changes asked for; an older one a later change made moot (a move
     // then a cancellation) is dropped when its time comes (`plan::unwarranted`).
     if wants.is_some() {
-        for kind in booking
-            .pending_emails
-            .iter()
-            .filter_map(|k| JobKind::of_booking_change(k))
-        {
-            store.arm(&plan::notice(booking, kind, now)).await?;
+        for (kind, change) in plan::requested_notices(&booking.pending_emails) {
+            store.arm(&plan::notice(booking, kind, change, now)).await?;
         }
     }
     let reminders = plan::reminders(booking, &hours, now, max_late);

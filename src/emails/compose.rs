@@ -104,7 +104,8 @@ pub fn booking_email(job: &EmailJob, c: &BookingContext, to: &str, domain: &str)
     )?;
     let calendar = job.kind.calendar_method().map(|method| {
         let b = c.booking;
-        let uid = format!("{}@{domain}", b.id.to_hex());
+        // The booking's id, exactly: the one event every later email of the booking updates.
+        let uid = b.id.to_hex();
         let event = CalendarEvent {
             uid: &uid,
             sequence: b.version,

@@ -84,8 +84,8 @@ pub enum Phase {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmailJob {
-    /// `{booking}:{kind}[:{hours}h]:{startsAt ms}` for booking emails, `{kind}:{digest}` for
-    /// account emails.
+    /// `{booking}:{kind}[:{hours}h]:{startsAt ms}` for booking emails (a reschedule notice adds
+    /// `:v{version}`, the version its move wrote), `{kind}:{digest}` for account emails.
     #[serde(rename = "_id")]
     pub id: String,
     pub kind: JobKind,

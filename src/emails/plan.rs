@@ -31,12 +31,38 @@ pub fn reminders(booking: &Booking, hours: &[u32], now: Chrono<Utc>, max_late: D
         .collect()
 }
 
+/// The notices a booking's `pendingEmails` asks for: each kind once, with the version of the
+/// latest change that asked for it (entries are `{kind}@{version}`; those written before
+/// versions were recorded have none). A later move makes an earlier move's notice moot.
+pub fn requested_notices(pending: &[String]) -> Vec<(JobKind, Option<i64>)> {
+    let mut out: Vec<(JobKind, Option<i64>)> = Vec::new();
+    for entry in pending {
+        let (name, version) = match entry.split_once('@') {
+            Some((name, v)) => (name, v.parse::<i64>().ok()),
+            None => (entry.as_str(), None),
+        };
+        let Some(kind) = JobKind::of_booking_change(name) else {
+            continue;
+        };
+        match out.iter_mut().find(|(k, _)| *k == kind) {
+            Some(seen) => seen.1 = seen.1.max(version),
+            None => out.push((kind, version)),
+        }
+    }
+    out
+}
+
 /// The notice a booking's change asks for (`pendingEmails`), due at once. A client's request
-/// is acknowledged under its own id, so the therapist's approval confirms it again.
-pub fn notice(booking: &Booking, kind: JobKind, now: Chrono<Utc>) -> EmailJob {
+/// is acknowledged under its own id, so the therapist's approval confirms it again. A
+/// reschedule notice's id names the version the move wrote (`change`): a booking moved back
+/// to a time it had before gets a new notice, while arming the same move twice finds one job.
+pub fn notice(booking: &Booking, kind: JobKind, change: Option<i64>, now: Chrono<Utc>) -> EmailJob {
     let mut id = booking_job_id(booking.id, kind, None, booking.starts_at);
     if kind == JobKind::Confirmation && booking.status == BookingStatus::Pending {
         id.push_str(":request");
+    }
+    if let (JobKind::Reschedule, Some(version)) = (kind, change) {
+        id.push_str(&format!(":v{version}"));
     }
     of_booking(EmailJob::scheduled(id, kind, DateTime::from_chrono(now)), booking)
 }
@@ -197,7 +223,7 @@ mod tests {
         let late = Duration::minutes(30);
         let mut b = booking(now + Duration::hours(30), BookingStatus::Upcoming);
         let reminder = reminders(&b, &[24], now, late).remove(0);
-        let confirmation = notice(&b, JobKind::Confirmation, now);
+        let confirmation = notice(&b, JobKind::Confirmation, None, now);
         assert_eq!(unwarranted(&reminder, &b, &[24], now, late), None);
         assert!(
             unwarranted(&reminder, &b, &[2], now, late).is_some(),
@@ -215,7 +241,36 @@ mod tests {
         );
         b.status = BookingStatus::Cancelled;
         assert!(unwarranted(&confirmation, &b, &[24], now, late).is_some());
-        let cancel = notice(&b, JobKind::Cancellation, now);
+        let cancel = notice(&b, JobKind::Cancellation, None, now);
         assert_eq!(unwarranted(&cancel, &b, &[24], now, late), None);
+    }
+
+    #[test]
+    fn each_move_is_its_own_notice_and_the_latest_request_wins() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let pending: Vec<String> = ["confirmation", "reschedule@2", "sync@3", "reschedule@4"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            requested_notices(&pending),
+            vec![(JobKind::Confirmation, None), (JobKind::Reschedule, Some(4))]
+        );
+        assert_eq!(
+            requested_notices(&["reschedule".to_owned()]),
+            vec![(JobKind::Reschedule, None)],
+            "an entry written before versions were recorded"
+        );
+        // Moved A -> B (version 2), back to A, then to B again (version 4): two notices at B.
+        let b = booking(now + Duration::hours(30), BookingStatus::Upcoming);
+        let first = notice(&b, JobKind::Reschedule, Some(2), now);
+        let again = notice(&b, JobKind::Reschedule, Some(4), now);
+        assert_ne!(first.id, again.id);
+        assert_eq!(
+            first.id,
+            notice(&b, JobKind::Reschedule, Some(2), now).id,
+            "deterministic"
+        );
+        assert!(first.id.ends_with(":v2"), "{}", first.id);
     }
 }

@@ -1,7 +1,7 @@
 //! Sending the outbox: `concurrency` lanes per worker, each claiming the job due longest ago
-//! (atomically, under a lease), asking again whether the booking still warrants it, marking
-//! it `submitting`, handing it to SMTP, and recording the answer. Every attempt of a job uses
-//! the same `Message-ID`.
+//! (atomically, under a lease), asking whether the booking still warrants it and composing it
+//! (`prepare`), marking it `submitting`, asking the booking once more, handing it to SMTP and
+//! recording the answer (`submit`). Every attempt of a job uses the same `Message-ID`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -17,7 +17,9 @@ use super::plan;
 use super::store::EmailStore;
 use crate::app::AppState;
 use crate::auth::store::AuthStore;
+use crate::bookings::model::Booking;
 use crate::bookings::store::BookingStore;
+use crate::clients::model::Client;
 use crate::clients::store::ClientStore;
 use crate::db::OwnerScope;
 use crate::mail::SendError;
@@ -94,14 +96,47 @@ fn take_one(budget: &AtomicU32) -> bool {
         .is_ok()
 }
 
-/// What became of one claimed job.
-enum Outcome {
-    Send(crate::mail::Outgoing),
-    Cancel(String),
-}
-
 fn lease_from(cfg: &crate::config::EmailsConfig, now: DateTime) -> DateTime {
     DateTime::from_millis(now.timestamp_millis() + cfg.lease_seconds as i64 * 1000)
+}
+
+/// What a claimed job comes to before SMTP.
+pub enum Prepared {
+    /// Send it.
+    Ready(Box<Ready>),
+    /// No longer warranted, and why.
+    Cancel(String),
+    /// It cannot be composed (trying again will not help).
+    Invalid(String),
+}
+
+/// An email ready for SMTP and, for a booking email, what it was composed from.
+pub struct Ready {
+    pub email: crate::mail::Outgoing,
+    source: Option<Source>,
+}
+
+/// What a booking email was composed from: asked again right before SMTP.
+struct Source {
+    booking: Booking,
+    client: Client,
+    therapist: (String, String),
+    to: String,
+}
+
+impl Source {
+    fn compose(&self, job: &EmailJob, domain: &str) -> Prepared {
+        let context = BookingContext {
+            booking: &self.booking,
+            client: &self.client,
+            therapist_name: &self.therapist.0,
+            organizer_email: &self.therapist.1,
+        };
+        match compose::booking_email(job, &context, &self.to, domain) {
+            Ok(email) => Prepared::Ready(Box::new(Ready { email, source: None })),
+            Err(e) => Prepared::Invalid(format!("{e:#}")),
+        }
+    }
 }
 
 async fn handle(state: &AppState, job: &EmailJob) -> anyhow::Result<()> {
@@ -112,25 +147,36 @@ async fn handle(state: &AppState, job: &EmailJob) -> anyhow::Result<()> {
         let e = SendError::Invalid("given up: every worker holding it stopped before finishing".into());
         return failed(state, &store, job, owner, &e).await;
     }
-    let composed = match job.booking_id {
-        Some(_) => booking_outcome(state, job).await?,
-        None => compose::account_email(job, state.mailer.domain()).map(Outcome::Send),
-    };
-    let outcome = match composed {
-        Ok(outcome) => outcome,
-        Err(e) => return failed(state, &store, job, owner, &SendError::Invalid(format!("{e:#}"))).await,
-    };
+    match prepare(state, job).await? {
+        Prepared::Ready(ready) => submit(state, job, *ready).await,
+        Prepared::Cancel(why) => cancel(state, &store, job, owner, why).await,
+        Prepared::Invalid(e) => failed(state, &store, job, owner, &SendError::Invalid(e)).await,
+    }
+}
+
+async fn cancel(
+    state: &AppState,
+    store: &EmailStore,
+    job: &EmailJob,
+    owner: &str,
+    why: String,
+) -> anyhow::Result<()> {
     let kind = job.kind.as_str();
-    let email = match outcome {
-        Outcome::Cancel(why) => {
-            state.metrics.emails_cancelled.with_label_values(&[kind]).inc();
-            store
-                .finish(&job.id, owner, JobState::Cancelled, doc! { "lastError": why })
-                .await?;
-            return Ok(());
-        }
-        Outcome::Send(email) => email,
-    };
+    if store
+        .finish(&job.id, owner, JobState::Cancelled, doc! { "lastError": why })
+        .await?
+    {
+        state.metrics.emails_cancelled.with_label_values(&[kind]).inc();
+    }
+    Ok(())
+}
+
+/// Hands a claimed, prepared job to SMTP: records `submitting` (if the claim still holds),
+/// asks the booking once more (a change that committed since `prepare` read it: its disarm
+/// skips jobs being sent), sends, and records the answer.
+pub async fn submit(state: &AppState, job: &EmailJob, ready: Ready) -> anyhow::Result<()> {
+    let store = EmailStore::new(&state.db);
+    let owner = job.lease_owner.as_deref().unwrap_or_default();
     let cfg = &state.config.emails;
     if !store
         .mark_submitting(&job.id, owner, lease_from(cfg, DateTime::now()))
@@ -139,6 +185,22 @@ async fn handle(state: &AppState, job: &EmailJob) -> anyhow::Result<()> {
         // The lease ran out meanwhile and another worker owns the job now.
         return Ok(());
     }
+    let email = match ready.source {
+        None => ready.email,
+        Some(mut source) => match recheck(state, job, &mut source).await {
+            Ok(None) => ready.email,
+            Ok(Some(Prepared::Ready(again))) => again.email,
+            Ok(Some(Prepared::Cancel(why))) => return cancel(state, &store, job, owner, why).await,
+            Ok(Some(Prepared::Invalid(e))) => {
+                return failed(state, &store, job, owner, &SendError::Invalid(e)).await
+            }
+            // Not sent: tried again after the backoff (not left to expire as `submitting`).
+            Err(e) => {
+                let e = SendError::Failed(format!("reading the booking again before sending: {e:#}"));
+                return failed(state, &store, job, owner, &e).await;
+            }
+        },
+    };
     // The whole exchange (lettre's timeout bounds each command) ends well inside the lease.
     let limit = std::time::Duration::from_secs(cfg.smtp_timeout_seconds);
     let sent = match tokio::time::timeout(limit, state.mailer.send(&email)).await {
@@ -148,26 +210,33 @@ async fn handle(state: &AppState, job: &EmailJob) -> anyhow::Result<()> {
             limit.as_secs()
         ))),
     };
-    match sent {
-        Ok(()) => {
-            let now = Utc::now();
-            store
-                .finish(
-                    &job.id,
-                    owner,
-                    JobState::Sent,
-                    doc! { "sentAt": DateTime::from_chrono(now) },
-                )
-                .await?;
-            state.metrics.emails_sent.with_label_values(&[kind]).inc();
-            if let Some(due) = plan::reminder_time(job) {
-                let lag = (now - due).num_milliseconds().max(0) as f64 / 1000.0;
-                state.metrics.reminder_lag.observe(lag);
-            }
-            Ok(())
-        }
-        Err(e) => failed(state, &store, job, owner, &e).await,
+    if let Err(e) = sent {
+        return failed(state, &store, job, owner, &e).await;
     }
+    let now = Utc::now();
+    let recorded = store
+        .finish(
+            &job.id,
+            owner,
+            JobState::Sent,
+            doc! { "sentAt": DateTime::from_chrono(now) },
+        )
+        .await?;
+    if !recorded {
+        // Whoever took the job over recorded it (as sent, unconfirmed): counted by nobody.
+        tracing::warn!(
+            job = job.id,
+            "accepted by SMTP after this worker lost the job's lease; its record is the taker's"
+        );
+        return Ok(());
+    }
+    let kind = job.kind.as_str();
+    state.metrics.emails_sent.with_label_values(&[kind]).inc();
+    if let Some(due) = plan::reminder_time(job) {
+        let lag = (now - due).num_milliseconds().max(0) as f64 / 1000.0;
+        state.metrics.reminder_lag.observe(lag);
+    }
+    Ok(())
 }
 
 /// Records a failed attempt: due again after the backoff, or `dead` after the last attempt.
@@ -210,13 +279,18 @@ async fn failed(
     Ok(())
 }
 
-/// The booking email to send now (or why it cannot be composed), or why it is no longer
-/// warranted; the outer error is a failed read.
-async fn booking_outcome(state: &AppState, job: &EmailJob) -> anyhow::Result<anyhow::Result<Outcome>> {
-    let cancel = |why: &str| Ok(Ok(Outcome::Cancel(why.to_owned())));
+/// Whether a claimed job is still warranted and, if so, its email: an account email as
+/// stored, a booking email composed from the booking and client as they are now. An error is a
+/// failed read.
+pub async fn prepare(state: &AppState, job: &EmailJob) -> anyhow::Result<Prepared> {
+    let domain = state.mailer.domain();
     let Some(booking_id) = job.booking_id else {
-        return cancel("no booking");
+        return Ok(match compose::account_email(job, domain) {
+            Ok(email) => Prepared::Ready(Box::new(Ready { email, source: None })),
+            Err(e) => Prepared::Invalid(format!("{e:#}")),
+        });
     };
+    let cancel = |why: &str| Ok(Prepared::Cancel(why.to_owned()));
     let Some(booking) = BookingStore::new(&state.db).get_unscoped(booking_id).await? else {
         return cancel("the booking was deleted");
     };
@@ -238,12 +312,39 @@ async fn booking_outcome(state: &AppState, job: &EmailJob) -> anyhow::Result<any
         return cancel("the client has no email address");
     };
     let therapist = AuthStore::new(&state.db).user_by_id(booking.therapist_id).await?;
-    let (name, organizer) = therapist.map(|t| (t.name, t.email)).unwrap_or_default();
-    let context = BookingContext {
-        booking: &booking,
-        client: &client,
-        therapist_name: &name,
-        organizer_email: &organizer,
+    let source = Source {
+        booking,
+        client,
+        therapist: therapist.map(|t| (t.name, t.email)).unwrap_or_default(),
+        to,
     };
-    Ok(compose::booking_email(job, &context, &to, state.mailer.domain()).map(Outcome::Send))
+    Ok(match source.compose(job, domain) {
+        Prepared::Ready(mut ready) => {
+            ready.source = Some(source);
+            Prepared::Ready(ready)
+        }
+        other => other,
+    })
+}
+
+/// The booking read again right before SMTP: `None` when it did not change, else the job
+/// cancelled if the booking no longer warrants it, or composed again (its client as `prepare`
+/// read it).
+async fn recheck(state: &AppState, job: &EmailJob, source: &mut Source) -> anyhow::Result<Option<Prepared>> {
+    let Some(booking) = BookingStore::new(&state.db)
+        .get_unscoped(source.booking.id)
+        .await?
+    else {
+        return Ok(Some(Prepared::Cancel("the booking was deleted".into())));
+    };
+    let hours = &source.client.preferences.reminder_hours;
+    let late = max_late(&state.config.emails);
+    if let Some(why) = plan::unwarranted(job, &booking, hours, Utc::now(), late) {
+        return Ok(Some(Prepared::Cancel(why.to_owned())));
+    }
+    if booking.version == source.booking.version {
+        return Ok(None);
+    }
+    source.booking = booking;
+    Ok(Some(source.compose(job, state.mailer.domain())))
 }

@@ -15,7 +15,7 @@ use crate::helpers::*;
 use crate::smtp_server::{Mode, Received, SmtpServer};
 
 /// A client record of `t` with an email, reminder hours and language.
-async fn client_with(app: &TestApp, t: &Caller, email: &str, hours: Value, lang: &str) -> String {
+pub(crate) async fn client_with(app: &TestApp, t: &Caller, email: &str, hours: Value, lang: &str) -> String {
     let body = json!({
         "name": "Ana Test", "email": email,
         "preferences": { "reminderHours": hours, "language": lang },
@@ -26,14 +26,14 @@ async fn client_with(app: &TestApp, t: &Caller, email: &str, hours: Value, lang:
 }
 
 /// The emails of `booking` as the API shows them.
-async fn emails_of(app: &TestApp, t: &Caller, booking: &str) -> Vec<Value> {
+pub(crate) async fn emails_of(app: &TestApp, t: &Caller, booking: &str) -> Vec<Value> {
     let r = app.get_as(&format!("/api/bookings/{booking}/emails"), t).await;
     assert_eq!(r.status(), 200);
     json_body(r).await["data"]["emails"].as_array().unwrap().clone()
 }
 
 /// Polls the booking's emails until `ok` holds for them.
-async fn until_emails(
+pub(crate) async fn until_emails(
     app: &TestApp,
     t: &Caller,
     booking: &str,
@@ -51,12 +51,12 @@ async fn until_emails(
     }
 }
 
-fn of_kind<'a>(emails: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub(crate) fn of_kind<'a>(emails: &'a [Value], kind: &str) -> Vec<&'a Value> {
     emails.iter().filter(|e| e["kind"] == kind).collect()
 }
 
 /// Messages received whose Message-ID names `kind` (ids are `<booking.kind...@domain>`).
-fn received(smtp: &SmtpServer, kind: &str) -> Vec<Received> {
+pub(crate) fn received(smtp: &SmtpServer, kind: &str) -> Vec<Received> {
     let (inner, first) = (format!(".{kind}."), format!("{kind}."));
     smtp.messages()
         .into_iter()
@@ -68,7 +68,12 @@ fn received(smtp: &SmtpServer, kind: &str) -> Vec<Received> {
         .collect()
 }
 
-async fn until_received(smtp: &SmtpServer, kind: &str, n: usize, within: Duration) -> Vec<Received> {
+pub(crate) async fn until_received(
+    smtp: &SmtpServer,
+    kind: &str,
+    n: usize,
+    within: Duration,
+) -> Vec<Received> {
     let deadline = Instant::now() + within;
     loop {
         let got = received(smtp, kind);
@@ -80,14 +85,14 @@ async fn until_received(smtp: &SmtpServer, kind: &str, n: usize, within: Duratio
 }
 
 /// A Madrid date `days` from today.
-fn madrid_date(days: i64) -> String {
+pub(crate) fn madrid_date(days: i64) -> String {
     (Utc::now() + Span::days(days))
         .with_timezone(&chrono_tz::Europe::Madrid)
         .format("%Y-%m-%d")
         .to_string()
 }
 
-fn ics_time(t: &str) -> String {
+pub(crate) fn ics_time(t: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(t)
         .unwrap()
         .with_timezone(&Utc)
@@ -122,7 +127,10 @@ async fn a_booking_is_confirmed_moved_and_cancelled_by_email_once_each_with_its_
         m.data
     );
     assert!(m.data.contains("text/calendar") && m.data.contains("METHOD:REQUEST"));
-    assert!(m.data.contains(&format!("UID:{id}@")) && m.data.contains("SEQUENCE:1"));
+    assert!(
+        m.data.contains(&format!("UID:{id}\r\n")) && m.data.contains("SEQUENCE:1"),
+        "the calendar event's UID is the booking id"
+    );
     let starts = booking["startsAt"].as_str().unwrap();
     assert!(
         m.data.contains(&format!("DTSTART:{}", ics_time(starts))),
@@ -588,7 +596,7 @@ async fn a_booking_moved_after_its_reminder_was_armed_never_gets_the_old_time_em
                 "date": local.format("%Y-%m-%d").to_string(), "startTime": local.format("%H:%M").to_string(),
                 "endTime": (local + Span::minutes(30)).format("%H:%M").to_string(),
                 "updatedAt": DateTime::now(),
-            }, "$addToSet": { "pendingEmails": "reschedule" }, "$inc": { "version": 1 } },
+            }, "$addToSet": { "pendingEmails": "reschedule@2" }, "$inc": { "version": 1 } },
         )
         .await
         .unwrap();

@@ -17,6 +17,8 @@ mod documents;
 mod documents_sharing;
 mod documents_transfer;
 mod emails;
+mod emails_account;
+mod emails_bookings;
 mod fuzz;
 mod helpers;
 mod http;
