@@ -11,6 +11,7 @@
 //! 2. uploads one BENCH_FILE_MB (30) MB file (upload throughput);
 //! 3. downloads it with BENCH_DOWNLOADERS (10) clients at once (download throughput, each copy's
 //!    SHA-256 checked).
+//!
 //! Before phases 1 and 3 the server's peak RSS is reset (`/proc/<pid>/clear_refs`); after each,
 //! its growth over the RSS before is printed with the target (< 10 MB) as PASS/MISS, next to the
 //! ratio of each throughput to the server's loopback `/health` round trip for scale.
@@ -44,7 +45,11 @@ fn main() -> ExitCode {
         println!("documents_http: benchmark skipped (run `cargo bench --bench documents_http` or scripts/bench-documents.sh)");
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("documents_http: {e}");
@@ -109,8 +114,12 @@ async fn run() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dhara")));
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let database = format!("dhara_bench_docs_{}", uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x"));
-    let mongo = std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?directConnection=true".into());
+    let database = format!(
+        "dhara_bench_docs_{}",
+        uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x")
+    );
+    let mongo = std::env::var("MONGODB_URI")
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?directConnection=true".into());
     let child = tokio::process::Command::new(&bin)
         .args(["serve", "--no-worker"])
         .env("PORT", port.to_string())
@@ -126,17 +135,36 @@ async fn run() -> anyhow::Result<()> {
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let pid = child.id().ok_or_else(|| anyhow!("the server exited at once"))?;
-    let server = Server { child, pid, addr: format!("127.0.0.1:{port}") };
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let server = Server {
+        child,
+        pid,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
     let base = format!("http://{}", server.addr);
     let ready = Instant::now() + Duration::from_secs(60);
-    while http.get(format!("{base}/ready")).send().await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+    while http
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+        != 200
+    {
         if Instant::now() > ready {
             bail!("the server was not ready within 60 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let result = phases(&server, &http, &base, (refused_mb, refused_uploads, file_mb, downloaders)).await;
+    let result = phases(
+        &server,
+        &http,
+        &base,
+        (refused_mb, refused_uploads, file_mb, downloaders),
+    )
+    .await;
     let cleanup = mongodb::Client::with_uri_str(&mongo).await?;
     let _ = cleanup.database(&database).drop().await;
     let mut child = server.child;
@@ -152,8 +180,19 @@ async fn phases(
 ) -> anyhow::Result<()> {
     let email = format!("bench-{}@dhara.local", uuid::Uuid::new_v4().simple());
     let body = serde_json::json!({ "name": "Bench", "email": email, "password": "bench-password", "confirmPassword": "bench-password" });
-    let session: serde_json::Value = http.post(format!("{base}/api/auth/register")).json(&body).send().await?.json().await?;
-    let token = format!("Bearer {}", session["accessToken"].as_str().ok_or_else(|| anyhow!("no token: {session}"))?);
+    let session: serde_json::Value = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = format!(
+        "Bearer {}",
+        session["accessToken"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no token: {session}"))?
+    );
 
     // /health round trip, for scale.
     let t = Instant::now();
@@ -198,7 +237,10 @@ async fn phases(
     }
 
     let verdict = |mb: f64| if mb < MAX_GROWTH_MB { "PASS" } else { "MISS" };
-    println!("documents_http on {} (server and database on this machine)", machine());
+    println!(
+        "documents_http on {} (server and database on this machine)",
+        machine()
+    );
     println!("/health round trip: {health_ms:.2} ms");
     println!(
         "refused: {refused_uploads} uploads of {:.0} MB at once, {streamed_mb:.0} MB sent before the 413s, {:.1} s; peak RSS growth {refused_peak:.1} MB (target < {MAX_GROWTH_MB} MB: {})",
@@ -216,7 +258,11 @@ async fn phases(
         (downloaders * file_mb) as f64 / download_secs,
         verdict(download_peak)
     );
-    println!("server RSS at the end: {:.1} MB (peak since the last reset {:.1} MB)", server.memory_mb("VmRSS"), server.memory_mb("VmHWM"));
+    println!(
+        "server RSS at the end: {:.1} MB (peak since the last reset {:.1} MB)",
+        server.memory_mb("VmRSS"),
+        server.memory_mb("VmHWM")
+    );
     Ok(())
 }
 
@@ -224,30 +270,58 @@ fn machine() -> String {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     format!("{cpus} cpus ({model})")
 }
 
 async fn max_file_bytes(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<usize> {
-    let usage: serde_json::Value = http.get(format!("{base}/api/documents/usage")).header("Authorization", token).send().await?.json().await?;
-    usage["data"]["maxFileSize"].as_u64().map(|n| n as usize).ok_or_else(|| anyhow!("no maxFileSize in {usage}"))
+    let usage: serde_json::Value = http
+        .get(format!("{base}/api/documents/usage"))
+        .header("Authorization", token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    usage["data"]["maxFileSize"]
+        .as_u64()
+        .map(|n| n as usize)
+        .ok_or_else(|| anyhow!("no maxFileSize in {usage}"))
 }
 
 async fn upload(http: &reqwest::Client, base: &str, token: &str, bytes: Vec<u8>) -> anyhow::Result<String> {
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name("bench.pdf"));
-    let r = http.post(format!("{base}/api/documents/upload")).header("Authorization", token).multipart(form).send().await?;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("bench.pdf"),
+    );
+    let r = http
+        .post(format!("{base}/api/documents/upload"))
+        .header("Authorization", token)
+        .multipart(form)
+        .send()
+        .await?;
     let status = r.status();
     let body: serde_json::Value = r.json().await?;
     if status != 201 {
         bail!("upload answered {status}: {body}");
     }
-    body["data"]["id"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no id in {body}"))
+    body["data"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no id in {body}"))
 }
 
 /// Downloads document `id`, hashing as it arrives (nothing kept); the SHA-256.
 async fn download(http: &reqwest::Client, base: &str, token: &str, id: &str) -> anyhow::Result<String> {
-    let mut r = http.get(format!("{base}/api/documents/{id}/download")).header("Authorization", token).send().await?;
+    let mut r = http
+        .get(format!("{base}/api/documents/{id}/download"))
+        .header("Authorization", token)
+        .send()
+        .await?;
     if r.status() != 200 {
         bail!("download answered {}", r.status());
     }
@@ -266,13 +340,19 @@ async fn refused_upload(addr: &str, token: &str, len: usize, seed: u64) -> anyho
          Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
     s.write_all(head.as_bytes()).await?;
-    let part = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\r\n");
+    let part = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\r\n"
+    );
     let block = pdf(256 * 1024, seed);
     let (mut read, mut write) = s.into_split();
     let answer = tokio::spawn(async move {
         let mut buf = vec![0u8; 1024];
         let n = read.read(&mut buf).await.unwrap_or(0);
-        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     });
     let mut sent = 0;
     let frame = |b: &[u8]| [format!("{:x}\r\n", b.len()).as_bytes(), b, b"\r\n"].concat();
