@@ -12,6 +12,7 @@ use mongodb::bson::{doc, DateTime, Document};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::procs::{free_port, signal, worker_process};
 use crate::smtp_server::{Mode, Received, SmtpServer};
 
 /// A client record of `t` with an email, reminder hours and language.
@@ -340,41 +341,6 @@ async fn three_workers_deliver_500_due_reminders_exactly_once() {
         observed, 500.0,
         "each send's lag observed once, across the workers"
     );
-}
-
-/// Starts `dhara worker` as its own process on `database`.
-fn worker_process(database: &str, smtp: &str, extra: &[(&str, &str)]) -> tokio::process::Child {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_dhara"));
-    cmd.arg("worker")
-        .env("DHARA_ENV", "test")
-        .env("DHARA_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-        .env("MONGODB_URI", mongodb_uri())
-        .env("MONGODB_DATABASE", database)
-        .env("REDIS_URL", "")
-        .env("SMTP_URL", smtp)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start dhara worker")
-}
-
-async fn signal(child: &tokio::process::Child, sig: &str) {
-    let pid = child.id().expect("running").to_string();
-    let ok = tokio::process::Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .await
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig}");
-}
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
 }
 
 const SHORT_LEASE: &[(&str, &str)] = &[

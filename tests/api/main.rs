@@ -22,5 +22,6 @@ mod memory;
 mod ops;
 mod payments;
 mod practice;
+mod procs;
 mod shape;
 mod smtp_server;
