@@ -57,7 +57,7 @@ fn of_kind<'a>(emails: &'a [Value], kind: &str) -> Vec<&'a Value> {
 }
 
 /// Messages received whose Message-ID names `kind` (ids are `<booking.kind...@domain>`).
-fn received(smtp: &SmtpServer, kind: &str) -> Vec<Received> {
+pub(crate) fn received(smtp: &SmtpServer, kind: &str) -> Vec<Received> {
     let (inner, first) = (format!(".{kind}."), format!("{kind}."));
     smtp.messages()
         .into_iter()
@@ -220,7 +220,7 @@ async fn a_booking_is_confirmed_moved_and_cancelled_by_email_once_each_with_its_
 /// `n` upcoming bookings of one client written straight to the database with their email
 /// request and no jobs, as a writer that stopped right after its booking write leaves them;
 /// each warrants its 2 h reminder, due a few minutes ago.
-async fn unarmed_due_reminders(app: &TestApp, t: &Caller, n: usize) -> Vec<ObjectId> {
+pub(crate) async fn unarmed_due_reminders(app: &TestApp, t: &Caller, n: usize) -> Vec<ObjectId> {
     let client = client_with(app, t, "due@example.com", json!([2]), "es").await;
     let now = Utc::now();
     let bookings: Vec<Booking> = (0..n)
@@ -293,7 +293,7 @@ async fn states(app: &TestApp, kind: &str) -> HashMap<String, u64> {
     out
 }
 
-async fn until_all_sent(app: &TestApp, kind: &str, n: u64, within: Duration) {
+pub(crate) async fn until_all_sent(app: &TestApp, kind: &str, n: u64, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         let s = states(app, kind).await;
@@ -343,7 +343,7 @@ async fn three_workers_deliver_500_due_reminders_exactly_once() {
     );
 }
 
-const SHORT_LEASE: &[(&str, &str)] = &[
+pub(crate) const SHORT_LEASE: &[(&str, &str)] = &[
     ("DHARA_EMAILS__LEASE_SECONDS", "7"),
     ("DHARA_EMAILS__SMTP_TIMEOUT_SECONDS", "1"),
 ];
