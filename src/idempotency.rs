@@ -20,7 +20,6 @@ use crate::http::extract::{parse_body, RawBody};
 
 const KEYS: &str = "idempotency_keys";
 const TTL_MS: i64 = 24 * 3600 * 1000;
-const LEASE_MS: i64 = 60_000;
 const MAX_STORED_BODY: usize = 1 << 20;
 
 /// The key of a request, if it carries one (validated).
@@ -150,8 +149,9 @@ where
     // This attempt's mark on the key: renewals, the outcome and a release apply only while the
     // key is still this attempt's (a takeover after a lost lease makes it another's).
     let owner = ObjectId::new();
+    let lease_ms = state.config.http.idempotency_lease_seconds as i64 * 1000;
     loop {
-        match begin(&coll, &id, &fingerprint, owner).await? {
+        match begin(&coll, &id, &fingerprint, owner, lease_ms).await? {
             Begun::Replay(record) => return replay(&record),
             Begun::Mine => break,
             Begun::Busy if tokio::time::Instant::now() < deadline => {
@@ -167,7 +167,7 @@ where
             }
         }
     }
-    detached(run_and_record(coll, id, owner, work)).await
+    detached(run_and_record(coll, id, owner, lease_ms, work)).await
 }
 
 /// How long a retry waits for another attempt of its key to finish before answering 409.
@@ -188,11 +188,12 @@ async fn begin(
     id: &str,
     fingerprint: &str,
     owner: ObjectId,
+    lease_ms: i64,
 ) -> ApiResult<Begun> {
     let now = DateTime::now().timestamp_millis();
     let record = doc! {
         "_id": id, "fingerprint": fingerprint, "state": "processing", "owner": owner,
-        "leaseUntil": DateTime::from_millis(now + LEASE_MS),
+        "leaseUntil": DateTime::from_millis(now + lease_ms),
         "createdAt": DateTime::from_millis(now), "expiresAt": DateTime::from_millis(now + TTL_MS),
     };
     match coll.insert_one(record).await {
@@ -217,7 +218,7 @@ async fn begin(
     let taken = coll
         .update_one(
             doc! { "_id": id, "state": "processing", "leaseUntil": { "$lt": DateTime::from_millis(now) } },
-            doc! { "$set": { "leaseUntil": DateTime::from_millis(now + LEASE_MS), "owner": owner } },
+            doc! { "$set": { "leaseUntil": DateTime::from_millis(now + lease_ms), "owner": owner } },
         )
         .await?;
     Ok(if taken.modified_count == 0 {
@@ -232,6 +233,7 @@ async fn run_and_record<Fut>(
     coll: mongodb::Collection<Document>,
     id: String,
     owner: ObjectId,
+    lease_ms: i64,
     work: Fut,
 ) -> ApiResult<Response>
 where
@@ -241,8 +243,8 @@ where
     let outcome = loop {
         tokio::select! {
             done = &mut task => break done,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(LEASE_MS as u64 / 3)) => {
-                let until = DateTime::from_millis(DateTime::now().timestamp_millis() + LEASE_MS);
+            _ = tokio::time::sleep(std::time::Duration::from_millis(lease_ms as u64 / 3)) => {
+                let until = DateTime::from_millis(DateTime::now().timestamp_millis() + lease_ms);
                 let renew = coll.update_one(
                     doc! { "_id": &id, "state": "processing", "owner": owner },
                     doc! { "$set": { "leaseUntil": until } },

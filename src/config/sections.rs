@@ -17,6 +17,10 @@ pub struct HttpConfig {
     pub max_queued: usize,
     pub json_body_limit_bytes: usize,
     pub shutdown_grace_seconds: u64,
+    /// How long a keyed write's claim on its `Idempotency-Key` outlives its last renewal
+    /// (renewed every third of it while the write runs): how long a retry of a write whose
+    /// instance died waits before running it again.
+    pub idempotency_lease_seconds: u64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub timeouts: TimeoutConfig,
 }

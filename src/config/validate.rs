@@ -16,6 +16,11 @@ impl Config {
             "http.json_body_limit_bytes",
             "must be at least 1024",
         )?;
+        ensure(
+            (3..=3600).contains(&h.idempotency_lease_seconds),
+            "http.idempotency_lease_seconds",
+            "must be between 3 and 3600",
+        )?;
         let t = &h.timeouts;
         for (key, v) in [
             ("http.timeouts.auth_seconds", t.auth_seconds),

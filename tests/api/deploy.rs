@@ -1,19 +1,11 @@
 //! Deployment files: systemd units verify, and NGINX with the repo's proxy rules balances two
 //! real instances and survives losing one.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use crate::helpers::*;
-
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dhara-{name}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::procs::{start_nginx, temp_dir, REPO};
 
 #[tokio::test]
 async fn systemd_units_verify_cleanly() {
@@ -38,92 +30,6 @@ async fn systemd_units_verify_cleanly() {
     assert!(own.is_empty(), "warnings about our units: {own:?}");
 }
 
-struct Nginx {
-    child: tokio::process::Child,
-    port: u16,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
-
-async fn start_nginx(upstreams: &[String]) -> Nginx {
-    let dir = temp_dir("nginx");
-    let port = free_port().await;
-    let servers: String = upstreams
-        .iter()
-        .map(|u| format!("        server {u} max_fails=1 fail_timeout=30s;\n"))
-        .collect();
-    let conf = format!(
-        r#"
-daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    upstream dhara_backend {{
-        least_conn;
-{servers}        keepalive 8;
-    }}
-    map $http_x_request_id $request_id_or_new {{
-        default $http_x_request_id;
-        ""      $request_id;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        include {repo}/nginx/dhara-proxy.conf;
-    }}
-}}
-"#,
-        dir = dir.display(),
-        repo = REPO,
-    );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let test = std::process::Command::new("nginx")
-        .args(["-t", "-p"])
-        .arg(&dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .output()
-        .expect("nginx (Debian package nginx-light) must be installed");
-    assert!(
-        test.status.success(),
-        "nginx -t: {}",
-        String::from_utf8_lossy(&test.stderr)
-    );
-    let child = tokio::process::Command::new("nginx")
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Nginx { child, port }
-}
-
 async fn health_count(app: &TestApp) -> u64 {
     let text = app.get("/metrics").await.text().await.unwrap();
     text.lines()
@@ -140,7 +46,12 @@ async fn nginx_balances_two_instances_and_survives_losing_one() {
         ("DHARA_REDIS__PREFIX", a.config.redis.prefix.as_str()),
     ];
     let b = spawn_app_with(&shared).await;
-    let nginx = start_nginx(&[a.socket_addr(), b.socket_addr()]).await;
+    let nginx = start_nginx(
+        &[a.socket_addr(), b.socket_addr()],
+        "max_fails=1 fail_timeout=30s",
+        "",
+    )
+    .await;
     let front = format!("http://127.0.0.1:{}", nginx.port);
     let client = reqwest::Client::new();
 

@@ -12,6 +12,7 @@ use mongodb::bson::{doc, DateTime, Document};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::procs::{free_port, signal, worker_process};
 use crate::smtp_server::{Mode, Received, SmtpServer};
 
 /// A client record of `t` with an email, reminder hours and language.
@@ -227,7 +228,7 @@ async fn a_booking_is_confirmed_moved_and_cancelled_by_email_once_each_with_its_
 /// `n` upcoming bookings of one client written straight to the database with their email
 /// request and no jobs, as a writer that stopped right after its booking write leaves them;
 /// each warrants its 2 h reminder, due a few minutes ago.
-async fn unarmed_due_reminders(app: &TestApp, t: &Caller, n: usize) -> Vec<ObjectId> {
+pub(crate) async fn unarmed_due_reminders(app: &TestApp, t: &Caller, n: usize) -> Vec<ObjectId> {
     let client = client_with(app, t, "due@example.com", json!([2]), "es").await;
     let now = Utc::now();
     let bookings: Vec<Booking> = (0..n)
@@ -300,7 +301,7 @@ async fn states(app: &TestApp, kind: &str) -> HashMap<String, u64> {
     out
 }
 
-async fn until_all_sent(app: &TestApp, kind: &str, n: u64, within: Duration) {
+pub(crate) async fn until_all_sent(app: &TestApp, kind: &str, n: u64, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         let s = states(app, kind).await;
@@ -350,42 +351,7 @@ async fn three_workers_deliver_500_due_reminders_exactly_once() {
     );
 }
 
-/// Starts `dhara worker` as its own process on `database`.
-fn worker_process(database: &str, smtp: &str, extra: &[(&str, &str)]) -> tokio::process::Child {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_dhara"));
-    cmd.arg("worker")
-        .env("DHARA_ENV", "test")
-        .env("DHARA_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-        .env("MONGODB_URI", mongodb_uri())
-        .env("MONGODB_DATABASE", database)
-        .env("REDIS_URL", "")
-        .env("SMTP_URL", smtp)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start dhara worker")
-}
-
-async fn signal(child: &tokio::process::Child, sig: &str) {
-    let pid = child.id().expect("running").to_string();
-    let ok = tokio::process::Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .await
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig}");
-}
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
-
-const SHORT_LEASE: &[(&str, &str)] = &[
+pub(crate) const SHORT_LEASE: &[(&str, &str)] = &[
     ("DHARA_EMAILS__LEASE_SECONDS", "7"),
     ("DHARA_EMAILS__SMTP_TIMEOUT_SECONDS", "1"),
 ];
