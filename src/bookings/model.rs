@@ -378,7 +378,7 @@ impl UpdateBooking {
 }
 
 /// Optional body of complete / no-show.
-#[derive(Debug, Default, Deserialize, Validate)]
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusChange {
     pub version: Option<i64>,
@@ -387,7 +387,7 @@ pub struct StatusChange {
 }
 
 /// `POST /api/availability/check-slot`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckSlot {
     pub therapist_id: String,

@@ -18,6 +18,8 @@ pub struct HttpConfig {
     pub json_body_limit_bytes: usize,
     pub shutdown_grace_seconds: u64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Serve the API reference (Swagger UI) at `/api/docs`; off in production.
+    pub api_docs: bool,
     pub timeouts: TimeoutConfig,
 }
 
