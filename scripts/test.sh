@@ -14,6 +14,9 @@ if [ -z "${MONGODB_URI:-}" ]; then
   # aborting each other's transactions. Against it, run one test at a time.
   export RUST_TEST_THREADS="${RUST_TEST_THREADS:-1}"
 fi
+# The OpenAPI tests run schemathesis and openapi-spec-validator (pinned) from their own venv.
+DHARA_SCHEMATHESIS_BIN="$(bash scripts/schemathesis.sh)"
+export DHARA_SCHEMATHESIS_BIN
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

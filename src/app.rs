@@ -212,7 +212,13 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The full router: every resource plus the middleware stack (innermost first below).
 pub fn router(state: AppState) -> Router {
     let config = &state.config;
+    let reference = if config.http.api_docs {
+        crate::openapi::reference()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(reference)
         .merge(crate::ops::routes())
         .merge(crate::auth::routes())
         .merge(crate::clients::routes())

@@ -1,4 +1,4 @@
-//! The `dhara` command: serve | worker | indexes | seed.
+//! The `dhara` command: serve | worker | indexes | seed | openapi.
 
 use std::process::ExitCode;
 
@@ -59,11 +59,17 @@ enum Command {
         #[arg(long, default_value = "demo-password")]
         password: String,
     },
+    /// Print the OpenAPI 3.1 document of the API (what `/api/openapi.json` serves) and exit.
+    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        println!("{}", dhara::openapi::document_json());
+        return ExitCode::SUCCESS;
+    }
     let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -95,6 +101,7 @@ async fn main() -> ExitCode {
             };
             seed_command(config, opts).await
         }
+        Command::Openapi => unreachable!("answered before the configuration is loaded"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,17 +12,17 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
 
 use crate::app::AppState;
 use crate::cache::family::Family;
 use crate::error::{ApiError, ApiResult};
 use crate::http::client_ip::ClientIp;
+use crate::http::docs::{Message, TooManyRequests, WrongCredentials};
 use crate::http::envelope;
 use crate::http::extract::{parse_json, ValidatedJson};
 use extract::AuthUser;
 use model::{
-    ChangePasswordRequest, ForgotPasswordRequest, LoginRequest, LogoutRequest, RefreshRequest,
+    ChangePasswordRequest, ForgotPasswordRequest, LoginRequest, LogoutRequest, Me, RefreshRequest,
     RegisterRequest, ResetPasswordRequest, Role, Session, UserType, UserView,
 };
 use store::AuthStore;
@@ -43,8 +43,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Creates a therapist account (or a client one with `userType: "cliente"`).
-#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = Session), (status = 400), (status = 409), (status = 429)))]
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", security(()), request_body = RegisterRequest,
+    responses((status = 201, body = Session), (status = 409, description = "`EMAIL_TAKEN`"), TooManyRequests))]
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -60,8 +60,8 @@ pub async fn register(
 }
 
 /// Creates a client account from the booking site.
-#[utoipa::path(post, path = "/api/clients/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = Session), (status = 400), (status = 409), (status = 429)))]
+#[utoipa::path(post, path = "/api/clients/register", tag = "auth", security(()), request_body = RegisterRequest,
+    responses((status = 201, body = Session), (status = 409, description = "`EMAIL_TAKEN`"), TooManyRequests))]
 pub async fn client_register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -76,8 +76,8 @@ pub async fn client_register(
 }
 
 /// Signs in; `userType` restricts the account type.
-#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = Session), (status = 400), (status = 401), (status = 429)))]
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", security(()), request_body = LoginRequest,
+    responses((status = 200, body = Session), WrongCredentials, TooManyRequests))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -88,8 +88,8 @@ pub async fn login(
 }
 
 /// Signs a client of the booking site in.
-#[utoipa::path(post, path = "/api/clients/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = Session), (status = 400), (status = 401), (status = 429)))]
+#[utoipa::path(post, path = "/api/clients/login", tag = "auth", security(()), request_body = LoginRequest,
+    responses((status = 200, body = Session), WrongCredentials, TooManyRequests))]
 pub async fn client_login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -109,8 +109,8 @@ async fn sign_in(
 }
 
 /// Exchanges a refresh token for a new pair (the old one is spent).
-#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = Session), (status = 401), (status = 429)))]
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", security(()), request_body = RefreshRequest,
+    responses((status = 200, body = Session), (status = 401, description = "Invalid, expired or spent refresh token"), TooManyRequests))]
 pub async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -122,8 +122,8 @@ pub async fn refresh(
 }
 
 /// Ends the session of the given refresh token, or every session of the bearer.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = LogoutRequest,
-    responses((status = 200), (status = 401)))]
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security((), ("therapist" = []), ("client" = [])),
+    request_body = LogoutRequest, responses((status = 200, body = Message)))]
 pub async fn logout(
     State(state): State<AppState>,
     user: Option<AuthUser>,
@@ -153,7 +153,8 @@ pub async fn logout(
 }
 
 /// The signed-in user.
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth", responses((status = 200), (status = 401)))]
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("therapist" = []), ("client" = [])),
+    responses((status = 200, body = Me)))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     // The extractor has checked the account and its tokens on the primary; the body is cached.
     let fill = || async {
@@ -161,7 +162,10 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Resp
             .user_by_id(user.id)
             .await?
             .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
-        let body = json!({ "success": true, "user": UserView::from(&found) });
+        let body = Me {
+            success: true,
+            user: UserView::from(&found),
+        };
         Ok(serde_json::to_vec(&body).map_err(anyhow::Error::from)?.into())
     };
     let (body, _) = state.cache.get_or_fill(Family::User, user.id, "", fill).await?;
@@ -169,8 +173,8 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Resp
 }
 
 /// Changes the password (current one required); other sessions end, this one continues.
-#[utoipa::path(post, path = "/api/auth/change-password", tag = "auth", request_body = ChangePasswordRequest,
-    responses((status = 200, body = Session), (status = 400), (status = 401), (status = 429)))]
+#[utoipa::path(post, path = "/api/auth/change-password", tag = "auth", security(("therapist" = []), ("client" = [])),
+    request_body = ChangePasswordRequest, responses((status = 200, body = Session), TooManyRequests))]
 pub async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -193,8 +197,8 @@ pub async fn change_password(
 }
 
 /// Emails a reset link when the account exists; answers the same either way.
-#[utoipa::path(post, path = "/api/auth/forgot-password", tag = "auth", request_body = ForgotPasswordRequest,
-    responses((status = 200), (status = 400), (status = 429)))]
+#[utoipa::path(post, path = "/api/auth/forgot-password", tag = "auth", security(()), request_body = ForgotPasswordRequest,
+    responses((status = 200, body = Message), TooManyRequests))]
 pub async fn forgot_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -230,8 +234,8 @@ pub async fn forgot_password(
 }
 
 /// Sets a new password with a single-use reset token.
-#[utoipa::path(post, path = "/api/auth/reset-password", tag = "auth", request_body = ResetPasswordRequest,
-    responses((status = 200), (status = 400)))]
+#[utoipa::path(post, path = "/api/auth/reset-password", tag = "auth", security(()), request_body = ResetPasswordRequest,
+    responses((status = 200, body = Message)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     ValidatedJson(req): ValidatedJson<ResetPasswordRequest>,

@@ -86,12 +86,15 @@ pub fn default_timezone() -> String {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
+    #[schema(value_type = crate::http::docs::ObjectIdText)]
     pub id: String,
     #[serde(rename = "_id")]
+    #[schema(value_type = crate::http::docs::ObjectIdText)]
     pub underscore_id: String,
     pub name: String,
     pub email: String,
     /// `terapeuta`, `cliente` or `admin`.
+    #[schema(pattern = "^(terapeuta|cliente|admin)$")]
     pub role: &'static str,
     pub avatar: Option<String>,
     pub is_verified: bool,
@@ -174,13 +177,18 @@ fn trimmed<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 pub struct RegisterRequest {
     #[serde(deserialize_with = "trimmed")]
     #[validate(length(min = 1, max = 120, message = "must be 1 to 120 characters"))]
+    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
     pub name: String,
     #[serde(deserialize_with = "email")]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// The same as `password`.
     #[validate(must_match(other = "password", message = "must match password"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub confirm_password: String,
     #[serde(default)]
     pub user_type: Option<UserType>,
@@ -192,8 +200,10 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     #[serde(deserialize_with = "email")]
     #[validate(length(min = 3, max = 254, message = "is required"))]
+    #[schema(min_length = 3, max_length = 254, pattern = r"\S")]
     pub email: String,
     #[validate(length(min = 1, max = 1024, message = "is required"))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
     #[serde(default)]
     pub remember_me: bool,
@@ -206,6 +216,7 @@ pub struct LoginRequest {
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     #[validate(length(min = 16, max = 512, message = "is not a valid refresh token"))]
+    #[schema(min_length = 16, max_length = 512)]
     pub refresh_token: String,
 }
 
@@ -222,10 +233,14 @@ pub struct LogoutRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
     #[validate(length(min = 1, max = 1024, message = "is required"))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub current_password: String,
     #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
+    /// The same as `newPassword`.
     #[validate(must_match(other = "new_password", message = "must match newPassword"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub confirm_password: String,
 }
 
@@ -235,6 +250,7 @@ pub struct ChangePasswordRequest {
 pub struct ForgotPasswordRequest {
     #[serde(deserialize_with = "email")]
     #[validate(email(message = "must be a valid email address"))]
+    #[schema(format = Email)]
     pub email: String,
 }
 
@@ -243,10 +259,14 @@ pub struct ForgotPasswordRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ResetPasswordRequest {
     #[validate(length(min = 16, max = 512, message = "is not a valid reset token"))]
+    #[schema(min_length = 16, max_length = 512)]
     pub token: String,
     #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// The same as `password`.
     #[validate(must_match(other = "password", message = "must match password"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub confirm_password: String,
 }
 
@@ -259,5 +279,12 @@ pub struct Session {
     pub refresh_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+    pub user: UserView,
+}
+
+/// `GET /api/auth/me`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub success: bool,
     pub user: UserView,
 }

@@ -31,7 +31,10 @@ fn absence_view(b: &Block, zone: Tz) -> Value {
 }
 
 /// The caller's absences.
-#[utoipa::path(get, path = "/api/availability/exceptions", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/availability/exceptions", tag = "availability",
+    security(("therapist" = [])),
+    params(super::model::DateRange),
+    responses((status = 200, body = crate::http::docs::Data<Vec<super::docs::AbsenceView>>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn list_absences(
     State(state): State<AppState>,
     me: Therapist,
@@ -48,7 +51,10 @@ pub async fn list_absences(
 }
 
 /// Records an absence (vacation, sick leave...).
-#[utoipa::path(post, path = "/api/availability/exceptions", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/availability/exceptions", tag = "availability",
+    security(("therapist" = [])),
+    request_body = super::model::AbsenceInput,
+    responses((status = 201, body = crate::http::docs::Data<super::docs::AbsenceView>)))]
 pub async fn create_absence(
     State(state): State<AppState>,
     me: Therapist,
@@ -59,7 +65,11 @@ pub async fn create_absence(
 }
 
 /// Changes an absence.
-#[utoipa::path(put, path = "/api/availability/exceptions/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/api/availability/exceptions/{id}", tag = "availability",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    request_body = super::model::AbsenceInput,
+    responses((status = 200, body = crate::http::docs::Data<super::docs::AbsenceView>)))]
 pub async fn update_absence(
     State(state): State<AppState>,
     me: Therapist,
@@ -72,7 +82,10 @@ pub async fn update_absence(
 }
 
 /// Removes an absence.
-#[utoipa::path(delete, path = "/api/availability/exceptions/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(delete, path = "/api/availability/exceptions/{id}", tag = "availability",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Message)))]
 pub async fn delete_absence(
     State(state): State<AppState>,
     me: Therapist,

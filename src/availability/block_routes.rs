@@ -20,7 +20,10 @@ use crate::error::ApiResult;
 use crate::http::extract::{ApiQuery, ValidatedJson};
 
 /// Creates a block (bare JSON, as the dashboard reads it).
-#[utoipa::path(post, path = "/api/availability/blocks", tag = "availability", responses((status = 201), (status = 400)))]
+#[utoipa::path(post, path = "/api/availability/blocks", tag = "availability",
+    security(("therapist" = [])),
+    request_body = super::blocks::BlockInput,
+    responses((status = 201, body = super::docs::BlockView)))]
 pub async fn create_block(
     State(state): State<AppState>,
     me: Therapist,
@@ -31,7 +34,11 @@ pub async fn create_block(
 }
 
 /// Updates a block (bare JSON): what the body leaves out keeps its value.
-#[utoipa::path(put, path = "/api/availability/blocks/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/api/availability/blocks/{id}", tag = "availability",
+    security(("therapist" = [])),
+    params(("id" = String, Path, description = "A block's id (a schedule block's id is read-only: 400)")),
+    request_body = super::blocks::BlockInput,
+    responses((status = 200, body = super::docs::BlockView)))]
 pub async fn update_block(
     State(state): State<AppState>,
     me: Therapist,
@@ -47,7 +54,10 @@ pub async fn update_block(
 }
 
 /// Deletes a block (bare JSON).
-#[utoipa::path(delete, path = "/api/availability/blocks/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(delete, path = "/api/availability/blocks/{id}", tag = "availability",
+    security(("therapist" = [])),
+    params(("id" = String, Path, description = "A block's id (a schedule block's id is read-only: 400)")),
+    responses((status = 200, body = super::docs::BlockDeleted)))]
 pub async fn delete_block(
     State(state): State<AppState>,
     me: Therapist,
@@ -64,7 +74,10 @@ pub async fn delete_block(
 /// The therapist's time blocks over a range (bare JSON list), with the weekly schedule as
 /// read-only recurring `availability` blocks (`source: "schedule"`), each with its
 /// `occurrences` in the range.
-#[utoipa::path(get, path = "/api/availability/therapist/{id}/blocks", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/availability/therapist/{id}/blocks", tag = "availability",
+    security(("therapist" = [])),
+    params(crate::http::docs::TherapistPath, super::model::DateRange),
+    responses((status = 200, body = Vec<super::docs::BlockView>)))]
 pub async fn list_blocks(
     State(state): State<AppState>,
     me: Therapist,

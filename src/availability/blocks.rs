@@ -20,7 +20,7 @@ pub const SCHEDULE_ID_PREFIX: &str = "schedule-";
 /// `POST /blocks` and `PUT /blocks/:id` body, as the dashboard sends it. Fields it sends that
 /// mean nothing here (`id`, `therapistId`, `timezone`, `version`...) are ignored; empty strings
 /// count as absent. `date` is the older one-day form (`startDate` = `endDate` = `date`).
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockInput {
     #[serde(rename = "type")]

@@ -6,6 +6,7 @@ pub mod absences;
 pub mod block_routes;
 pub mod block_views;
 pub mod blocks;
+pub mod docs;
 pub mod model;
 pub mod open_time;
 pub mod query;

@@ -180,7 +180,7 @@ pub struct Block {
 }
 
 /// `PUT /api/availability/schedule` body (checked by `schedule::into_schedule`).
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleInput {
     pub timezone: String,
@@ -201,7 +201,7 @@ fn ninety() -> u32 {
 }
 
 /// An absence (`startDate`..`endDate`, whole days).
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AbsenceInput {
     pub start_date: Option<String>,
@@ -228,7 +228,8 @@ pub struct AbsencePatch {
 /// `?startDate&endDate` (local dates `YYYY-MM-DD`, or ISO instants read in the therapist's
 /// zone), `therapistId` (`current` or the caller's id), `sessionDuration`. Other parameters the
 /// dashboard sends (`view`...) are ignored.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct DateRange {
     pub start_date: Option<String>,

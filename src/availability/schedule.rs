@@ -67,7 +67,9 @@ impl ScheduleInput {
 }
 
 /// The caller's booking rules (defaults until set).
-#[utoipa::path(get, path = "/api/availability/schedule", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/availability/schedule", tag = "availability",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<crate::availability::model::Schedule>)))]
 pub async fn get_schedule(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     Ok(envelope::ok(
         AvailabilityStore::new(&state.db).schedule(me.0.id).await?,
@@ -75,7 +77,10 @@ pub async fn get_schedule(State(state): State<AppState>, me: Therapist) -> ApiRe
 }
 
 /// Replaces the caller's booking rules.
-#[utoipa::path(put, path = "/api/availability/schedule", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/api/availability/schedule", tag = "availability",
+    security(("therapist" = [])),
+    request_body = super::model::ScheduleInput,
+    responses((status = 200, body = crate::http::docs::Data<crate::availability::model::Schedule>)))]
 pub async fn put_schedule(
     State(state): State<AppState>,
     me: Therapist,

@@ -50,7 +50,10 @@ async fn window(state: &AppState, me: &Therapist, q: &DateRange, default_days: i
 
 /// Booked share of open time (working hours and `availability` blocks, less absences and
 /// `unavailable` blocks) over a range; `totalAvailableHours` is what the dashboard reads.
-#[utoipa::path(get, path = "/api/availability/analysis/occupancy", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/availability/analysis/occupancy", tag = "availability",
+    security(("therapist" = [])),
+    params(crate::availability::model::DateRange),
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::Occupancy>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn occupancy(
     State(state): State<AppState>,
     me: Therapist,
@@ -77,7 +80,10 @@ pub async fn occupancy(
 
 /// Bookings, absences, block windows and working hours (`source: "schedule"`) as calendar
 /// events.
-#[utoipa::path(get, path = "/api/availability/calendar/events", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/availability/calendar/events", tag = "availability",
+    security(("therapist" = [])),
+    params(crate::availability::model::DateRange),
+    responses((status = 200, body = crate::http::docs::Data<Vec<crate::bookings::docs::CalendarEvent>>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn calendar_events(
     State(state): State<AppState>,
     me: Therapist,

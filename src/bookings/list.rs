@@ -78,7 +78,10 @@ fn list_body(data: Vec<Value>, total: u64, page: &Page, next_cursor: Option<Stri
 }
 
 /// Lists the caller's bookings with each client embedded (one extra query per page).
-#[utoipa::path(get, path = "/api/bookings", tag = "bookings", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/bookings", tag = "bookings",
+    security(("therapist" = [])),
+    params(super::query::BookingListQuery),
+    responses((status = 200, body = crate::http::pagination::CountedList<crate::bookings::docs::BookingView>)))]
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
@@ -119,7 +122,10 @@ async fn list_page(state: &AppState, me: &Therapist, q: BookingListQuery) -> Api
 }
 
 /// One booking with its client.
-#[utoipa::path(get, path = "/api/bookings/{id}", tag = "bookings", responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/bookings/{id}", tag = "bookings",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>)))]
 pub async fn get_one(
     State(state): State<AppState>,
     me: Therapist,
@@ -130,7 +136,10 @@ pub async fn get_one(
 }
 
 /// The next bookings still to happen.
-#[utoipa::path(get, path = "/api/bookings/upcoming", tag = "bookings", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/bookings/upcoming", tag = "bookings",
+    security(("therapist" = [])),
+    params(super::query::LimitQuery),
+    responses((status = 200, body = crate::bookings::docs::Upcoming)))]
 pub async fn upcoming(
     State(state): State<AppState>,
     me: Therapist,
@@ -150,7 +159,10 @@ pub async fn upcoming(
 }
 
 /// The signed-in client's own bookings.
-#[utoipa::path(get, path = "/api/bookings/client", tag = "bookings", responses((status = 200), (status = 403)))]
+#[utoipa::path(get, path = "/api/bookings/client", tag = "bookings",
+    security(("client" = [])),
+    params(super::query::BookingListQuery),
+    responses((status = 200, body = crate::http::pagination::CountedList<crate::bookings::docs::BookingView>)))]
 pub async fn client_list(
     State(state): State<AppState>,
     me: ClientUser,

@@ -379,7 +379,7 @@ impl UpdateBooking {
 }
 
 /// Optional body of complete / no-show.
-#[derive(Debug, Default, Deserialize, Validate)]
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusChange {
     pub version: Option<i64>,
@@ -388,7 +388,7 @@ pub struct StatusChange {
 }
 
 /// `POST /api/availability/check-slot`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckSlot {
     pub therapist_id: String,

@@ -12,7 +12,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::query::date_bound;
 
 /// `GET /api/bookings` query (camelCase and the dashboard's snake_case aliases).
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingListQuery {
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
@@ -39,7 +40,7 @@ pub struct BookingListQuery {
 }
 
 /// Sort fields of the booking list (`dateTime` is the dashboard's name for chronological).
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum BookingSort {
     #[serde(alias = "startsAt", alias = "dateTime", alias = "startTime")]
@@ -112,14 +113,16 @@ pub fn day(d: NaiveDate) -> String {
 }
 
 /// `?limit` of the upcoming list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitQuery {
     pub limit: Option<u64>,
 }
 
 /// `?startDate&endDate` (days of the therapist's calendar or ISO instants; default: this
 /// month, in the therapist's zone), `therapistId` as the caller.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct RangeQuery {
     #[serde(alias = "start_date", alias = "date_from", alias = "dateFrom")]
@@ -131,7 +134,8 @@ pub struct RangeQuery {
 }
 
 /// `?date&startTime&endTime[&excludeBookingId]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckQuery {
     pub date: String,
@@ -141,7 +145,8 @@ pub struct CheckQuery {
 }
 
 /// `?sessionDuration=60`.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct DurationQuery {
     pub session_duration: Option<u32>,

@@ -40,7 +40,10 @@ fn slot_view(zone: Tz, s: &Slot) -> Value {
 }
 
 /// Public: free slots of a therapist over a date range (at most 62 days).
-#[utoipa::path(get, path = "/api/availability/therapist/{id}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/availability/therapist/{id}", tag = "availability",
+    security((), ("therapist" = []), ("client" = [])),
+    params(crate::http::docs::TherapistPath, crate::availability::model::DateRange),
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::Slots>), crate::http::docs::TooManyRequests))]
 pub async fn slots_range(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -76,7 +79,10 @@ fn slots_key<T: serde::Serialize>(what: &str, query: &T) -> String {
 }
 
 /// Public: free slots of a therapist on one local date.
-#[utoipa::path(get, path = "/api/availability/therapist/{id}/date/{date}", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/availability/therapist/{id}/date/{date}", tag = "availability",
+    security((), ("therapist" = []), ("client" = [])),
+    params(crate::http::docs::TherapistPath, ("date" = crate::http::docs::DateText, Path, description = "A day of the therapist's calendar"), super::query::DurationQuery),
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::Slots>), crate::http::docs::TooManyRequests))]
 pub async fn slots_for_date(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -103,7 +109,10 @@ pub async fn slots_for_date(
 }
 
 /// Public: whether a client could book this time now.
-#[utoipa::path(post, path = "/api/availability/check-slot", tag = "availability", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/availability/check-slot", tag = "availability",
+    security(()),
+    request_body = super::model::CheckSlot,
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::SlotCheck>), (status = 404, description = "No such therapist"), crate::http::docs::TooManyRequests))]
 pub async fn check_slot(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -131,8 +140,11 @@ pub async fn check_slot(
 }
 
 /// Books a free slot of a therapist from the booking site (status `pending`).
-#[utoipa::path(post, path = "/api/bookings/client/book", tag = "bookings", request_body = ClientBook,
-    responses((status = 201), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/api/bookings/client/book", tag = "bookings",
+    security(("client" = [])),
+    params(crate::http::docs::IdempotencyKey),
+    request_body = ClientBook,
+    responses((status = 201, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 403, description = "The therapist keeps a record for this email that is not linked yet"), (status = 404, description = "No such therapist"), (status = 409, description = "`SLOT_TAKEN`, `IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`")))]
 pub async fn client_book(
     State(state): State<AppState>,
     me: ClientUser,
@@ -149,7 +161,10 @@ pub async fn client_book(
 
 /// Cancels one of the client's own bookings, if far enough ahead.
 #[utoipa::path(patch, path = "/api/bookings/client/{id}/cancel", tag = "bookings",
-    responses((status = 200), (status = 404), (status = 409)))]
+    security(("client" = [])),
+    params(crate::http::docs::IdPath, crate::http::docs::IdempotencyKey),
+    request_body = CancelBooking,
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`CANCELLATION_WINDOW_PASSED`, `IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`")))]
 pub async fn client_cancel(
     State(state): State<AppState>,
     me: ClientUser,

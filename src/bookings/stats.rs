@@ -24,7 +24,10 @@ use crate::http::query::date_bound;
 const OPEN_END: &str = "9999-12-31";
 
 /// Counts, revenue and rates over a date range.
-#[utoipa::path(get, path = "/api/bookings/statistics", tag = "bookings", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/bookings/statistics", tag = "bookings",
+    security(("therapist" = [])),
+    params(super::query::RangeQuery),
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingStatistics>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn statistics(
     State(state): State<AppState>,
     me: Therapist,
@@ -74,7 +77,10 @@ fn statistics_view(d: &Document, from: String, to: String) -> Value {
 }
 
 /// Whether a time is free of the caller's bookings (advisory: creation decides).
-#[utoipa::path(get, path = "/api/bookings/check-availability", tag = "bookings", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/bookings/check-availability", tag = "bookings",
+    security(("therapist" = [])),
+    params(super::query::CheckQuery),
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::TimeCheck>)))]
 pub async fn check_availability(
     State(state): State<AppState>,
     me: Therapist,

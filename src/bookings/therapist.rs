@@ -23,8 +23,11 @@ use crate::http::extract::{IfMatch, JsonBody};
 use crate::idempotency::{detached, Idempotent};
 
 /// Creates a booking, or an all-or-nothing weekly series (`recurrence`).
-#[utoipa::path(post, path = "/api/bookings", tag = "bookings", request_body = CreateBooking,
-    responses((status = 201), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/api/bookings", tag = "bookings",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdempotencyKey),
+    request_body = CreateBooking,
+    responses((status = 201, body = crate::http::docs::Data<crate::bookings::docs::Booked>), (status = 409, description = "`SLOT_TAKEN` (with `conflicts`, `conflictingOccurrences`), `IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`")))]
 pub async fn create(
     State(state): State<AppState>,
     me: Therapist,
@@ -45,8 +48,11 @@ pub async fn create(
 }
 
 /// Partial update under the optimistic version (body `version` or `If-Match`; stale: 412).
-#[utoipa::path(put, path = "/api/bookings/{id}", tag = "bookings", request_body = UpdateBooking,
-    responses((status = 200), (status = 400), (status = 404), (status = 409), (status = 412)))]
+#[utoipa::path(put, path = "/api/bookings/{id}", tag = "bookings",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader),
+    request_body = UpdateBooking,
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`SLOT_TAKEN`, `CONCURRENT_UPDATE`"), crate::http::docs::StaleVersion))]
 pub async fn update(
     State(state): State<AppState>,
     me: Therapist,
@@ -66,8 +72,11 @@ pub async fn update(
 }
 
 /// Cancels (frees the time). Honours `Idempotency-Key`.
-#[utoipa::path(patch, path = "/api/bookings/{id}/cancel", tag = "bookings", request_body = CancelBooking,
-    responses((status = 200), (status = 400), (status = 404), (status = 412)))]
+#[utoipa::path(patch, path = "/api/bookings/{id}/cancel", tag = "bookings",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader, crate::http::docs::IdempotencyKey),
+    request_body = CancelBooking,
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`"), crate::http::docs::StaleVersion))]
 pub async fn cancel(
     State(state): State<AppState>,
     me: Therapist,
@@ -88,8 +97,11 @@ pub async fn cancel(
 }
 
 /// Moves a booking to another time (claims the new time before letting go of the old).
-#[utoipa::path(put, path = "/api/bookings/{id}/reschedule", tag = "bookings", request_body = RescheduleBooking,
-    responses((status = 200), (status = 400), (status = 404), (status = 409), (status = 412)))]
+#[utoipa::path(put, path = "/api/bookings/{id}/reschedule", tag = "bookings",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader),
+    request_body = RescheduleBooking,
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`SLOT_TAKEN`, `CONCURRENT_UPDATE`"), crate::http::docs::StaleVersion))]
 pub async fn reschedule(
     State(state): State<AppState>,
     me: Therapist,
@@ -134,7 +146,11 @@ async fn set_status(
 }
 
 /// Marks a booking completed.
-#[utoipa::path(put, path = "/api/bookings/{id}/complete", tag = "bookings", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/api/bookings/{id}/complete", tag = "bookings",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader),
+    request_body = super::model::StatusChange,
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), crate::http::docs::Concurrent, crate::http::docs::StaleVersion))]
 pub async fn complete(
     State(state): State<AppState>,
     me: Therapist,
@@ -146,7 +162,11 @@ pub async fn complete(
 }
 
 /// Marks a booking as a no-show.
-#[utoipa::path(put, path = "/api/bookings/{id}/no-show", tag = "bookings", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/api/bookings/{id}/no-show", tag = "bookings",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader),
+    request_body = super::model::StatusChange,
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), crate::http::docs::Concurrent, crate::http::docs::StaleVersion))]
 pub async fn no_show(
     State(state): State<AppState>,
     me: Therapist,

@@ -9,7 +9,6 @@ use validator::Validate;
 
 use super::linking::{self, Activation};
 use crate::app::AppState;
-use crate::auth::model::Session;
 use crate::error::ApiResult;
 use crate::http::extract::ValidatedJson;
 
@@ -34,8 +33,10 @@ pub struct VerifyEmailRequest {
 }
 
 /// Proves a client login's email and links the records therapists keep for it.
-#[utoipa::path(post, path = "/api/clients/verify-email", tag = "auth", request_body = VerifyEmailRequest,
-    responses((status = 200), (status = 400)))]
+#[utoipa::path(post, path = "/api/clients/verify-email", tag = "auth",
+    security(()),
+    request_body = VerifyEmailRequest,
+    responses((status = 200, body = crate::clients::docs::Verified)))]
 pub async fn verify_email(
     State(state): State<AppState>,
     ValidatedJson(req): ValidatedJson<VerifyEmailRequest>,
@@ -50,8 +51,10 @@ pub async fn verify_email(
 }
 
 /// Activates a client login from the invitation a therapist's client record sent.
-#[utoipa::path(post, path = "/api/clients/activate", tag = "auth", request_body = ActivateRequest,
-    responses((status = 201, body = Session), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/api/clients/activate", tag = "auth",
+    security(()),
+    request_body = ActivateRequest,
+    responses((status = 201, body = crate::auth::model::Session), (status = 200, description = "The email already has an account: sign in with it", body = crate::http::docs::Message), (status = 409, description = "The invitation was already used")))]
 pub async fn client_activate(
     State(state): State<AppState>,
     ValidatedJson(req): ValidatedJson<ActivateRequest>,

@@ -3,6 +3,7 @@
 //! `dashboard::clients` (as is the soft delete, refused while bookings are upcoming).
 
 pub mod account;
+pub mod docs;
 pub mod invitations;
 pub mod linking;
 pub mod model;
@@ -43,8 +44,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Creates a client; with an email, invites them to the booking site.
-#[utoipa::path(post, path = "/api/clients", tag = "clients", request_body = CreateClient,
-    responses((status = 201), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/api/clients", tag = "clients",
+    security(("therapist" = [])),
+    request_body = CreateClient,
+    responses((status = 201, body = crate::http::docs::Data<ClientView>), (status = 409, description = "`CLIENT_EXISTS`: another of the caller's clients has this email")))]
 pub async fn create(
     State(state): State<AppState>,
     me: Therapist,
@@ -55,8 +58,11 @@ pub async fn create(
 }
 
 /// Partial update; an email another of the caller's clients has is a 409.
-#[utoipa::path(put, path = "/api/clients/{id}", tag = "clients", request_body = UpdateClient,
-    responses((status = 200), (status = 400), (status = 404), (status = 409)))]
+#[utoipa::path(put, path = "/api/clients/{id}", tag = "clients",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    request_body = UpdateClient,
+    responses((status = 200, body = crate::http::docs::Data<ClientView>), (status = 409, description = "`CLIENT_EXISTS`: another of the caller's clients has this email")))]
 pub async fn update(
     State(state): State<AppState>,
     me: Therapist,
@@ -69,7 +75,9 @@ pub async fn update(
 }
 
 /// Counts of the caller's clients.
-#[utoipa::path(get, path = "/api/clients/stats", tag = "clients", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/clients/stats", tag = "clients",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<crate::clients::query::ClientStats>)))]
 pub async fn stats(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     // "This month" is the therapist's month, not UTC's.
     let zone = crate::availability::store::AvailabilityStore::new(&state.db)
@@ -85,7 +93,9 @@ pub async fn stats(State(state): State<AppState>, me: Therapist) -> ApiResult<Re
 }
 
 /// The caller's tags with their use counts.
-#[utoipa::path(get, path = "/api/clients/tags", tag = "clients", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/clients/tags", tag = "clients",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<Vec<crate::clients::query::TagCount>>)))]
 pub async fn tags(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     Ok(envelope::ok(ClientStore::new(&state.db).tags(&me.scope()).await?))
 }

@@ -24,10 +24,13 @@ pub enum ClientStatus {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmergencyContact {
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub name: Option<String>,
     #[validate(custom(function = "valid_phone"))]
+    #[schema(pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
     pub phone: Option<String>,
     #[validate(length(max = 60))]
+    #[schema(max_length = 60)]
     pub relationship: Option<String>,
 }
 
@@ -38,11 +41,13 @@ pub struct Preferences {
     /// Hours before each session to send reminders (empty: none).
     #[serde(default = "default_reminders")]
     #[validate(length(max = 4), custom(function = "valid_reminder_hours"))]
+    #[schema(max_items = 4, inline, value_type = Vec<crate::clients::model::ReminderHour>)]
     pub reminder_hours: Vec<u32>,
     #[serde(default = "yes")]
     pub email_notifications: bool,
     #[serde(default)]
     #[validate(length(max = 10))]
+    #[schema(max_length = 10)]
     pub language: Option<String>,
 }
 
@@ -99,8 +104,10 @@ pub struct Client {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientView {
+    #[schema(value_type = crate::http::docs::ObjectIdText)]
     pub id: String,
     #[serde(rename = "_id")]
+    #[schema(value_type = crate::http::docs::ObjectIdText)]
     pub underscore_id: String,
     pub therapist_id: String,
     pub user_id: Option<String>,
@@ -188,23 +195,30 @@ impl From<&Client> for ClientView {
 pub struct CreateClient {
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120, message = "must be 1 to 120 characters"))]
+    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
     pub name: String,
     #[serde(default, deserialize_with = "email_opt")]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "trimmed_opt")]
     #[validate(custom(function = "valid_phone"))]
+    #[schema(pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
     pub phone: Option<String>,
     #[validate(range(max = 130, message = "must be between 0 and 130"))]
+    #[schema(maximum = 130)]
     pub age: Option<u32>,
     #[validate(length(max = 300))]
+    #[schema(max_length = 300)]
     pub address: Option<String>,
     #[validate(nested)]
     pub emergency_contact: Option<EmergencyContact>,
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub notes: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "valid_tags"))]
+    #[schema(max_items = 30, inline, value_type = Vec<crate::clients::model::Tag>)]
     pub tags: Vec<String>,
     #[validate(nested)]
     pub preferences: Option<Preferences>,
@@ -216,22 +230,29 @@ pub struct CreateClient {
 pub struct UpdateClient {
     #[serde(default, deserialize_with = "trimmed_opt")]
     #[validate(length(min = 1, max = 120, message = "must be 1 to 120 characters"))]
+    #[schema(max_length = 120)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "email_opt")]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "trimmed_opt")]
     #[validate(custom(function = "valid_phone"))]
+    #[schema(pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
     pub phone: Option<String>,
     #[validate(range(max = 130, message = "must be between 0 and 130"))]
+    #[schema(maximum = 130)]
     pub age: Option<u32>,
     #[validate(length(max = 300))]
+    #[schema(max_length = 300)]
     pub address: Option<String>,
     #[validate(nested)]
     pub emergency_contact: Option<EmergencyContact>,
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub notes: Option<String>,
     #[validate(custom(function = "valid_tags"))]
+    #[schema(max_items = 30, inline, value_type = Option<Vec<crate::clients::model::Tag>>)]
     pub tags: Option<Vec<String>>,
     #[validate(nested)]
     pub preferences: Option<Preferences>,
@@ -358,3 +379,15 @@ pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
     out.dedup();
     out
 }
+
+crate::http::docs::text_schema!(
+    /// A tag of a client record: 1 to 40 characters, not blank.
+    Tag = "Tag",
+    crate::http::docs::string().min_length(Some(1)).max_length(Some(40)).pattern(Some(r"\S"))
+);
+
+crate::http::docs::text_schema!(
+    /// Hours before a session to send a reminder.
+    ReminderHour = "ReminderHour",
+    crate::http::docs::integer().minimum(Some(1)).maximum(Some(168))
+);

@@ -9,7 +9,7 @@ use crate::db::SortOrder;
 use crate::error::{ApiError, ApiResult};
 
 /// Sort fields of the client list.
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientSort {
     Name,
@@ -18,7 +18,8 @@ pub enum ClientSort {
 }
 
 /// `GET /api/clients` query.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientListQuery {
     pub page: Option<u64>,
@@ -119,7 +120,7 @@ pub struct CountFacets {
 }
 
 /// `GET /api/clients/stats` data.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientStats {
     pub total: i64,
@@ -152,7 +153,7 @@ impl From<CountFacets> for ClientStats {
 }
 
 /// A tag in use and how many clients carry it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TagCount {
     #[serde(rename(deserialize = "_id"))]
     pub tag: String,

@@ -22,6 +22,8 @@ pub struct HttpConfig {
     /// instance died waits before running it again.
     pub idempotency_lease_seconds: u64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Serve the API reference (Swagger UI) at `/api/docs`; off in production.
+    pub api_docs: bool,
     pub timeouts: TimeoutConfig,
 }
 

@@ -38,7 +38,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Lists the caller's clients (search, status, tags, sort, page or cursor) with their history.
-#[utoipa::path(get, path = "/api/clients", tag = "clients", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/clients", tag = "clients",
+    security(("therapist" = [])),
+    params(crate::clients::query::ClientListQuery),
+    responses((status = 200, body = crate::http::pagination::PagedList<crate::clients::model::ClientView>)))]
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
@@ -88,7 +91,10 @@ async fn histories(db: &Db, ids: &[ObjectId]) -> ApiResult<HashMap<ObjectId, Cli
 }
 
 /// One client with their most recent bookings.
-#[utoipa::path(get, path = "/api/clients/{id}", tag = "clients", responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/clients/{id}", tag = "clients",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Data<crate::clients::docs::ClientDetail>)))]
 pub async fn get_one(
     State(state): State<AppState>,
     me: Therapist,
@@ -106,7 +112,10 @@ pub async fn get_one(
 }
 
 /// Soft delete (status `inactive`); refused while the client has upcoming bookings.
-#[utoipa::path(delete, path = "/api/clients/{id}", tag = "clients", responses((status = 200), (status = 404), (status = 409)))]
+#[utoipa::path(delete, path = "/api/clients/{id}", tag = "clients",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::clients::docs::Deactivated), (status = 409, description = "`CLIENT_HAS_UPCOMING_BOOKINGS`")))]
 pub async fn remove(
     State(state): State<AppState>,
     me: Therapist,

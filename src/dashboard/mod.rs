@@ -4,6 +4,7 @@
 //! (their zone); the independent reads run concurrently.
 
 pub mod clients;
+pub mod docs;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -63,7 +64,9 @@ async fn client_counts(db: &Db, me: &Therapist) -> ApiResult<(u64, u64)> {
 }
 
 /// Today's bookings, next appointment, counts, revenue, clients, occupancy and rating.
-#[utoipa::path(get, path = "/api/dashboard", tag = "dashboard", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/dashboard", tag = "dashboard",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<crate::dashboard::docs::Summary>)))]
 pub async fn dashboard(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     let fill = || async { Ok(envelope::ok_body(summary(&state, &me).await?)) };
     state.cache.json(Family::Dashboard, me.0.id, "", fill).await

@@ -158,7 +158,7 @@ pub async fn page_of(
 }
 
 /// Sort direction of a list (`asc`/`desc`, also `ASC`, `ascending`...).
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SortOrder {
     #[serde(alias = "ASC", alias = "ascending")]

@@ -29,7 +29,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Every email of one of the therapist's bookings: kind, due time, state, attempts, last error.
-#[utoipa::path(get, path = "/api/bookings/{id}/emails", tag = "bookings", responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/bookings/{id}/emails", tag = "bookings",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingEmails>)))]
 pub async fn booking_emails(
     State(state): State<AppState>,
     me: Therapist,

@@ -2,6 +2,7 @@
 //! control, timeouts and metrics.
 
 pub mod client_ip;
+pub mod docs;
 pub mod envelope;
 pub mod extract;
 pub mod limits;

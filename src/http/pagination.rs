@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::db::Page;
 
 /// A bookings-shaped list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CountedList<T> {
     pub success: bool,
     pub count: usize,
@@ -22,7 +22,7 @@ pub struct CountedList<T> {
 }
 
 /// Where a bookings-shaped list is.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PagePosition {
     pub page: u64,
@@ -49,7 +49,7 @@ impl<T> CountedList<T> {
 }
 
 /// A clients-shaped list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PagedList<T> {
     pub success: bool,
     pub data: Vec<T>,
@@ -57,7 +57,7 @@ pub struct PagedList<T> {
 }
 
 /// Where a clients-shaped list is.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageFlags {
     pub current_page: u64,
@@ -90,7 +90,7 @@ impl<T> PagedList<T> {
 
 /// The `{current, pages, total, nextCursor}` pagination nested in the `data` of payments,
 /// reviews, documents, notifications and notes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Nested {
     pub current: u64,

@@ -42,7 +42,9 @@ pub fn routes() -> Router<AppState> {
 /// Accepts one entry (`{level, message, timestamp, url, ...}`), a list of them, or
 /// `{logs: [...]}` / `{entries: [...]}`; answers 202.
 #[utoipa::path(post, path = "/api/logs", tag = "operations",
-    responses((status = 202), (status = 400), (status = 401), (status = 413), (status = 429)))]
+    security(("therapist" = []), ("client" = [])),
+    request_body = Vec<serde_json::Map<String, serde_json::Value>>,
+    responses((status = 202, body = Accepted), crate::http::docs::TooManyRequests))]
 pub async fn ingest(
     State(state): State<AppState>,
     me: AuthUser,
@@ -125,4 +127,19 @@ fn write(user: &str, entry: &Map<String, Value>) {
     } else {
         tracing::info!(target: "dhara::client_log", user_id = user, client_level = %level, client_time = %at, page = %page, client_session = %session, extra = %extra, "{message}");
     }
+}
+
+/// `202` of `POST /api/logs`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // a schema description
+struct Accepted {
+    success: bool,
+    data: AcceptedCount,
+}
+
+/// How many log objects were taken.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AcceptedCount {
+    accepted: u64,
 }

@@ -2,6 +2,7 @@
 //! They are written by `subscriber`, which turns domain events into notices; nothing else
 //! writes them.
 
+pub mod docs;
 pub mod model;
 pub mod notice;
 pub mod store;
@@ -87,7 +88,10 @@ fn lang_of(headers: &HeaderMap) -> Lang {
 
 /// The caller's notifications (newest first unless `sortOrder=asc`), in their language, with
 /// `total`, `unreadCount` and `hasMore`.
-#[utoipa::path(get, path = "/api/notifications", tag = "notifications", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications",
+    security(("therapist" = []), ("client" = [])),
+    params(model::NotificationQuery),
+    responses((status = 200, body = crate::http::docs::Data<crate::notifications::docs::NotificationPage>)))]
 pub async fn list(
     State(state): State<AppState>,
     me: AuthUser,
@@ -113,7 +117,9 @@ pub async fn list(
 }
 
 /// Totals and unread count.
-#[utoipa::path(get, path = "/api/notifications/counts", tag = "notifications", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/notifications/counts", tag = "notifications",
+    security(("therapist" = []), ("client" = [])),
+    responses((status = 200, body = crate::http::docs::Data<crate::notifications::docs::Counts>)))]
 pub async fn counts(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
     let fill = || async {
         let store = NotificationStore::new(&state.db);
@@ -130,7 +136,10 @@ pub async fn counts(State(state): State<AppState>, me: AuthUser) -> ApiResult<Re
 }
 
 /// Marks one of the caller's notifications read.
-#[utoipa::path(post, path = "/api/notifications/{id}/read", tag = "notifications", responses((status = 200), (status = 404)))]
+#[utoipa::path(post, path = "/api/notifications/{id}/read", tag = "notifications",
+    security(("therapist" = []), ("client" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Data<crate::notifications::docs::NotificationView>)))]
 pub async fn mark_read(
     State(state): State<AppState>,
     me: AuthUser,
@@ -147,7 +156,9 @@ pub async fn mark_read(
 }
 
 /// Marks every notification of the caller read.
-#[utoipa::path(post, path = "/api/notifications/mark-all-read", tag = "notifications", responses((status = 200)))]
+#[utoipa::path(post, path = "/api/notifications/mark-all-read", tag = "notifications",
+    security(("therapist" = []), ("client" = [])),
+    responses((status = 200, body = crate::notifications::docs::MarkedAll)))]
 pub async fn mark_all_read(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
     let updated = NotificationStore::new(&state.db).mark_all_read(me.id).await?;
     read_by(&state, me.id).await;

@@ -27,7 +27,8 @@ pub struct Notification {
 }
 
 /// `GET /api/notifications` query.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationQuery {
     pub page: Option<u64>,
@@ -58,7 +59,7 @@ impl NotificationQuery {
 }
 
 /// `status` of a notification list.
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadState {
     Read,
@@ -66,7 +67,7 @@ pub enum ReadState {
 }
 
 /// The one order notifications are listed in.
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum NotificationSort {
     CreatedAt,

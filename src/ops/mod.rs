@@ -31,7 +31,9 @@ pub struct Health {
 }
 
 /// Liveness: the process answers. Checks no dependency.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health", tag = "operations",
+    security(()),
+    responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -57,8 +59,9 @@ pub struct ReadyChecks {
 
 /// Readiness: 200 when MongoDB answers and the indexes are in place; 503 otherwise. Redis down
 /// is reported but does not make the instance unready (it degrades to in-process state).
-#[utoipa::path(get, path = "/ready", tag = "operations", responses(
-    (status = 200, body = Ready), (status = 503, body = Ready)))]
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    security(()),
+    responses((status = 200, body = Ready), (status = 503, body = Ready, description = "Not ready: MongoDB unreachable or the indexes not in place")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let deadline = Duration::from_millis(state.config.mongodb.server_selection_timeout_ms.min(2000));
     let (mongo, redis) = tokio::join!(state.db.ping(deadline), state.redis.status());
@@ -85,7 +88,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    security(()),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.cache.publish_usage().await;
     (
@@ -96,7 +101,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// The OpenAPI document of the whole API.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json")))]
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+    security(()),
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::ApiDoc::openapi())
 }

@@ -4,6 +4,7 @@
 //! `service` decides and tells (`Event::Payment`), `store` holds every query.
 
 mod charge;
+pub mod docs;
 pub mod fees;
 pub mod model;
 pub mod service;
@@ -48,8 +49,11 @@ pub fn routes() -> Router<AppState> {
 
 /// Records a payment; with `bookingId`, the booking's payment status changes in the same
 /// transaction. Honours `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/payments", tag = "payments", request_body = CreatePayment,
-    responses((status = 201), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/api/payments", tag = "payments",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdempotencyKey),
+    request_body = CreatePayment,
+    responses((status = 201, body = crate::http::docs::Data<crate::payments::docs::PaymentView>), (status = 404, description = "No such client or booking"), (status = 409, description = "`TRANSACTION_EXISTS`, `PAYMENT_EXCEEDS_PRICE` (with `remaining`), `IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`")))]
 pub async fn create(
     State(state): State<AppState>,
     me: Therapist,
@@ -64,7 +68,10 @@ pub async fn create(
 }
 
 /// The caller's payments, newest first, in the nested list shape.
-#[utoipa::path(get, path = "/api/payments", tag = "payments", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/payments", tag = "payments",
+    security(("therapist" = [])),
+    params(model::PaymentQuery),
+    responses((status = 200, body = crate::http::docs::Data<crate::payments::docs::PaymentPage>)))]
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
@@ -124,7 +131,9 @@ async fn list_filter(state: &AppState, therapist: ObjectId, q: &PaymentQuery) ->
 }
 
 /// The payment methods this deployment records and the fee rule of each (configuration).
-#[utoipa::path(get, path = "/api/payments/providers", tag = "payments", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/payments/providers", tag = "payments",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<crate::payments::docs::Providers>)))]
 pub async fn providers(State(state): State<AppState>, _me: Therapist) -> ApiResult<Response> {
     let methods = [
         Method::Card,
@@ -151,7 +160,10 @@ pub async fn providers(State(state): State<AppState>, _me: Therapist) -> ApiResu
 }
 
 /// One payment.
-#[utoipa::path(get, path = "/api/payments/{id}", tag = "payments", responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/payments/{id}", tag = "payments",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Data<crate::payments::docs::PaymentView>)))]
 pub async fn get_one(
     State(state): State<AppState>,
     me: Therapist,
@@ -163,8 +175,11 @@ pub async fn get_one(
 }
 
 /// Moves a payment between pending, completed, failed and cancelled (with its booking).
-#[utoipa::path(put, path = "/api/payments/{id}/status", tag = "payments", request_body = StatusUpdate,
-    responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/api/payments/{id}/status", tag = "payments",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    request_body = StatusUpdate,
+    responses((status = 200, body = crate::http::docs::Data<crate::payments::docs::PaymentView>), crate::http::docs::Concurrent))]
 pub async fn update_status(
     State(state): State<AppState>,
     me: Therapist,
@@ -180,8 +195,11 @@ pub async fn update_status(
 
 /// Refunds part or all of a completed payment; never more than what remains refundable.
 /// Honours `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/payments/{id}/refund", tag = "payments", request_body = RefundRequest,
-    responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/payments/{id}/refund", tag = "payments",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath, crate::http::docs::IdempotencyKey),
+    request_body = RefundRequest,
+    responses((status = 200, body = crate::http::docs::Data<crate::payments::docs::PaymentView>), (status = 409, description = "`IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`")))]
 pub async fn refund(
     State(state): State<AppState>,
     me: Therapist,

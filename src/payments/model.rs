@@ -193,7 +193,8 @@ pub struct RefundRequest {
 }
 
 /// `GET /api/payments` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentQuery {
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
@@ -227,7 +228,7 @@ pub struct PaymentQuery {
 }
 
 /// Sort fields of the payment list: all mean "when it was paid".
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PaymentSort {
     #[serde(alias = "date", alias = "createdAt")]

@@ -21,7 +21,8 @@ use crate::http::extract::ApiQuery;
 use crate::money::Cents;
 
 /// `?period=week|month|quarter|year`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     pub period: Option<Period>,
     #[serde(
@@ -38,7 +39,7 @@ pub struct PeriodQuery {
 }
 
 /// How a statistics series is grouped.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Group {
     Day,
@@ -46,7 +47,7 @@ pub enum Group {
 }
 
 /// Statistics window.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Period {
     Week,
@@ -72,7 +73,10 @@ pub fn last_twelve_months(today: chrono::NaiveDate) -> Vec<String> {
 }
 
 /// Totals for the period and revenue per month for 12 months (refunds deducted).
-#[utoipa::path(get, path = "/api/payments/statistics", tag = "payments", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/payments/statistics", tag = "payments",
+    security(("therapist" = [])),
+    params(PeriodQuery),
+    responses((status = 200, body = crate::http::docs::Data<crate::payments::docs::PaymentStatistics>)))]
 pub async fn statistics(
     State(state): State<AppState>,
     me: Therapist,

@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
 use crate::http::extract::ValidatedJson;
 
+pub mod docs;
 mod fields;
 pub mod media;
 pub mod media_store;
@@ -45,14 +46,19 @@ pub async fn load_or_create(state: &AppState, user: ObjectId) -> ApiResult<Profi
 }
 
 /// The caller's profile (created empty on first read).
-#[utoipa::path(get, path = "/api/profile", tag = "profile", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/profile", tag = "profile",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<crate::profile::docs::ProfileView>)))]
 pub async fn get_profile(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     let fill = || async { Ok(envelope::ok_body(view(&load_or_create(&state, me.0.id).await?))) };
     state.cache.json(Family::Profile, me.0.id, "own", fill).await
 }
 
 /// Updates the given parts of the caller's profile.
-#[utoipa::path(put, path = "/api/profile", tag = "profile", request_body = ProfileInput, responses((status = 200), (status = 400)))]
+#[utoipa::path(put, path = "/api/profile", tag = "profile",
+    security(("therapist" = [])),
+    request_body = ProfileInput,
+    responses((status = 200, body = crate::http::docs::Data<crate::profile::docs::ProfileView>)))]
 pub async fn put_profile(
     State(state): State<AppState>,
     me: Therapist,
@@ -63,7 +69,9 @@ pub async fn put_profile(
 }
 
 /// The signed-in user with their profile (therapists) .
-#[utoipa::path(get, path = "/api/users/profile", tag = "profile", responses((status = 200), (status = 401)))]
+#[utoipa::path(get, path = "/api/users/profile", tag = "profile",
+    security(("therapist" = []), ("client" = [])),
+    responses((status = 200, body = crate::http::docs::Data<crate::profile::docs::UserProfile>)))]
 pub async fn user_profile(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
     let fill = || async {
         let user = AuthStore::new(&state.db)

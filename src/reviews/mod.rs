@@ -3,6 +3,7 @@
 //! shows the profile with the therapist's rating, and reviews is the lower of the two that
 //! knows both.
 
+pub mod docs;
 pub mod model;
 pub mod public;
 pub mod service;
@@ -40,8 +41,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A client reviews one of their completed sessions, once.
-#[utoipa::path(post, path = "/api/reviews/create", tag = "reviews", request_body = CreateReview,
-    responses((status = 201), (status = 400), (status = 404), (status = 409)))]
+#[utoipa::path(post, path = "/api/reviews/create", tag = "reviews",
+    security(("client" = [])),
+    request_body = CreateReview,
+    responses((status = 201, body = crate::http::docs::Data<crate::reviews::docs::ReviewView>), (status = 404, description = "No such completed booking of the caller"), (status = 409, description = "`REVIEW_EXISTS`")))]
 pub async fn create(
     State(state): State<AppState>,
     me: ClientUser,
@@ -52,7 +55,10 @@ pub async fn create(
 }
 
 /// The caller's reviews, newest first, with each client's name (one extra query per page).
-#[utoipa::path(get, path = "/api/reviews", tag = "reviews", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/reviews", tag = "reviews",
+    security(("therapist" = [])),
+    params(model::ReviewQuery),
+    responses((status = 200, body = crate::http::docs::Data<crate::reviews::docs::ReviewPage>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
@@ -136,7 +142,9 @@ pub async fn summary(db: &crate::db::Db, therapist: ObjectId) -> ApiResult<(i64,
 }
 
 /// `totalReviews`, `averageRating`, `ratingDistribution`.
-#[utoipa::path(get, path = "/api/reviews/statistics", tag = "reviews", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/reviews/statistics", tag = "reviews",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<crate::reviews::docs::ReviewStatistics>)))]
 pub async fn statistics(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     let fill = || async {
         let s = ReviewStore::new(&state.db.fresh())
@@ -156,8 +164,11 @@ pub async fn statistics(State(state): State<AppState>, me: Therapist) -> ApiResu
 }
 
 /// The therapist's public answer to a review.
-#[utoipa::path(post, path = "/api/reviews/{id}/response", tag = "reviews", request_body = Respond,
-    responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/reviews/{id}/response", tag = "reviews",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    request_body = Respond,
+    responses((status = 200, body = crate::http::docs::Data<crate::reviews::docs::ReviewView>)))]
 pub async fn respond(
     State(state): State<AppState>,
     me: Therapist,

@@ -118,7 +118,8 @@ pub struct Respond {
 }
 
 /// `GET /api/reviews` query.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewQuery {
     pub rating: Option<u8>,
@@ -153,7 +154,7 @@ pub struct ReviewQuery {
 }
 
 /// Review states a list can ask for (`approved` is the dashboard's word for published).
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReviewStatus {
     #[serde(alias = "approved")]

@@ -17,7 +17,10 @@ use crate::http::client_ip::ClientIp;
 use crate::http::envelope;
 
 /// Public: what the booking site shows about a therapist.
-#[utoipa::path(get, path = "/api/profile/public/{user_id}", tag = "profile", responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/profile/public/{user_id}", tag = "profile",
+    security(()),
+    params(("user_id" = crate::http::docs::ObjectIdText, Path, description = "The therapist's id")),
+    responses((status = 200, body = crate::http::docs::Data<crate::reviews::docs::PublicProfile>), crate::http::docs::TooManyRequests))]
 pub async fn public_profile(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -38,7 +38,10 @@ fn given(v: Option<&str>) -> Option<&str> {
 }
 
 /// Lists the caller's notes (client, booking, search, sort, page or cursor).
-#[utoipa::path(get, path = "/api/session-notes", tag = "session-notes", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/session-notes", tag = "session-notes",
+    security(("therapist" = [])),
+    params(model::NoteListQuery),
+    responses((status = 200, body = crate::http::docs::Data<model::NotePage>), (status = 404, description = "No such client or booking")))]
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
@@ -92,8 +95,10 @@ async fn list_filter(store: &NoteStore, scope: &OwnerScope, q: &NoteListQuery) -
 }
 
 /// Creates a note about one of the caller's clients (and optionally one of their bookings).
-#[utoipa::path(post, path = "/api/session-notes", tag = "session-notes", request_body = NoteInput,
-    responses((status = 201), (status = 400)))]
+#[utoipa::path(post, path = "/api/session-notes", tag = "session-notes",
+    security(("therapist" = [])),
+    request_body = model::NoteInput,
+    responses((status = 201, body = crate::http::docs::Data<model::NoteView>), (status = 404, description = "No such client or booking")))]
 pub async fn create(
     State(state): State<AppState>,
     me: Therapist,
@@ -139,7 +144,10 @@ pub async fn create(
 }
 
 /// One of the caller's notes.
-#[utoipa::path(get, path = "/api/session-notes/{id}", tag = "session-notes", responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/session-notes/{id}", tag = "session-notes",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Data<model::NoteView>)))]
 pub async fn get_one(
     State(state): State<AppState>,
     me: Therapist,
@@ -154,8 +162,11 @@ pub async fn get_one(
 }
 
 /// Partial update of one of the caller's notes.
-#[utoipa::path(put, path = "/api/session-notes/{id}", tag = "session-notes", request_body = NoteInput,
-    responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/api/session-notes/{id}", tag = "session-notes",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    request_body = model::NoteInput,
+    responses((status = 200, body = crate::http::docs::Data<model::NoteView>)))]
 pub async fn update(
     State(state): State<AppState>,
     me: Therapist,
@@ -183,7 +194,10 @@ pub async fn update(
 }
 
 /// Deletes one of the caller's notes for good (clinical notes are not kept once deleted).
-#[utoipa::path(delete, path = "/api/session-notes/{id}", tag = "session-notes", responses((status = 200), (status = 404)))]
+#[utoipa::path(delete, path = "/api/session-notes/{id}", tag = "session-notes",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    responses((status = 200, body = model::NoteDeleted)))]
 pub async fn remove(
     State(state): State<AppState>,
     me: Therapist,

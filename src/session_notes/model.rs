@@ -232,7 +232,7 @@ pub struct NoteInput {
 }
 
 /// Sort fields of the note list.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub enum NoteSort {
     #[serde(rename = "createdAt", alias = "created_at")]
     CreatedAt,
@@ -260,7 +260,8 @@ pub use crate::db::SortOrder;
 
 /// `GET /api/session-notes` and `GET /api/notes` query: snake_case and camelCase both; any
 /// other parameter the dashboard sends (`note_type`, `confidentiality_level`...) is ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NoteListQuery {
     pub page: Option<u64>,
     pub limit: Option<u64>,
@@ -309,4 +310,24 @@ pub struct NotePatch {
     pub client_id: Option<ObjectId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booking_id: Option<ObjectId>,
+}
+
+/// `GET /api/session-notes` data.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // a schema description
+pub struct NotePage {
+    notes: Vec<NoteView>,
+    pagination: crate::http::pagination::Nested,
+    total: u64,
+    has_more: bool,
+}
+
+/// `DELETE /api/session-notes/{id}`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct NoteDeleted {
+    success: bool,
+    message: String,
+    data: serde_json::Map<String, serde_json::Value>,
 }

@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Which locations to list.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusFilter {
     #[default]
@@ -38,7 +38,8 @@ pub enum StatusFilter {
 }
 
 /// `GET /api/work-locations/therapist` query; other parameters are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LocationsQuery {
     #[serde(rename = "therapistId", alias = "therapist_id")]
     pub therapist_id: Option<String>,
@@ -62,7 +63,9 @@ fn own_id(me: &Therapist, raw: Option<&str>, field: &str) -> ApiResult<ObjectId>
 
 /// The caller's work locations (from their profile), each with an `id` and `status`.
 #[utoipa::path(get, path = "/api/work-locations/therapist", tag = "profile",
-    responses((status = 200), (status = 400), (status = 404)))]
+    security(("therapist" = [])),
+    params(LocationsQuery),
+    responses((status = 200, body = crate::http::docs::Data<Locations>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
@@ -111,7 +114,9 @@ fn location_view(index: usize, stored: &Document, with_schedule: bool) -> Value 
 
 /// No external calendar is connected (no integration exists yet).
 #[utoipa::path(get, path = "/api/availability/{therapist_id}/external-calendar-status", tag = "availability",
-    responses((status = 200), (status = 400), (status = 404)))]
+    security(("therapist" = [])),
+    params(("therapist_id" = crate::http::docs::TherapistRef, Path, description = "The caller's id, `current` or `me`")),
+    responses((status = 200, body = crate::http::docs::Data<CalendarStatus>)))]
 pub async fn external_calendar_status(
     me: Therapist,
     Path(therapist_id): Path<String>,
@@ -121,4 +126,23 @@ pub async fn external_calendar_status(
         "connected": false, "isConnected": false, "provider": null, "providers": [], "connectedProviders": {},
         "calendars": [], "lastSync": null, "lastSyncAt": null, "syncEnabled": false, "status": "disconnected",
     })))
+}
+
+/// `GET /api/work-locations/therapist` data.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // a schema description
+struct Locations {
+    /// The profile's work locations, each with `id`, `isActive` and `status`.
+    locations: Vec<serde_json::Map<String, Value>>,
+    total: u64,
+}
+
+/// No external calendar is connected.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+struct CalendarStatus {
+    connected: bool,
+    is_connected: bool,
+    status: String,
 }

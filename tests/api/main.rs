@@ -25,6 +25,7 @@ mod helpers;
 mod http;
 mod integrity;
 mod memory;
+mod openapi;
 mod ops;
 mod payments;
 mod practice;

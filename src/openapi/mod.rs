@@ -1,11 +1,19 @@
-//! The OpenAPI 3 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (`#[utoipa::path]`, the
+//! shared vocabulary in `http::docs`) and completed by `finish` with what every route of a
+//! given shape answers; served at `/api/openapi.json`, and as a reference at `/api/docs` where
+//! `http.api_docs` allows.
+
+pub mod finish;
 
 use utoipa::OpenApi;
+
+use finish::Finish;
 
 /// Every documented path and schema.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Dhara API", description = "Booking and practice backend for therapists"),
+    info(title = "Dhara API", description = "Booking and practice backend for therapists",
+        license(name = "Proprietary")),
     paths(
         crate::ops::health, crate::ops::ready, crate::ops::metrics, crate::ops::openapi,
         crate::auth::register, crate::auth::login, crate::auth::refresh, crate::auth::logout,
@@ -25,7 +33,7 @@ use utoipa::OpenApi;
         crate::availability::delete_absence, crate::bookings::slots_range, crate::bookings::slots_for_date,
         crate::bookings::check_slot, crate::bookings::occupancy, crate::bookings::calendar_events,
         crate::payments::list, crate::payments::create, crate::payments::get_one, crate::payments::update_status,
-        crate::payments::refund, crate::payments::stats::statistics,
+        crate::payments::refund, crate::payments::stats::statistics, crate::payments::providers,
         crate::notifications::list, crate::notifications::counts, crate::notifications::mark_read,
         crate::notifications::mark_all_read,
         crate::reviews::list, crate::reviews::statistics, crate::reviews::create, crate::reviews::respond,
@@ -42,26 +50,16 @@ use utoipa::OpenApi;
         crate::profile::media::upload_banner, crate::profile::media::remove_banner, crate::profile::media::serve,
     ),
     components(schemas(
-        crate::ops::Health, crate::ops::Ready, crate::ops::ReadyChecks,
-        crate::auth::model::Session, crate::auth::model::UserView, crate::auth::model::Role,
-        crate::auth::model::UserType, crate::clients::account::ActivateRequest,
-        crate::clients::model::CreateClient, crate::clients::model::UpdateClient, crate::clients::model::ClientView,
-        crate::clients::model::EmergencyContact, crate::clients::model::Preferences, crate::clients::model::ClientStatus,
-        crate::bookings::model::CreateBooking, crate::bookings::model::UpdateBooking, crate::bookings::model::CancelBooking,
-        crate::bookings::model::RescheduleBooking, crate::bookings::model::ClientBook, crate::bookings::model::Recurrence,
-        crate::bookings::model::Frequency, crate::bookings::model::BookingStatus, crate::money::Currency,
-        crate::availability::model::Schedule, crate::availability::model::WorkingHours,
-        crate::payments::model::CreatePayment, crate::payments::model::StatusUpdate, crate::payments::model::RefundRequest,
-        crate::payments::model::Method, crate::payments::model::PaymentState,
-        crate::reviews::CreateReview, crate::reviews::Respond,
-        crate::profile::ProfileInput, crate::profile::Education, crate::profile::Rates, crate::profile::PricingPackage,
-        crate::profile::WorkLocation, crate::profile::ExternalLink,
-        crate::session_notes::model::NoteInput, crate::session_notes::model::NoteView,
-        crate::documents::model::UpdateDocument, crate::documents::model::ShareRequest,
-        crate::documents::model::DocumentView, crate::documents::model::Category,
-        crate::documents::model::Visibility, crate::documents::model::DocStatus,
+        crate::http::docs::ErrorBody, crate::http::docs::ObjectIdText, crate::http::docs::DateText,
+        crate::http::docs::TimeText, crate::http::docs::InstantText, crate::http::docs::DateOrInstant,
+        crate::http::docs::TherapistRef, crate::clients::model::Tag, crate::clients::model::ReminderHour,
+        // Enums of query parameters (`IntoParams` refers to them without registering them).
+        crate::bookings::query::BookingSort, crate::clients::query::ClientSort, crate::payments::stats::Group,
+        crate::payments::stats::Period, crate::session_notes::model::NoteSort, crate::notifications::model::NotificationSort,
+        crate::payments::model::PaymentSort, crate::notifications::model::ReadState, crate::reviews::model::ReviewStatus,
+        crate::db::SortOrder, crate::work_locations::StatusFilter,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&Finish),
     tags(
         (name = "operations", description = "Probes, metrics and this document"),
         (name = "auth", description = "Accounts, sign-in and sessions"),
@@ -79,21 +77,21 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
-/// Declares the Bearer scheme the API uses.
-struct BearerAuth;
+/// The document as pretty JSON (`dhara openapi`).
+pub fn document_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+}
 
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
+/// The human-readable reference (Swagger UI, its assets served from the binary) of the
+/// document at `/api/openapi.json`, at `/api/docs`.
+pub fn reference<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    let config = utoipa_swagger_ui::Config::new(["/api/openapi.json"])
+        // Swagger UI would otherwise send the document to an outside validator for its badge.
+        .validator_url("none")
+        .try_it_out_enabled(true);
+    utoipa_swagger_ui::SwaggerUi::new("/api/docs")
+        .config(config)
+        .into()
 }

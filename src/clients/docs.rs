@@ -1,0 +1,40 @@
+//! Schemas of the clients' answers built as JSON values: what the document promises about them.
+#![allow(dead_code)] // schema descriptions, never built
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::model::ClientView;
+
+/// `GET /api/clients/{id}`: the client with their latest bookings.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientDetail {
+    #[serde(flatten)]
+    client: ClientView,
+    /// The latest bookings (see `BookingView`).
+    recent_bookings: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `{"success", "message", "data"}` of a deactivation.
+#[derive(Serialize, ToSchema)]
+pub struct Deactivated {
+    success: bool,
+    message: String,
+    data: ClientView,
+}
+
+/// `POST /api/clients/verify-email`.
+#[derive(Serialize, ToSchema)]
+pub struct Verified {
+    success: bool,
+    message: String,
+    data: Linked,
+}
+
+/// How many client records the proven email linked.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Linked {
+    linked_records: u64,
+}
