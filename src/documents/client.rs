@@ -28,7 +28,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Documents shared with the signed-in client (newest first, page or cursor).
-#[utoipa::path(get, path = "/api/documents/client", tag = "documents", responses((status = 200), (status = 400), (status = 403)))]
+#[utoipa::path(get, path = "/api/documents/client", tag = "documents",
+    security(("client" = [])), params(DocListQuery),
+    responses((status = 200, body = crate::http::docs::Data<super::docs::SharedDocumentPage>)))]
 pub async fn client_list(
     State(state): State<AppState>,
     me: ClientUser,
@@ -59,7 +61,9 @@ async fn shared(state: &AppState, me: &ClientUser, id: &str) -> ApiResult<super:
 }
 
 /// One document shared with the signed-in client.
-#[utoipa::path(get, path = "/api/documents/client/{id}", tag = "documents", responses((status = 200), (status = 404)))]
+#[utoipa::path(get, path = "/api/documents/client/{id}", tag = "documents",
+    security(("client" = [])), params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Data<super::model::SharedDocumentView>)))]
 pub async fn client_get(
     State(state): State<AppState>,
     me: ClientUser,
@@ -71,7 +75,8 @@ pub async fn client_get(
 
 /// Streams a document shared with the signed-in client (`Range`, `If-None-Match`).
 #[utoipa::path(get, path = "/api/documents/client/{id}/download", tag = "documents",
-    responses((status = 200), (status = 206), (status = 304), (status = 404), (status = 416)))]
+    security(("client" = [])), params(crate::http::docs::IdPath, crate::files::docs::DownloadHeaders),
+    responses(crate::files::docs::FileAnswers))]
 pub async fn client_download(
     State(state): State<AppState>,
     me: ClientUser,

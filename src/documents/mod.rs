@@ -4,6 +4,7 @@
 //! `/api/documents/client`.
 
 pub mod client;
+pub mod docs;
 mod form;
 pub mod model;
 mod query;
@@ -48,7 +49,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/documents/usage", get(usage))
         .route("/api/documents/{id}", get(get_one).put(update).delete(remove))
         .route("/api/documents/{id}/download", get(download))
-        .route("/api/documents/{id}/share", post(share).delete(unshare))
+        .route("/api/documents/{id}/share", post(share))
         .route("/api/documents/{id}/unshare", post(unshare))
         .merge(client::routes())
 }
@@ -72,7 +73,12 @@ async fn view(store: &DocumentStore, d: &StoredDocument) -> ApiResult<DocumentVi
 /// Uploads a document (multipart: `file` plus `title, category, clientId, tags, visibility,
 /// isConfidential`); 413 past the size limit or the quota, 415 for a refused type.
 #[utoipa::path(post, path = "/api/documents/upload", tag = "documents",
-    responses((status = 201), (status = 400), (status = 404), (status = 413), (status = 415)))]
+    security(("therapist" = [])),
+    request_body(content = docs::UploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = docs::Uploaded),
+        (status = 404, description = "`clientId` is not one of the caller's clients"),
+        (status = 413, description = "`FILE_TOO_LARGE` or `STORAGE_QUOTA_EXCEEDED`"),
+        (status = 415, description = "Not multipart, or a file type not accepted (by content)")))]
 pub async fn upload(
     State(state): State<AppState>,
     me: Therapist,
@@ -93,7 +99,10 @@ pub async fn upload(
 }
 
 /// Lists the caller's documents (filters, sort, page or cursor).
-#[utoipa::path(get, path = "/api/documents", tag = "documents", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/documents", tag = "documents",
+    security(("therapist" = [])), params(model::DocListQuery),
+    responses((status = 200, body = crate::http::docs::Data<docs::DocumentPage>),
+        (status = 404, description = "`clientId` is not one of the caller's clients")))]
 pub async fn list(
     State(state): State<AppState>,
     me: Therapist,
@@ -115,7 +124,9 @@ pub async fn list(
 }
 
 /// Count and bytes of the caller's documents per category (or `type`, `visibility`).
-#[utoipa::path(get, path = "/api/documents/statistics", tag = "documents", responses((status = 200), (status = 400)))]
+#[utoipa::path(get, path = "/api/documents/statistics", tag = "documents",
+    security(("therapist" = [])), params(model::StatsQuery),
+    responses((status = 200, body = crate::http::docs::Data<docs::DocumentStatistics>)))]
 pub async fn statistics(
     State(state): State<AppState>,
     me: Therapist,
@@ -161,14 +172,18 @@ fn storage(state: &AppState, used: store::Usage) -> serde_json::Value {
 }
 
 /// The caller's storage: bytes used by live documents, the quota, what is left.
-#[utoipa::path(get, path = "/api/documents/usage", tag = "documents", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/documents/usage", tag = "documents",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<docs::Storage>)))]
 pub async fn usage(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     let used = DocumentStore::new(&state.db).usage(me.0.id).await?;
     Ok(envelope::ok(storage(&state, used)))
 }
 
 /// One of the caller's documents (deleted ones too, while their file is kept).
-#[utoipa::path(get, path = "/api/documents/{id}", tag = "documents", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/documents/{id}", tag = "documents",
+    security(("therapist" = [])), params(crate::http::docs::IdPath),
+    responses((status = 200, body = crate::http::docs::Data<DocumentView>)))]
 pub async fn get_one(
     State(state): State<AppState>,
     me: Therapist,
@@ -184,8 +199,9 @@ pub async fn get_one(
 }
 
 /// Edits a document's title, description, category, tags, visibility, confidentiality or client.
-#[utoipa::path(put, path = "/api/documents/{id}", tag = "documents", request_body = UpdateDocument,
-    responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/api/documents/{id}", tag = "documents",
+    security(("therapist" = [])), params(crate::http::docs::IdPath), request_body = UpdateDocument,
+    responses((status = 200, body = crate::http::docs::Data<DocumentView>)))]
 pub async fn update(
     State(state): State<AppState>,
     me: Therapist,
@@ -199,7 +215,9 @@ pub async fn update(
 
 /// Deletes a document (soft): it leaves the list and the quota at once; its file is removed
 /// after the grace period.
-#[utoipa::path(delete, path = "/api/documents/{id}", tag = "documents", responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(delete, path = "/api/documents/{id}", tag = "documents",
+    security(("therapist" = [])), params(crate::http::docs::IdPath),
+    responses((status = 200, body = docs::Deleted)))]
 pub async fn remove(
     State(state): State<AppState>,
     me: Therapist,
@@ -213,7 +231,8 @@ pub async fn remove(
 
 /// Streams one of the caller's live documents (`Range`, `If-None-Match`).
 #[utoipa::path(get, path = "/api/documents/{id}/download", tag = "documents",
-    responses((status = 200), (status = 206), (status = 304), (status = 404), (status = 416)))]
+    security(("therapist" = [])), params(crate::http::docs::IdPath, crate::files::docs::DownloadHeaders),
+    responses(crate::files::docs::FileAnswers))]
 pub async fn download(
     State(state): State<AppState>,
     me: Therapist,
@@ -250,8 +269,10 @@ fn share_target(req: &ShareRequest) -> ApiResult<ObjectId> {
 }
 
 /// Shares a document with one of the caller's clients (409 when it is confidential).
-#[utoipa::path(post, path = "/api/documents/{id}/share", tag = "documents", request_body = ShareRequest,
-    responses((status = 200), (status = 400), (status = 404), (status = 409)))]
+#[utoipa::path(post, path = "/api/documents/{id}/share", tag = "documents",
+    security(("therapist" = [])), params(crate::http::docs::IdPath), request_body = ShareRequest,
+    responses((status = 200, body = crate::http::docs::Data<DocumentView>),
+        (status = 409, description = "`DOCUMENT_CONFIDENTIAL`: a confidential document is never shared")))]
 pub async fn share(
     State(state): State<AppState>,
     me: Therapist,
@@ -264,8 +285,9 @@ pub async fn share(
 }
 
 /// Stops sharing a document with a client.
-#[utoipa::path(post, path = "/api/documents/{id}/unshare", tag = "documents", request_body = ShareRequest,
-    responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/api/documents/{id}/unshare", tag = "documents",
+    security(("therapist" = [])), params(crate::http::docs::IdPath), request_body = ShareRequest,
+    responses((status = 200, body = crate::http::docs::Data<DocumentView>)))]
 pub async fn unshare(
     State(state): State<AppState>,
     me: Therapist,

@@ -182,18 +182,52 @@ impl DocumentView {
         }
     }
 
-    /// What a client sees of a document shared with them: no sharing list, no other client.
-    pub fn for_client(d: &StoredDocument) -> serde_json::Value {
+    /// What a client sees of a document shared with them.
+    pub fn for_client(d: &StoredDocument) -> SharedDocumentView {
         let id = d.id.to_hex();
-        serde_json::json!({
-            "id": id, "_id": id, "documentId": id, "therapistId": d.therapist_id.to_hex(),
-            "title": d.title, "description": d.description, "filename": d.filename,
-            "mimeType": d.mime_type, "type": d.kind, "size": d.size, "checksum": d.sha256,
-            "category": d.category, "tags": d.tags,
-            "url": format!("/api/documents/client/{id}/download"),
-            "uploadedAt": rfc3339(d.created_at), "updatedAt": rfc3339(d.updated_at),
-        })
+        SharedDocumentView {
+            underscore_id: id.clone(),
+            document_id: id.clone(),
+            url: format!("/api/documents/client/{id}/download"),
+            id,
+            therapist_id: d.therapist_id.to_hex(),
+            title: d.title.clone(),
+            description: d.description.clone(),
+            filename: d.filename.clone(),
+            mime_type: d.mime_type.clone(),
+            kind: d.kind.clone(),
+            size: d.size,
+            checksum: d.sha256.clone(),
+            category: d.category,
+            tags: d.tags.clone(),
+            uploaded_at: rfc3339(d.created_at),
+            updated_at: rfc3339(d.updated_at),
+        }
     }
+}
+
+/// A document shared with the signed-in client: no sharing list, no other client.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedDocumentView {
+    pub id: String,
+    #[serde(rename = "_id")]
+    pub underscore_id: String,
+    pub document_id: String,
+    pub therapist_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub filename: String,
+    pub mime_type: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size: i64,
+    pub checksum: String,
+    pub category: Category,
+    pub tags: Vec<String>,
+    pub url: String,
+    pub uploaded_at: String,
+    pub updated_at: String,
 }
 
 /// Sort keys of the document list.
@@ -229,7 +263,8 @@ impl DocSort {
 }
 
 /// `GET /api/documents` (the dashboard's parameters and their snake_case forms).
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct DocListQuery {
     pub page: Option<u64>,
@@ -250,7 +285,7 @@ pub struct DocListQuery {
     #[serde(default, deserialize_with = "non_empty")]
     pub tags: Option<String>,
     /// Families, comma-separated (`pdf,image`).
-    #[serde(default, alias = "types", deserialize_with = "non_empty")]
+    #[serde(default, rename = "type", alias = "types", deserialize_with = "non_empty")]
     pub r#type: Option<String>,
     #[serde(
         default,
@@ -264,7 +299,8 @@ pub struct DocListQuery {
 }
 
 /// `GET /api/documents/statistics`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsQuery {
     #[serde(default, alias = "group_by")]

@@ -58,6 +58,8 @@ use finish::Finish;
         crate::payments::stats::Period, crate::session_notes::model::NoteSort, crate::notifications::model::NotificationSort,
         crate::payments::model::PaymentSort, crate::notifications::model::ReadState, crate::reviews::model::ReviewStatus,
         crate::db::SortOrder, crate::work_locations::StatusFilter,
+        crate::documents::model::DocSort, crate::documents::model::GroupBy, crate::documents::model::Category,
+        crate::documents::model::Visibility,
     )),
     modifiers(&Finish),
     tags(

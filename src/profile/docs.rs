@@ -27,3 +27,19 @@ pub struct UserProfile {
     /// The practice profile (therapists), or null.
     profile: Option<serde_json::Map<String, serde_json::Value>>,
 }
+
+/// An avatar's public link (`null` once removed).
+#[derive(Serialize, ToSchema)]
+pub struct AvatarLink {
+    avatar: Option<String>,
+    #[schema(nullable = false)]
+    url: Option<String>,
+}
+
+/// A banner's public link (`null` once removed).
+#[derive(Serialize, ToSchema)]
+pub struct BannerLink {
+    banner: Option<String>,
+    #[schema(nullable = false)]
+    url: Option<String>,
+}

@@ -171,7 +171,10 @@ async fn clear(state: &AppState, owner: ObjectId, kind: MediaKind) -> ApiResult<
 
 /// Sets the caller's avatar (multipart field `file`; png, jpeg, gif, webp...).
 #[utoipa::path(post, path = "/api/profile/avatar", tag = "profile",
-    responses((status = 200), (status = 400), (status = 413), (status = 415)))]
+    security(("therapist" = []), ("client" = [])),
+    request_body(content = crate::files::docs::ImageForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = crate::http::docs::Data<super::docs::AvatarLink>),
+        (status = 413, description = "`FILE_TOO_LARGE`"), (status = 415, description = "Not an image")))]
 pub async fn upload_avatar(
     State(state): State<AppState>,
     me: AuthUser,
@@ -183,7 +186,9 @@ pub async fn upload_avatar(
 }
 
 /// Removes the caller's avatar.
-#[utoipa::path(delete, path = "/api/profile/avatar", tag = "profile", responses((status = 200)))]
+#[utoipa::path(delete, path = "/api/profile/avatar", tag = "profile",
+    security(("therapist" = []), ("client" = [])),
+    responses((status = 200, body = crate::http::docs::Data<super::docs::AvatarLink>)))]
 pub async fn remove_avatar(State(state): State<AppState>, me: AuthUser) -> ApiResult<Response> {
     clear(&state, me.id, MediaKind::Avatar).await?;
     Ok(envelope::ok(json!({ "avatar": null })))
@@ -191,7 +196,10 @@ pub async fn remove_avatar(State(state): State<AppState>, me: AuthUser) -> ApiRe
 
 /// Sets the therapist's profile banner (multipart field `file`; images only).
 #[utoipa::path(post, path = "/api/profile/banner", tag = "profile",
-    responses((status = 200), (status = 400), (status = 413), (status = 415)))]
+    security(("therapist" = [])),
+    request_body(content = crate::files::docs::ImageForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = crate::http::docs::Data<super::docs::BannerLink>),
+        (status = 413, description = "`FILE_TOO_LARGE`"), (status = 415, description = "Not an image")))]
 pub async fn upload_banner(
     State(state): State<AppState>,
     me: Therapist,
@@ -203,14 +211,18 @@ pub async fn upload_banner(
 }
 
 /// Removes the therapist's profile banner.
-#[utoipa::path(delete, path = "/api/profile/banner", tag = "profile", responses((status = 200)))]
+#[utoipa::path(delete, path = "/api/profile/banner", tag = "profile",
+    security(("therapist" = [])),
+    responses((status = 200, body = crate::http::docs::Data<super::docs::BannerLink>)))]
 pub async fn remove_banner(State(state): State<AppState>, me: Therapist) -> ApiResult<Response> {
     clear(&state, me.0.id, MediaKind::Banner).await?;
     Ok(envelope::ok(json!({ "banner": null })))
 }
 
 /// An avatar or banner, public and cacheable for a year (`ETag`, `Range` supported).
-#[utoipa::path(get, path = "/api/media/{id}", tag = "profile", responses((status = 200), (status = 304), (status = 404)))]
+#[utoipa::path(get, path = "/api/media/{id}", tag = "profile",
+    security(()), params(crate::http::docs::IdPath, crate::files::docs::DownloadHeaders),
+    responses(crate::files::docs::FileAnswers))]
 pub async fn serve(
     State(state): State<AppState>,
     Path(id): Path<String>,

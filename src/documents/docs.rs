@@ -1,0 +1,109 @@
+//! Schemas of the document answers built with `json!` and of the upload form (OpenAPI only).
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::model::{Category, DocumentView, SharedDocumentView};
+use crate::http::pagination::Nested;
+
+/// `GET /api/documents`: `data`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct DocumentPage {
+    documents: Vec<DocumentView>,
+    pagination: Nested,
+    total: u64,
+    has_more: bool,
+}
+
+/// `GET /api/documents/client`: `data`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct SharedDocumentPage {
+    documents: Vec<SharedDocumentView>,
+    pagination: Nested,
+}
+
+/// A therapist's storage.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Storage {
+    /// Bytes of live documents.
+    used: u64,
+    /// The quota, in bytes.
+    limit: u64,
+    available: u64,
+    file_count: i64,
+    percent_used: f64,
+    /// The largest file an upload may be, in bytes.
+    max_file_size: u64,
+}
+
+/// One group of the statistics.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct DocumentGroup {
+    key: String,
+    count: i64,
+    total_size: i64,
+}
+
+/// `GET /api/documents/statistics`: `data` (plus `byCategory`, `byType` or `byVisibility`,
+/// the groups keyed by name).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct DocumentStatistics {
+    group_by: String,
+    groups: Vec<DocumentGroup>,
+    total_documents: i64,
+    total_size: i64,
+    storage: Storage,
+}
+
+/// `POST /api/documents/upload`: 201.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Uploaded {
+    success: bool,
+    /// The new document's id (also `data.documentId`).
+    document_id: String,
+    data: DocumentView,
+    message: String,
+}
+
+/// `DELETE /api/documents/{id}`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Deleted {
+    success: bool,
+    message: String,
+    data: DocumentView,
+}
+
+/// The upload form (`multipart/form-data`): the file, then optional metadata.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The file (at most `documents.max_file_bytes`; its content decides its type).
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+    #[schema(max_length = 200)]
+    title: Option<String>,
+    #[schema(max_length = 2000)]
+    description: Option<String>,
+    category: Option<Category>,
+    /// One of the caller's clients (empty: none).
+    client_id: Option<String>,
+    /// A JSON array of strings or a comma-separated list (at most 30, 40 characters each).
+    tags: Option<String>,
+    /// `private`, `therapist_only`, `client_shared`, `team_shared` or `public`.
+    visibility: Option<String>,
+    /// `true` or `false`.
+    is_confidential: Option<String>,
+}
