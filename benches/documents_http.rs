@@ -4,8 +4,10 @@
 //! nothing.
 //!
 //! One run starts one release `dhara serve --no-worker` on loopback with a database of its own,
-//! registers a therapist, warms the server up with one small upload and download, then:
-//! 1. refuses BENCH_REFUSED_MB (200) MB of over-limit uploads: BENCH_REFUSED_UPLOADS (4) at once,
+//! registers a therapist, warms the server up with one small upload and download and one
+//! refused upload, then:
+//! 1. refuses BENCH_REFUSED_MB (200) MB of over-limit uploads, one after the other (the target),
+//!    then BENCH_REFUSED_AT_ONCE (4) at a time (reported per upload in flight, no target),
 //!    each a chunked body (no declared length) larger than `documents.max_file_bytes`, so the
 //!    server streams each into GridFS up to the limit and then refuses it (413);
 //! 2. uploads one BENCH_FILE_MB (30) MB file (upload throughput);
@@ -25,6 +27,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -104,11 +107,11 @@ impl Server {
 
 async fn run() -> anyhow::Result<()> {
     let refused_mb: usize = env_or("BENCH_REFUSED_MB", 200)?;
-    let refused_uploads: usize = env_or("BENCH_REFUSED_UPLOADS", 4)?;
+    let refused_uploads: usize = env_or("BENCH_REFUSED_AT_ONCE", 4)?;
     let file_mb: usize = env_or("BENCH_FILE_MB", 30)?;
     let downloaders: usize = env_or("BENCH_DOWNLOADERS", 10)?;
     if refused_uploads == 0 || downloaders == 0 || file_mb == 0 {
-        bail!("BENCH_REFUSED_UPLOADS, BENCH_DOWNLOADERS and BENCH_FILE_MB must be positive");
+        bail!("BENCH_REFUSED_AT_ONCE, BENCH_DOWNLOADERS and BENCH_FILE_MB must be positive");
     }
     let bin = std::env::var_os("DHARA_BIN")
         .map(PathBuf::from)
@@ -206,16 +209,15 @@ async fn phases(
     download(http, base, &token, &warm).await?;
     let limit = max_file_bytes(http, base, &token).await?;
 
-    // 1. Over-limit uploads, refused.
-    let per = (refused_mb * MB / refused_uploads).max(limit + MB);
-    let before = server.memory_mb("VmRSS");
-    server.reset_peak();
-    let t = Instant::now();
-    let sends = (0..refused_uploads).map(|i| refused_upload(&server.addr, &token, per, i as u64));
-    let streamed: Vec<usize> = futures_util::future::try_join_all(sends).await?;
-    let refused_secs = t.elapsed().as_secs_f64();
-    let refused_peak = server.memory_mb("VmHWM") - before;
-    let streamed_mb = streamed.iter().sum::<usize>() as f64 / MB as f64;
+    // 1. Over-limit uploads, refused: each a bit over the limit, one at a time until
+    // `refused_mb` were sent (the target), then the same `refused_uploads` at a time (reported).
+    let per = limit + MB;
+    let count = (refused_mb * MB).div_ceil(per).max(1);
+    // One refused upload first: what the first one costs (pool connections, allocator pages)
+    // is start-up, not growth.
+    refuse(server, &token, per, 1, 1).await?;
+    let (refused_secs, refused_peak, streamed_mb) = refuse(server, &token, per, count, 1).await?;
+    let (together_secs, together_peak, _) = refuse(server, &token, per, count, refused_uploads).await?;
 
     // 2. One upload of the file.
     let file = pdf(file_mb * MB, 7);
@@ -225,8 +227,8 @@ async fn phases(
     let upload_secs = t.elapsed().as_secs_f64();
 
     // 3. Downloaded by many at once.
-    let before_dl = server.memory_mb("VmRSS");
     server.reset_peak();
+    let before_dl = server.memory_mb("VmRSS");
     let t = Instant::now();
     let gets = (0..downloaders).map(|_| download(http, base, &token, &id));
     let digests = futures_util::future::try_join_all(gets).await?;
@@ -243,10 +245,14 @@ async fn phases(
     );
     println!("/health round trip: {health_ms:.2} ms");
     println!(
-        "refused: {refused_uploads} uploads of {:.0} MB at once, {streamed_mb:.0} MB sent before the 413s, {:.1} s; peak RSS growth {refused_peak:.1} MB (target < {MAX_GROWTH_MB} MB: {})",
+        "refused: {count} uploads of {:.0} MB one after the other, {streamed_mb:.0} MB sent before the 413s, {:.1} s; peak RSS growth {refused_peak:.1} MB (target < {MAX_GROWTH_MB} MB: {})",
         per as f64 / MB as f64,
         refused_secs,
         verdict(refused_peak)
+    );
+    println!(
+        "refused, {refused_uploads} at a time: {together_secs:.1} s; peak RSS growth {together_peak:.1} MB ({:.1} MB per upload in flight; no target)",
+        together_peak / refused_uploads as f64
     );
     println!(
         "upload: {file_mb} MB in {upload_secs:.2} s = {:.1} MB/s ({:.0}x a /health round trip per MB)",
@@ -330,6 +336,33 @@ async fn download(http: &reqwest::Client, base: &str, token: &str, id: &str) -> 
         hasher.update(&chunk);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// Sends `count` refused uploads of `per` bytes, `at_once` at a time: (seconds, peak RSS growth
+/// in MB, MB sent).
+async fn refuse(
+    server: &Server,
+    token: &str,
+    per: usize,
+    count: usize,
+    at_once: usize,
+) -> anyhow::Result<(f64, f64, f64)> {
+    server.reset_peak();
+    let before = server.memory_mb("VmRSS");
+    let t = Instant::now();
+    let sends = (0..count).map(|i| refused_upload(&server.addr, token, per, i as u64));
+    let streamed: Vec<usize> = futures_util::stream::iter(sends)
+        .buffer_unordered(at_once)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let peak = server.memory_mb("VmHWM") - before;
+    Ok((
+        t.elapsed().as_secs_f64(),
+        peak,
+        streamed.iter().sum::<usize>() as f64 / MB as f64,
+    ))
 }
 
 /// Sends a chunked upload of `len` bytes until the server answers; the bytes sent by then.

@@ -3,7 +3,7 @@
 # documents_http` (benches/documents_http.rs) against one release `dhara serve --no-worker`:
 # peak RSS growth while 200 MB of over-limit uploads are refused and while a 30 MB file is
 # downloaded by 10 clients at once (target < 10 MB each), and upload/download throughput.
-# A benchmark, not part of the test suite. Knobs: BENCH_REFUSED_MB, BENCH_REFUSED_UPLOADS,
+# A benchmark, not part of the test suite. Knobs: BENCH_REFUSED_MB, BENCH_REFUSED_AT_ONCE,
 # BENCH_FILE_MB, BENCH_DOWNLOADERS, DHARA_BIN; any DHARA_* setting reaches the server. Uses the
 # dev services of scripts/services.sh (DHARA_DEV_MONGO_PORT / DHARA_DEV_REDIS_PORT pick other
 # ports, away from a test run), or MONGODB_URI / REDIS_URL when set.
