@@ -30,6 +30,8 @@ pub struct App {
     pub admission: limits::Admission,
     pub hashing: crate::auth::password::HashPool,
     pub tokens: crate::auth::tokens::TokenKeys,
+    /// The account check of every authenticated request (primary reads, batched).
+    pub accounts: crate::auth::checks::AccountChecks,
     pub limiter: crate::ratelimit::RateLimiter,
     pub mailer: Arc<crate::mail::Mailer>,
     /// Hot reads (two layers: process and Redis).
@@ -88,6 +90,7 @@ impl AppState {
         let hashing =
             crate::auth::password::HashPool::new(config.auth.hash_concurrency, config.auth.hash_queue);
         let tokens = crate::auth::tokens::TokenKeys::new(&config.auth);
+        let accounts = crate::auth::checks::AccountChecks::start(crate::auth::store::AuthStore::new(&db));
         let limiter = crate::ratelimit::RateLimiter::new(redis.clone(), config.rate_limit.enabled);
         let smtp_timeout = Duration::from_secs(config.emails.smtp_timeout_seconds);
         let mailer = Arc::new(crate::mail::Mailer::new(&config.mail, smtp_timeout)?);
@@ -111,6 +114,7 @@ impl AppState {
             admission,
             hashing,
             tokens,
+            accounts,
             limiter,
             mailer,
             cache,

@@ -62,10 +62,7 @@ impl FromRequestParts<AppState> for AuthUser {
             code: "INVALID_TOKEN",
             message: "This account no longer exists or its sessions were ended".into(),
         };
-        let account = super::store::AuthStore::new(&state.db)
-            .account_state(id)
-            .await?
-            .ok_or_else(gone)?;
+        let account = state.accounts.check(id).await?.ok_or_else(gone)?;
         let issued_ms = claims.iat_ms.unwrap_or(claims.iat * 1000 + 999);
         if account.role != claims.role || account.password_changed_ms.is_some_and(|t| issued_ms < t) {
             return Err(gone());

@@ -1,6 +1,7 @@
 //! Accounts and access (SPEC section 2): registration, sign-in, token rotation, sign-out,
 //! password change and reset, for therapists and clients alike.
 
+pub mod checks;
 pub mod extract;
 pub mod model;
 pub mod password;

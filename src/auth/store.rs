@@ -64,24 +64,46 @@ impl AuthStore {
 
     /// What a request's token is checked against: the account's role and last password change.
     pub async fn account_state(&self, id: ObjectId) -> mongodb::error::Result<Option<AccountState>> {
+        Ok(self.account_states(&[id]).await?.remove(&id))
+    }
+
+    /// `account_state` of several accounts in one read (absent ones are missing from the map).
+    pub async fn account_states(
+        &self,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<HashMap<ObjectId, AccountState>> {
         /// The projected part of a user.
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Row {
+            #[serde(rename = "_id")]
+            id: ObjectId,
             role: Role,
             #[serde(default)]
             password_changed_at: Option<DateTime>,
         }
-        let found = self
+        let filter = match ids {
+            [one] => doc! { "_id": one },
+            many => doc! { "_id": { "$in": many.to_vec() } },
+        };
+        let rows: Vec<Row> = self
             .users
             .clone_with_type::<Row>()
-            .find_one(doc! { "_id": id })
+            .find(filter)
             .projection(doc! { "role": 1, "passwordChangedAt": 1 })
+            .await?
+            .try_collect()
             .await?;
-        Ok(found.map(|row| AccountState {
-            role: row.role,
-            password_changed_ms: row.password_changed_at.map(|t| t.timestamp_millis()),
-        }))
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let state = AccountState {
+                    role: row.role,
+                    password_changed_ms: row.password_changed_at.map(|t| t.timestamp_millis()),
+                };
+                (row.id, state)
+            })
+            .collect())
     }
 
     /// Records that `id` proved it owns `email` (only while that is still its email).

@@ -184,20 +184,7 @@ fn pool_metrics(metrics: Arc<Metrics>) -> EventHandler<CmapEvent> {
 /// whole transaction on `TransientTransactionError` and the commit on
 /// `UnknownTransactionCommitResult`, as MongoDB's drivers specify. Any other failure aborts and
 /// is returned: nothing of the transaction remains.
-pub async fn transaction<T, E, F>(db: &Db, body: F) -> Result<T, E>
-where
-    E: From<Error>,
-    F: for<'s> FnMut(
-        &'s mut mongodb::ClientSession,
-    ) -> futures_util::future::BoxFuture<'s, Result<T, TxError<E>>>,
-{
-    // Under the CRUD request timeout, so an exhausted retry answers 409, not a timeout.
-    transaction_within(db, std::time::Duration::from_secs(5), body).await
-}
-
-/// `transaction` retrying transient failures for up to `budget` (a request whose class
-/// allows longer, such as an upload's final write, may wait longer than a CRUD one).
-pub async fn transaction_within<T, E, F>(db: &Db, budget: std::time::Duration, mut body: F) -> Result<T, E>
+pub async fn transaction<T, E, F>(db: &Db, mut body: F) -> Result<T, E>
 where
     E: From<Error>,
     F: for<'s> FnMut(
@@ -212,6 +199,8 @@ where
     // Like the drivers' `withTransaction`: retry transient failures within a time budget, with
     // jittered exponential backoff so contenders spread out.
     let started = std::time::Instant::now();
+    // Under the CRUD request timeout, so an exhausted retry answers 409, not a timeout.
+    let budget = std::time::Duration::from_secs(5);
     let mut attempts: u32 = 0;
     let backoff = |attempt: u32| {
         let cap = (10u64 << attempt.min(5)).min(250);

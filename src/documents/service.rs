@@ -121,8 +121,7 @@ pub async fn upload(state: &AppState, therapist: ObjectId, form: Multipart) -> A
         .take()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("upload received without a record")))?;
     let quota = cfg.quota_bytes;
-    let budget = upload_timeout.mul_f64(0.6);
-    let finish = tokio::spawn(finish(store, received.file, record, meta, (quota, budget)));
+    let finish = tokio::spawn(finish(store, received.file, record, meta, quota));
     finish
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("upload task failed: {e}")))?
@@ -134,7 +133,7 @@ async fn finish(
     file: Received,
     mut record: StoredDocument,
     meta: UploadMeta,
-    (quota, budget): (u64, Duration),
+    quota: u64,
 ) -> ApiResult<Uploaded> {
     record.size = file.bytes as i64;
     let sha256 = file.sha256.clone();
@@ -156,7 +155,7 @@ async fn finish(
         "sha256": sha256,
         "updatedAt": DateTime::now(),
     };
-    match store.commit(&record, set, quota, budget).await {
+    match store.commit(&record, set, quota).await {
         Ok(document) => {
             pending.keep();
             let not_shared = meta.visibility == Visibility::ClientShared && meta.client.is_some() && !share;

@@ -9,10 +9,11 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::Deserialize;
 
-use super::model::StoredDocument;
+use super::model::{DocStatus, StoredDocument};
 use crate::clients::store::ClientStore;
-use crate::db::{transaction, transaction_within, Db, OwnerScope, Page, TxError};
+use crate::db::{transaction, Db, OwnerScope, Page, TxError};
 use crate::error::{ApiError, ApiResult};
+use crate::files::FileStore;
 
 /// The collection names.
 pub const DOCUMENTS: &str = "documents";
@@ -55,11 +56,6 @@ impl DocumentStore {
         }
     }
 
-    /// The untyped collection (the file sweep reads due records from it).
-    pub fn records(&self) -> &Collection<Document> {
-        &self.raw
-    }
-
     /// Records an upload that has begun (status `uploading`, due for removal at `purgeAfter`).
     pub async fn insert_pending(&self, d: &StoredDocument) -> mongodb::error::Result<()> {
         self.docs.insert_one(d).await.map(|_| ())
@@ -73,51 +69,129 @@ impl DocumentStore {
             .map(|_| ())
     }
 
-    /// Makes a pending upload a document with `set` applied, and counts its bytes against the
-    /// therapist's `quota`, in one transaction: past the quota nothing changes (413), and a
-    /// record already due for removal is never revived.
+    /// Makes a pending upload a document with `set` applied, its bytes counted against the
+    /// therapist's `quota`. Single-document atomic writes, each safe to repeat:
+    /// 1. a hold on the usage (`bytes` grows, `holds` records `{id, size}`) only while it fits
+    ///    (413 otherwise: nothing changed);
+    /// 2. the record becomes a document, only while it is pending and not yet due (a sweep that
+    ///    saw it due removes it and its file; then the hold is given back and this fails);
+    /// 3. the hold entry is dropped (its bytes stay counted).
+    ///
+    /// A process that dies after 1 leaves a pending record with a hold: the sweep gives the
+    /// hold back before removing the record (`purge_due`). One that dies after 2 leaves a
+    /// stale entry whose bytes are rightly counted.
     pub async fn commit(
         &self,
         pending: &StoredDocument,
         set: Document,
         quota: u64,
-        budget: std::time::Duration,
     ) -> ApiResult<StoredDocument> {
-        self.ensure_usage(pending.therapist_id).await?;
-        let limit = quota as i64 - pending.size;
-        // A commit that keeps conflicting with other uploads of the same therapist (one usage
-        // document) may take most of the upload's time rather than lose the file.
-        transaction_within(&self.db, budget, |s| {
-            let (docs, usage, set) = (self.docs.clone(), self.usage.clone(), set.clone());
-            let (id, therapist, size) = (pending.id, pending.therapist_id, pending.size);
-            Box::pin(async move {
-                let counted = usage
-                    .update_one(
-                        doc! { "_id": therapist, "bytes": { "$lte": limit } },
-                        doc! { "$inc": { "bytes": size, "files": 1 } },
-                    )
-                    .session(&mut *s)
-                    .await?;
-                if counted.matched_count == 0 {
-                    return Err(TxError::Other(quota_exceeded(quota)));
-                }
-                let kept = docs
-                    .find_one_and_update(
-                        doc! { "_id": id, "status": "uploading", "purgeAfter": { "$gt": DateTime::now() } },
-                        doc! { "$set": set, "$unset": { "purgeAfter": "" } },
-                    )
-                    .return_document(ReturnDocument::After)
-                    .session(&mut *s)
-                    .await?;
-                kept.ok_or_else(|| {
-                    TxError::Other(ApiError::BadRequest {
-                        code: "UPLOAD_EXPIRED",
-                        message: "The upload took too long and was discarded; send it again".into(),
-                    })
-                })
-            })
-        })
-        .await
+        let (therapist, id, size) = (pending.therapist_id, pending.id, pending.size);
+        self.ensure_usage(therapist).await?;
+        let hold = doc! { "id": id, "size": size };
+        let held = self
+            .usage
+            .update_one(
+                doc! { "_id": therapist, "bytes": { "$lte": quota as i64 - size }, "holds.id": { "$ne": id } },
+                doc! { "$inc": { "bytes": size, "files": 1 }, "$push": { "holds": hold } },
+            )
+            .await?;
+        if held.matched_count == 0
+            && self
+                .usage
+                .count_documents(doc! { "_id": therapist, "holds.id": id })
+                .await?
+                == 0
+        {
+            return Err(quota_exceeded(quota));
+        }
+        let kept = self
+            .docs
+            .find_one_and_update(
+                doc! { "_id": id, "status": "uploading", "purgeAfter": { "$gt": DateTime::now() } },
+                doc! { "$set": set, "$unset": { "purgeAfter": "" } },
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        let Some(kept) = kept else {
+            self.give_back(therapist, id).await?;
+            return Err(ApiError::BadRequest {
+                code: "UPLOAD_EXPIRED",
+                message: "The upload took too long and was discarded; send it again".into(),
+            });
+        };
+        if let Err(e) = self
+            .usage
+            .update_one(
+                doc! { "_id": therapist },
+                doc! { "$pull": { "holds": { "id": id } } },
+            )
+            .await
+        {
+            tracing::warn!(error = %e, document = %id, "a settled upload's hold entry stays (its bytes are counted)");
+        }
+        Ok(kept)
+    }
+
+    /// Gives back the hold of upload `id` if there is one (its bytes leave the usage once).
+    async fn give_back(&self, therapist: ObjectId, id: ObjectId) -> mongodb::error::Result<()> {
+        #[derive(Deserialize)]
+        struct Held {
+            #[serde(default)]
+            holds: Vec<Hold>,
+        }
+        #[derive(Deserialize)]
+        struct Hold {
+            id: ObjectId,
+            size: i64,
+        }
+        let found = self
+            .usage
+            .clone_with_type::<Held>()
+            .find_one(doc! { "_id": therapist, "holds.id": id })
+            .projection(doc! { "holds": 1 })
+            .await?;
+        let Some(size) = found
+            .and_then(|h| h.holds.into_iter().find(|x| x.id == id))
+            .map(|h| h.size)
+        else {
+            return Ok(());
+        };
+        // Conditional on the entry: given back once, whoever tries.
+        self.usage
+            .update_one(
+                doc! { "_id": therapist, "holds": { "$elemMatch": { "id": id, "size": size } } },
+                doc! { "$inc": { "bytes": -size, "files": -1 }, "$pull": { "holds": { "id": id } } },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Removes up to `batch` due records and their files: pending uploads (their hold given
+    /// back first) and deleted documents past their grace. Record after file after hold, so a
+    /// crash in between is finished by the next sweep. Returns how many were removed.
+    pub async fn purge_due(&self, files: &FileStore, batch: i64) -> mongodb::error::Result<usize> {
+        let due: Vec<StoredDocument> = self
+            .docs
+            .find(doc! { "purgeAfter": { "$lte": DateTime::now() } })
+            .sort(doc! { "purgeAfter": 1 })
+            .limit(batch)
+            .await?
+            .try_collect()
+            .await?;
+        let mut removed = 0;
+        for d in due {
+            if d.status == DocStatus::Uploading {
+                self.give_back(d.therapist_id, d.id).await?;
+            }
+            files.remove(d.file_id).await?;
+            let gone = self
+                .raw
+                .delete_one(doc! { "_id": d.id, "purgeAfter": d.purge_after })
+                .await?;
+            removed += gone.deleted_count as usize;
+        }
+        Ok(removed)
     }
 
     async fn ensure_usage(&self, therapist: ObjectId) -> mongodb::error::Result<()> {

@@ -120,28 +120,21 @@ impl Job for PurgeFiles {
     fn run<'a>(&'a self, state: &'a AppState) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let files = crate::files::FileStore::new(&state.db);
-            let owners = [
-                (
-                    crate::documents::store::DocumentStore::new(&state.db)
-                        .records()
-                        .clone(),
-                    "fileId",
-                ),
-                (
-                    crate::profile::media_store::MediaStore::new(&state.db)
-                        .records()
-                        .clone(),
-                    "_id",
-                ),
-            ];
+            let documents = crate::documents::store::DocumentStore::new(&state.db);
+            let media = crate::profile::media_store::MediaStore::new(&state.db);
             let mut removed = 0;
-            for (records, field) in &owners {
-                for _ in 0..PURGE_BATCHES {
-                    let n = files.sweep(records, field, PURGE_BATCH).await?;
-                    removed += n;
-                    if n < PURGE_BATCH as usize {
-                        break;
-                    }
+            for _ in 0..PURGE_BATCHES {
+                let n = documents.purge_due(&files, PURGE_BATCH).await?;
+                removed += n;
+                if n < PURGE_BATCH as usize {
+                    break;
+                }
+            }
+            for _ in 0..PURGE_BATCHES {
+                let n = files.sweep(media.records(), "_id", PURGE_BATCH).await?;
+                removed += n;
+                if n < PURGE_BATCH as usize {
+                    break;
                 }
             }
             if removed > 0 {

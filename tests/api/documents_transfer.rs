@@ -206,6 +206,15 @@ async fn an_upload_a_process_left_half_way_is_swept_by_the_worker() {
             .await
             .unwrap();
     }
+    // It died after holding its bytes on the usage, before becoming a document.
+    app.db
+        .collection::<mongodb::bson::Document>("document_usage")
+        .update_one(
+            mongodb::bson::doc! { "_id": therapist_id },
+            mongodb::bson::doc! { "$inc": { "bytes": 12345_i64, "files": 1_i64 }, "$push": { "holds": { "id": id, "size": 12345_i64 } } },
+        )
+        .await
+        .unwrap();
     let before = stored_counts(&app).await;
     assert_eq!(before.0, 2);
     // Never listed meanwhile.
@@ -226,4 +235,10 @@ async fn an_upload_a_process_left_half_way_is_swept_by_the_worker() {
         )
         .await;
     assert_eq!(r.status(), 200, "the completed upload is untouched");
+    let usage = json_body(app.get_as("/api/documents/usage", &me).await).await["data"].clone();
+    assert_eq!(
+        usage["used"], kept["size"],
+        "the abandoned upload's hold was given back"
+    );
+    assert_eq!(usage["fileCount"], 1);
 }

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod auth;
+mod auth_checks;
 mod availability;
 mod blocks;
 mod bookings;

@@ -1,0 +1,65 @@
+//! The account check every authenticated request makes: read from the primary, batched under
+//! load (requests queued while a read is in flight share the next one), and never answered
+//! from a read that began before the request arrived, so a revocation is never missed.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::ops::{moved, scrape};
+
+const USERS_FIND: [(&str, &str); 3] = [
+    ("collection", "users"),
+    ("operation", "find"),
+    ("status", "success"),
+];
+
+#[tokio::test]
+async fn account_checks_share_reads_under_load_and_never_miss_a_revocation() {
+    let app = spawn_app().await;
+    let (_, mut password, session) = register_therapist(&app).await;
+    let mut token = bearer(&session);
+    let me = |auth: &str| {
+        app.client
+            .get(app.url("/api/auth/me"))
+            .header("Authorization", auth.to_owned())
+            .send()
+    };
+
+    // Many requests at once: far fewer reads than requests.
+    let n = 200;
+    let before = scrape(&app).await;
+    let answers = futures_util::future::join_all((0..n).map(|_| me(&token))).await;
+    let after = scrape(&app).await;
+    assert!(answers.iter().all(|r| r.as_ref().unwrap().status() == 200));
+    let reads = moved(&before, &after, "mongodb_queries_total", &USERS_FIND);
+    assert!(
+        reads >= 1.0 && reads < n as f64 * 0.75,
+        "{reads} account reads for {n} requests"
+    );
+
+    // Revocation under load: while a burst with the old token is in flight, the password
+    // changes; every request sent after the change answered is refused, in every round.
+    for round in 0..5 {
+        let old = token.clone();
+        let burst = futures_util::future::join_all((0..40).map(|_| me(&old)));
+        let new_password = format!("new password {round}");
+        let change = app
+            .client
+            .post(app.url("/api/auth/change-password"))
+            .header("Authorization", &old)
+            .json(&json!({ "currentPassword": password, "newPassword": new_password, "confirmPassword": new_password }));
+        let (burst, changed) = tokio::join!(burst, change.send());
+        let changed = changed.unwrap();
+        assert_eq!(changed.status(), 200, "round {round}");
+        let fresh = json_body(changed).await;
+        for r in burst {
+            let status = r.unwrap().status().as_u16();
+            assert!(status == 200 || status == 401, "round {round}: {status}");
+        }
+        let late = me(&old).await.unwrap();
+        assert_error(late, 401, "INVALID_TOKEN").await;
+        token = format!("Bearer {}", fresh["accessToken"].as_str().unwrap());
+        password = new_password;
+        assert_eq!(me(&token).await.unwrap().status(), 200);
+    }
+}
