@@ -162,6 +162,8 @@ fn cors(config: &Config) -> CorsLayer {
             header::RETRY_AFTER,
             header::ETAG,
             header::CONTENT_DISPOSITION,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
         ])
         .max_age(Duration::from_secs(config.cors.max_age_seconds));
     if origins.iter().any(|o| o == "*") {

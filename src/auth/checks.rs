@@ -76,11 +76,17 @@ async fn read_batches(store: AuthStore, queue: Arc<Mutex<mpsc::Receiver<Ask>>>) 
         let mut ids: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).collect();
         ids.sort();
         ids.dedup();
-        let read: Result<HashMap<ObjectId, AccountState>, Arc<mongodb::error::Error>> =
-            store.account_states(&ids).await.map_err(Arc::new);
+        type Found = HashMap<ObjectId, Result<AccountState, Arc<mongodb::error::Error>>>;
+        let read: mongodb::error::Result<Found> = store.account_states(&ids).await.map(|found| {
+            found
+                .into_iter()
+                .map(|(id, state)| (id, state.map_err(Arc::new)))
+                .collect::<HashMap<_, _>>()
+        });
+        let read = read.map_err(Arc::new);
         for (id, answer) in batch {
             let _ = answer.send(match &read {
-                Ok(found) => Ok(found.get(&id).copied()),
+                Ok(found) => found.get(&id).cloned().transpose(),
                 Err(e) => Err(e.clone()),
             });
         }

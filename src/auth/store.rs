@@ -64,20 +64,19 @@ impl AuthStore {
 
     /// What a request's token is checked against: the account's role and last password change.
     pub async fn account_state(&self, id: ObjectId) -> mongodb::error::Result<Option<AccountState>> {
-        Ok(self.account_states(&[id]).await?.remove(&id))
+        self.account_states(&[id]).await?.remove(&id).transpose()
     }
 
     /// `account_state` of several accounts in one read (absent ones are missing from the map).
+    /// Each account decodes on its own: one unreadable account fails only its own check.
     pub async fn account_states(
         &self,
         ids: &[ObjectId],
-    ) -> mongodb::error::Result<HashMap<ObjectId, AccountState>> {
+    ) -> mongodb::error::Result<HashMap<ObjectId, mongodb::error::Result<AccountState>>> {
         /// The projected part of a user.
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Row {
-            #[serde(rename = "_id")]
-            id: ObjectId,
             role: Role,
             #[serde(default)]
             password_changed_at: Option<DateTime>,
@@ -86,9 +85,9 @@ impl AuthStore {
             [one] => doc! { "_id": one },
             many => doc! { "_id": { "$in": many.to_vec() } },
         };
-        let rows: Vec<Row> = self
+        let rows: Vec<Document> = self
             .users
-            .clone_with_type::<Row>()
+            .clone_with_type::<Document>()
             .find(filter)
             .projection(doc! { "role": 1, "passwordChangedAt": 1 })
             .await?
@@ -96,12 +95,15 @@ impl AuthStore {
             .await?;
         Ok(rows
             .into_iter()
-            .map(|row| {
-                let state = AccountState {
-                    role: row.role,
-                    password_changed_ms: row.password_changed_at.map(|t| t.timestamp_millis()),
-                };
-                (row.id, state)
+            .filter_map(|raw| {
+                let id = raw.get_object_id("_id").ok()?;
+                let state = mongodb::bson::from_document::<Row>(raw)
+                    .map(|row| AccountState {
+                        role: row.role,
+                        password_changed_ms: row.password_changed_at.map(|t| t.timestamp_millis()),
+                    })
+                    .map_err(|e| mongodb::error::Error::from(mongodb::error::ErrorKind::from(e)));
+                Some((id, state))
             })
             .collect())
     }

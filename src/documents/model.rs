@@ -199,14 +199,14 @@ impl DocumentView {
             size: d.size,
             checksum: d.sha256.clone(),
             category: d.category,
-            tags: d.tags.clone(),
             uploaded_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
         }
     }
 }
 
-/// A document shared with the signed-in client: no sharing list, no other client.
+/// A document shared with the signed-in client: no sharing list, no other client, no tags
+/// (the therapist's own filing words).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SharedDocumentView {
@@ -224,7 +224,6 @@ pub struct SharedDocumentView {
     pub size: i64,
     pub checksum: String,
     pub category: Category,
-    pub tags: Vec<String>,
     pub url: String,
     pub uploaded_at: String,
     pub updated_at: String,

@@ -69,16 +69,9 @@ impl Destination for PendingDocument {
             self.store.insert_pending(&record).await?;
             let (store, files, id, file) =
                 (self.store.clone(), self.files.clone(), record.id, record.file_id);
-            let cleanup: Cleanup = Box::new(move || {
-                Box::pin(async move {
-                    if let Err(e) = files.remove(file).await {
-                        tracing::warn!(error = %e, file = %file, "an interrupted upload's file stays until the sweep");
-                    }
-                    if let Err(e) = store.discard_pending(id).await {
-                        tracing::warn!(error = %e, document = %id, "an interrupted upload's record stays until the sweep");
-                    }
-                })
-            });
+            let therapist = self.therapist;
+            let cleanup: Cleanup =
+                Box::new(move || Box::pin(async move { store.abandon(&files, therapist, id, file).await }));
             let file_id = record.file_id;
             self.record = Some(record);
             Ok((file_id, cleanup))
@@ -162,7 +155,8 @@ async fn finish(
             Ok(Uploaded { document, not_shared })
         }
         Err(e) => {
-            pending.discard().await;
+            // Undone in the background (the answer does not wait for it).
+            drop(pending);
             Err(e)
         }
     }
@@ -176,8 +170,13 @@ pub async fn update(
     req: UpdateDocument,
 ) -> ApiResult<StoredDocument> {
     let store = DocumentStore::new(&state.db);
+    let current = store.live_or_404(scope, id).await?;
     let mut set = Document::new();
     let mut unset = Document::new();
+    // Whom the document stops being shared with: everyone when it is no longer meant for
+    // clients, its former client when it moves to another.
+    let mut unshare_all = matches!(req.visibility, Some(v) if v != Visibility::ClientShared);
+    let mut unshare_client = None;
     if let Some(t) = req.title {
         let t = text("title", &t, 200)?;
         if t.is_empty() {
@@ -210,23 +209,29 @@ pub async fn update(
                 return Err(ApiError::not_found("Client"));
             }
             set.insert("clientId", client);
+            unshare_client = current.client_id.filter(|old| *old != client);
         }
         Some(None) => {
             unset.insert("clientId", "");
+            unshare_client = current.client_id;
         }
         None => {}
     }
     if let Some(c) = req.is_confidential {
         set.insert("isConfidential", c);
-        if c {
-            // A confidential document is never shown to a client: sharing ends with it.
-            set.insert("sharedWith", Vec::<ObjectId>::new());
-        }
+        // A confidential document is never shown to a client: sharing ends with it.
+        unshare_all |= c;
+    }
+    if unshare_all {
+        set.insert("sharedWith", Vec::<ObjectId>::new());
     }
     set.insert("updatedAt", DateTime::now());
     let mut update = doc! { "$set": set };
     if !unset.is_empty() {
         update.insert("$unset", unset);
+    }
+    if let (false, Some(old)) = (unshare_all, unshare_client) {
+        update.insert("$pull", doc! { "sharedWith": old });
     }
     store.update(scope, id, update).await
 }

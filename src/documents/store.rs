@@ -9,11 +9,14 @@ use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::Deserialize;
 
-use super::model::{DocStatus, StoredDocument};
+use super::model::StoredDocument;
 use crate::clients::store::ClientStore;
 use crate::db::{transaction, Db, OwnerScope, Page, TxError};
 use crate::error::{ApiError, ApiResult};
 use crate::files::FileStore;
+
+/// How long a chunk write sent before an upload was dropped may take to land.
+const LATE_WRITES: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The collection names.
 pub const DOCUMENTS: &str = "documents";
@@ -61,12 +64,37 @@ impl DocumentStore {
         self.docs.insert_one(d).await.map(|_| ())
     }
 
-    /// Removes a pending record (an upload that did not complete).
-    pub async fn discard_pending(&self, id: ObjectId) -> mongodb::error::Result<()> {
-        self.raw
-            .delete_one(doc! { "_id": id, "status": "uploading" })
-            .await
-            .map(|_| ())
+    /// Undoes an upload that did not complete: the record is made due at once (so a sweep
+    /// finishes the job if this one fails or the process dies), its quota hold given back,
+    /// its chunks removed, then removed again after `LATE_WRITES` (a chunk write already sent
+    /// when the upload was dropped may still land), then the record. An upload that did become
+    /// a document meanwhile (a reply lost after its write) keeps its file. Failures are logged;
+    /// the due record stays for the sweep.
+    pub async fn abandon(&self, files: &FileStore, therapist: ObjectId, id: ObjectId, file: ObjectId) {
+        let steps = async {
+            let now = DateTime::now();
+            let marked = self
+                .raw
+                .update_one(
+                    doc! { "_id": id, "status": "uploading" },
+                    doc! { "$set": { "purgeAfter": now } },
+                )
+                .await?;
+            if marked.matched_count == 0 && self.raw.count_documents(doc! { "_id": id }).await? > 0 {
+                return Ok(());
+            }
+            self.give_back(therapist, id).await?;
+            files.remove(file).await?;
+            tokio::time::sleep(LATE_WRITES).await;
+            files.remove(file).await?;
+            self.raw
+                .delete_one(doc! { "_id": id, "status": "uploading" })
+                .await
+                .map(|_| ())
+        };
+        if let Err(e) = steps.await {
+            tracing::warn!(error = %e, document = %id, "an interrupted upload is left to the file sweep");
+        }
     }
 
     /// Makes a pending upload a document with `set` applied, its bytes counted against the
@@ -169,27 +197,42 @@ impl DocumentStore {
 
     /// Removes up to `batch` due records and their files: pending uploads (their hold given
     /// back first) and deleted documents past their grace. Record after file after hold, so a
-    /// crash in between is finished by the next sweep. Returns how many were removed.
+    /// crash in between is finished by the next sweep; a record that fails is logged and
+    /// skipped (the others go on). Returns how many were removed.
     pub async fn purge_due(&self, files: &FileStore, batch: i64) -> mongodb::error::Result<usize> {
-        let due: Vec<StoredDocument> = self
-            .docs
+        let due: Vec<Document> = self
+            .raw
             .find(doc! { "purgeAfter": { "$lte": DateTime::now() } })
             .sort(doc! { "purgeAfter": 1 })
             .limit(batch)
+            .projection(doc! { "_id": 1, "therapistId": 1, "fileId": 1, "status": 1, "purgeAfter": 1 })
             .await?
             .try_collect()
             .await?;
         let mut removed = 0;
         for d in due {
-            if d.status == DocStatus::Uploading {
-                self.give_back(d.therapist_id, d.id).await?;
+            let (Ok(id), Ok(therapist), Ok(file), Ok(when)) = (
+                d.get_object_id("_id"),
+                d.get_object_id("therapistId"),
+                d.get_object_id("fileId"),
+                d.get_datetime("purgeAfter"),
+            ) else {
+                tracing::error!(record = ?d.get("_id"), "a due document record lacks its ids; left alone");
+                continue;
+            };
+            let purge = async {
+                if d.get_str("status") == Ok("uploading") {
+                    self.give_back(therapist, id).await?;
+                }
+                files.remove(file).await?;
+                self.raw.delete_one(doc! { "_id": id, "purgeAfter": *when }).await
+            };
+            match purge.await {
+                Ok(gone) => removed += gone.deleted_count as usize,
+                Err(e) => {
+                    tracing::warn!(error = %e, document = %id, "a due document was not purged; next sweep")
+                }
             }
-            files.remove(d.file_id).await?;
-            let gone = self
-                .raw
-                .delete_one(doc! { "_id": d.id, "purgeAfter": d.purge_after })
-                .await?;
-            removed += gone.deleted_count as usize;
         }
         Ok(removed)
     }

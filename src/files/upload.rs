@@ -87,13 +87,6 @@ impl Pending {
     pub fn keep(mut self) {
         self.0 = None;
     }
-
-    /// Cleans up now (and waits for it).
-    pub async fn discard(mut self) {
-        if let Some(cleanup) = self.0.take() {
-            cleanup().await;
-        }
-    }
 }
 
 impl Drop for Pending {
@@ -276,12 +269,26 @@ fn read_error(e: MultipartError) -> ApiError {
 /// at most 255 characters; `file` when nothing is left.
 pub fn clean_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
-    let trimmed = cleaned.trim();
-    if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
-        "file".to_owned()
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
+    // Trailing dots and spaces would hide the extension from the type check.
+    let trimmed = cleaned.trim().trim_end_matches(['.', ' ']).trim();
+    if trimmed.is_empty() {
+        return "file".to_owned();
+    }
+    if trimmed.chars().count() <= 255 {
+        return trimmed.to_owned();
+    }
+    // Too long: shorten the stem, keep the extension (the type check reads it).
+    let (stem, ext) = trimmed
+        .rsplit_once('.')
+        .filter(|(_, e)| e.chars().count() <= 16)
+        .unwrap_or((trimmed, ""));
+    let keep = 254 - ext.chars().count();
+    let stem: String = stem.chars().take(keep).collect();
+    if ext.is_empty() {
+        stem
     } else {
-        trimmed.to_owned()
+        format!("{stem}.{ext}")
     }
 }
 
@@ -296,5 +303,9 @@ mod tests {
         assert_eq!(clean_name("a\r\nb.txt"), "ab.txt");
         assert_eq!(clean_name(".."), "file");
         assert_eq!(clean_name(""), "file");
+        assert_eq!(clean_name("report.pdf. . "), "report.pdf");
+        let long = format!("{}.pdf", "a".repeat(400));
+        let short = clean_name(&long);
+        assert!(short.ends_with(".pdf") && short.chars().count() == 255, "{short}");
     }
 }

@@ -195,7 +195,7 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
 /// `HEAD`, `OPTIONS`) are simply dropped.
 pub async fn detach_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt;
-    if req.method().is_safe() || is_streamed_upload(req.uri().path()) {
+    if req.method().is_safe() || (req.method() == Method::POST && is_streamed_upload(req.uri().path())) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();

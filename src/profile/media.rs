@@ -83,12 +83,7 @@ impl Destination for PendingImage {
             };
             self.store.insert_pending(&record).await?;
             let (store, files, id) = (self.store.clone(), self.files.clone(), record.id);
-            let cleanup: Cleanup = Box::new(move || {
-                Box::pin(async move {
-                    let _ = files.remove(id).await;
-                    let _ = store.discard_pending(id).await;
-                })
-            });
+            let cleanup: Cleanup = Box::new(move || Box::pin(async move { store.abandon(&files, id).await }));
             Ok((id, cleanup))
         })
     }
@@ -139,7 +134,7 @@ async fn replace(
         {
             Ok(()) => pending.keep(),
             Err(e) => {
-                pending.discard().await;
+                drop(pending);
                 return Err(e);
             }
         }

@@ -80,11 +80,32 @@ impl MediaStore {
         self.media.insert_one(m).await.map(|_| ())
     }
 
-    pub async fn discard_pending(&self, id: ObjectId) -> mongodb::error::Result<()> {
-        self.raw
-            .delete_one(doc! { "_id": id, "state": "uploading" })
-            .await
-            .map(|_| ())
+    /// Undoes an image upload that did not complete (as `DocumentStore::abandon`): the record
+    /// made due at once, the chunks removed, again after late writes could land, then the
+    /// record; an image that became current meanwhile keeps its file.
+    pub async fn abandon(&self, files: &crate::files::FileStore, id: ObjectId) {
+        let steps = async {
+            let marked = self
+                .raw
+                .update_one(
+                    doc! { "_id": id, "state": "uploading" },
+                    doc! { "$set": { "purgeAfter": DateTime::now() } },
+                )
+                .await?;
+            if marked.matched_count == 0 && self.raw.count_documents(doc! { "_id": id }).await? > 0 {
+                return Ok(());
+            }
+            files.remove(id).await?;
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            files.remove(id).await?;
+            self.raw
+                .delete_one(doc! { "_id": id, "state": "uploading" })
+                .await
+                .map(|_| ())
+        };
+        if let Err(e) = steps.await {
+            tracing::warn!(error = %e, image = %id, "an interrupted image upload is left to the file sweep");
+        }
     }
 
     /// An image that may be served (current, or replaced within the hour).

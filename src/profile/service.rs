@@ -14,9 +14,18 @@ use crate::events::{Event, ProfileChanged};
 /// Applies the given parts of `req` to the therapist's profile (created first if it was never
 /// read); the profile after the change.
 pub async fn update(state: &AppState, therapist: ObjectId, req: ProfileInput) -> ApiResult<Profile> {
-    let patch = changes(&state.config, req)?;
     let store = ProfileStore::new(&state.db);
-    store.load_or_create(therapist).await?;
+    let current = store.load_or_create(therapist).await?;
+    if let Some(Some(link)) = &req.banner {
+        // An uploaded image is set through /api/profile/banner; here only kept as it is.
+        if link.contains("/api/media/") && current.banner.as_deref() != Some(link.as_str()) {
+            return Err(ApiError::field(
+                "banner",
+                "an uploaded banner is set through POST /api/profile/banner",
+            ));
+        }
+    }
+    let patch = changes(&state.config, req)?;
     let profile = store
         .update(therapist, &patch)
         .await?

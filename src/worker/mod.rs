@@ -123,23 +123,34 @@ impl Job for PurgeFiles {
             let documents = crate::documents::store::DocumentStore::new(&state.db);
             let media = crate::profile::media_store::MediaStore::new(&state.db);
             let mut removed = 0;
-            for _ in 0..PURGE_BATCHES {
-                let n = documents.purge_due(&files, PURGE_BATCH).await?;
-                removed += n;
-                if n < PURGE_BATCH as usize {
-                    break;
+            // Each owner swept on its own: one failing never stops the other.
+            let documents_swept = async {
+                for _ in 0..PURGE_BATCHES {
+                    let n = documents.purge_due(&files, PURGE_BATCH).await?;
+                    removed += n;
+                    if n < PURGE_BATCH as usize {
+                        break;
+                    }
                 }
+                Ok::<_, mongodb::error::Error>(())
             }
-            for _ in 0..PURGE_BATCHES {
-                let n = files.sweep(media.records(), "_id", PURGE_BATCH).await?;
-                removed += n;
-                if n < PURGE_BATCH as usize {
-                    break;
+            .await;
+            let media_swept = async {
+                for _ in 0..PURGE_BATCHES {
+                    let n = files.sweep(media.records(), "_id", PURGE_BATCH).await?;
+                    removed += n;
+                    if n < PURGE_BATCH as usize {
+                        break;
+                    }
                 }
+                Ok::<_, mongodb::error::Error>(())
             }
+            .await;
             if removed > 0 {
                 tracing::info!(files = removed, "removed files of deleted or abandoned uploads");
             }
+            documents_swept?;
+            media_swept?;
             Ok(())
         })
     }

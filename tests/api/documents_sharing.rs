@@ -181,23 +181,38 @@ async fn the_quota_holds_under_racing_uploads_and_a_delete_frees_it() {
     .await;
     let me = therapist(&app).await;
     let mb = 1024 * 1024;
-    // Two 1 MB uploads at once into 1.5 MB: exactly one fits.
-    let (a, b) = tokio::join!(
-        upload(&app, &me, "a.pdf", pdf_bytes(mb, 1), &[]),
-        upload(&app, &me, "b.pdf", pdf_bytes(mb, 2), &[])
-    );
-    let mut codes = vec![a.status().as_u16(), b.status().as_u16()];
+    // Six uploads of 600 KB at once into 1.5 MB: exactly two fit, whatever the interleaving.
+    let part = 600 * 1024;
+    let sends = (0..6).map(|i| upload(&app, &me, "a.pdf", pdf_bytes(part, i), &[]));
+    let answers = futures_util::future::join_all(sends).await;
+    let mut codes: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
     codes.sort();
-    assert_eq!(codes, vec![201, 413], "one upload fits the quota");
-    let loser = if a.status() == 413 { a } else { b };
-    assert_error(loser, 413, "STORAGE_QUOTA_EXCEEDED").await;
-    wait_counts(&app, (1, 1, 5)).await;
+    assert_eq!(
+        codes,
+        vec![201, 201, 413, 413, 413, 413],
+        "two uploads fit the quota"
+    );
+    for r in answers.into_iter().filter(|r| r.status() == 413) {
+        assert_error(r, 413, "STORAGE_QUOTA_EXCEEDED").await;
+    }
+    wait_counts(&app, (2, 2, 6)).await;
     let usage = json_body(app.get_as("/api/documents/usage", &me).await).await["data"].clone();
     assert_eq!(
         (usage["used"].as_u64(), usage["limit"].as_u64()),
-        (Some(mb as u64), Some(1572864))
+        (Some(2 * part as u64), Some(1572864))
     );
-    assert_eq!(usage["available"], 524288);
+    assert_eq!(usage["available"], 1572864 - 2 * part as u64);
+    let held: mongodb::bson::Document = app
+        .db
+        .collection("document_usage")
+        .find_one(mongodb::bson::doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        held.get_array("holds").map_or(true, |h| h.is_empty()),
+        "no hold left: {held}"
+    );
 
     let list = json_body(app.get_as("/api/documents", &me).await).await;
     let id = list["data"]["documents"][0]["id"].as_str().unwrap().to_owned();
@@ -205,9 +220,12 @@ async fn the_quota_holds_under_racing_uploads_and_a_delete_frees_it() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         json_body(app.get_as("/api/documents/usage", &me).await).await["data"]["used"],
-        0
+        part,
+        "a delete frees its bytes at once"
     );
-    stored(&app, &me, "c.pdf", pdf_bytes(mb, 3), &[]).await;
+    stored(&app, &me, "c.pdf", pdf_bytes(900 * 1024, 3), &[]).await;
+    let r = upload(&app, &me, "d.pdf", pdf_bytes(mb, 4), &[]).await;
+    assert_error(r, 413, "STORAGE_QUOTA_EXCEEDED").await;
 }
 
 #[tokio::test]
@@ -295,6 +313,37 @@ async fn the_dashboards_documents_page_reads_its_list_and_statistics() {
         &[("category", "clinical"), ("clientId", "")],
     )
     .await;
+    // Fields before the file are read the same way.
+    let form = reqwest::multipart::Form::new()
+        .text("title", "Antes del archivo")
+        .text("category", "legal")
+        .text("clientId", ana.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(pdf_bytes(1024, 9)).file_name("primero.pdf"),
+        );
+    let r = app
+        .client
+        .post(app.url("/api/documents/upload"))
+        .header("Authorization", &me.auth)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let early = json_body(r).await["data"].clone();
+    assert_eq!(
+        (
+            early["title"].as_str(),
+            early["category"].as_str(),
+            early["clientId"].as_str()
+        ),
+        (Some("Antes del archivo"), Some("legal"), Some(ana.as_str()))
+    );
+    let r = app
+        .delete_as(&format!("/api/documents/{}", early["id"].as_str().unwrap()), &me)
+        .await;
+    assert_eq!(r.status(), 200);
     let q = "/api/documents?page=1&limit=20&sortBy=uploadedAt&sortOrder=desc&includeDeleted=false";
     let list = json_body(app.get_as(q, &me).await).await;
     let docs = list["data"]["documents"].as_array().unwrap();
