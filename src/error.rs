@@ -246,6 +246,19 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
+/// Whether every write `e` reports failed on a duplicate key, and nothing else went wrong.
+pub fn only_duplicate_keys(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(m) => {
+            m.write_concern_error.is_none()
+                && m.write_errors
+                    .as_ref()
+                    .is_some_and(|w| !w.is_empty() && w.iter().all(|w| w.code == 11000))
+        }
+        _ => error_code(e) == Some(11000),
+    }
+}
+
 /// Whether a transaction that failed with `e` may simply be run again (write conflicts).
 pub fn is_transient(e: &mongodb::error::Error) -> bool {
     e.contains_label("TransientTransactionError") || matches!(error_code(e), Some(112) | Some(251))

@@ -1,14 +1,14 @@
 //! Booking: the therapist's (one booking or a weekly series, for one of their clients) and the
 //! client's from the booking site (a `pending` request within the therapist's rules). Both end
-//! in `service::create_all`, which claims the time and tells it.
+//! in `create::create_all`, which claims the time and tells it.
 
 use chrono::Utc;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::DateTime;
 
+use super::create::create_all;
 use super::model::{Booking, BookingStatus, ClientBook, CreateBooking, PaymentStatus};
 use super::place::{place, series, Placed};
-use super::service;
 use super::store::BookingStore;
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser, Therapist};
@@ -149,7 +149,7 @@ pub async fn book_as_therapist(
             ..new_booking(ids.nth(i as u32), &terms, &schedule, p, now)
         })
         .collect();
-    let created = service::create_all(state, bookings, Some(client.name.clone())).await?;
+    let created = create_all(state, bookings, Some(client.name.clone()), ids.derived()).await?;
     Ok((created, is_series))
 }
 
@@ -225,7 +225,7 @@ pub async fn book_as_client(
         client_notes: req.notes,
         ..new_booking(id, &terms, &schedule, &p, DateTime::now())
     };
-    let mut created = service::create_all(state, vec![booking], None).await?;
+    let mut created = create_all(state, vec![booking], None, ids.derived()).await?;
     created
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking vanished")))

@@ -6,6 +6,7 @@ pub mod book;
 pub mod busy;
 pub mod calendar;
 pub mod claims;
+pub mod create;
 pub mod docs;
 pub mod list;
 pub mod model;

@@ -1,6 +1,6 @@
-//! Every change of a booking, one function per action (create one or a series, change status,
-//! cancel, move, edit details), each performing its write under the claims and version guards
-//! and then telling it (`BookingChanged`).
+//! Every change of a booking, one function per action (change status, cancel, move, edit
+//! details; creating one or a series is `create.rs`), each performing its write under the
+//! claims and version guards and then telling it (`BookingChanged`).
 
 use std::collections::BTreeSet;
 
@@ -22,7 +22,7 @@ pub fn claims(state: &AppState) -> Claims {
 }
 
 /// 400 when a booking would end before the time whose claims are kept.
-fn check_not_too_old(claims: &Claims, ends_at: chrono::DateTime<chrono::Utc>) -> ApiResult<()> {
+pub(super) fn check_not_too_old(claims: &Claims, ends_at: chrono::DateTime<chrono::Utc>) -> ApiResult<()> {
     if ends_at < claims.earliest_end() {
         return Err(ApiError::field(
             "date",
@@ -34,7 +34,11 @@ fn check_not_too_old(claims: &Claims, ends_at: chrono::DateTime<chrono::Utc>) ->
 
 /// 503 (after releasing the attempt) when claiming took so long that the reaper could soon
 /// take the claims: the booking is never written on top of claims it may lose.
-async fn check_deadline(claims: &Claims, token: ObjectId, started: std::time::Instant) -> ApiResult<()> {
+pub(super) async fn check_deadline(
+    claims: &Claims,
+    token: ObjectId,
+    started: std::time::Instant,
+) -> ApiResult<()> {
     if started.elapsed().as_secs() as i64 >= super::claims::WRITE_DEADLINE_SECS {
         claims.release_attempt(token).await?;
         return Err(ApiError::Unavailable {
@@ -46,64 +50,8 @@ async fn check_deadline(claims: &Claims, token: ObjectId, started: std::time::In
     Ok(())
 }
 
-/// Inserts `bookings` (one occurrence each) after claiming their time under one attempt
-/// token; all or nothing.
-/// Creates `bookings` (one, or a series) atomically against every other claim of their time,
-/// then tells it: requested when a client booked, created otherwise.
-pub async fn create_all(
-    state: &AppState,
-    mut bookings: Vec<Booking>,
-    client_name: Option<String>,
-) -> ApiResult<Vec<Booking>> {
-    let claims = claims(state);
-    let token = ObjectId::new();
-    let started = std::time::Instant::now();
-    for b in &bookings {
-        check_not_too_old(&claims, b.ends_at.to_chrono())?;
-    }
-    for b in &mut bookings {
-        b.claim_tokens = vec![token];
-    }
-    for b in &bookings {
-        match claims.claim(b.therapist_id, b.id, token, &buckets_of(b)).await {
-            Ok(Claimed::Ok) => {}
-            Ok(Claimed::Conflict) => {
-                claims.release_attempt(token).await?;
-                return Err(slot_taken(state, &bookings, None).await);
-            }
-            Err(e) => {
-                let _ = claims.release_attempt(token).await;
-                return Err(e.into());
-            }
-        }
-    }
-    check_deadline(&claims, token, started).await?;
-    let store = BookingStore::new(&state.db);
-    if let Err(e) = store.insert_all(&bookings).await {
-        // Part of a series may have been written. Remove it before letting go of the time; if
-        // that fails too, keep the claims: they protect the time until the reaper sees no
-        // booking behind them.
-        let ids: Vec<ObjectId> = bookings.iter().map(|b| b.id).collect();
-        if store.delete_ids(&ids).await.is_ok() {
-            claims.release_attempt(token).await?;
-        }
-        return Err(e.into());
-    }
-    if let Some(first) = bookings.first() {
-        let kind = if first.created_by == "client" {
-            BookingChange::Requested
-        } else {
-            BookingChange::Created
-        };
-        let mut event = changed(first, kind, client_name);
-        event.bookings = bookings.iter().map(|b| b.id).collect();
-        state.events.emit(Event::Booking(event)).await;
-    }
-    Ok(bookings)
-}
-
 /// The 409 for `wanted`: every blocking booking, and which requested occurrences it blocks.
-async fn slot_taken(state: &AppState, wanted: &[Booking], exclude: Option<ObjectId>) -> ApiError {
+pub(super) async fn slot_taken(state: &AppState, wanted: &[Booking], exclude: Option<ObjectId>) -> ApiError {
     let store = BookingStore::new(&state.db);
     let mut conflicts: Vec<Value> = Vec::new();
     let mut occurrences: Vec<Value> = Vec::new();
@@ -286,7 +234,7 @@ pub async fn reschedule(
     if claims
         .claim(booking.therapist_id, booking.id, token, &added)
         .await?
-        == Claimed::Conflict
+        != Claimed::Ok
     {
         let mut probe = booking.clone();
         probe.date = to.date.clone();

@@ -1,13 +1,13 @@
 //! Every MongoDB query of bookings (what a client's bookings say about them is in
 //! `store/activity.rs`; what a payment's transaction reads and writes, in its session, in
-//! `store/charges.rs`).
+//! `store/charges.rs`; the writes of one creation attempt, in `store/attempts.rs`).
 
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
-use mongodb::options::{InsertManyOptions, ReturnDocument};
+use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,6 +18,7 @@ use crate::db::Db;
 use crate::db::OwnerScope;
 
 mod activity;
+mod attempts;
 mod charges;
 
 pub use activity::Sessions;
@@ -46,23 +47,6 @@ impl BookingStore {
             clients: crate::clients::store::ClientStore::new(db),
             users: AuthStore::new(db),
         }
-    }
-
-    pub async fn insert_all(&self, bookings: &[Booking]) -> mongodb::error::Result<()> {
-        let options = InsertManyOptions::builder().ordered(true).build();
-        self.bookings
-            .insert_many(bookings)
-            .with_options(options)
-            .await
-            .map(|_| ())
-    }
-
-    /// Removes bookings by id (undoing a partly written series).
-    pub async fn delete_ids(&self, ids: &[ObjectId]) -> mongodb::error::Result<()> {
-        self.bookings
-            .delete_many(doc! { "_id": { "$in": ids.to_vec() } })
-            .await
-            .map(|_| ())
     }
 
     pub async fn get(&self, scope: &OwnerScope, id: ObjectId) -> mongodb::error::Result<Option<Booking>> {

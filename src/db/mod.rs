@@ -8,7 +8,7 @@ pub mod indexes;
 pub mod paging;
 pub mod scope;
 
-pub use crate::error::{error_code, is_duplicate_key, is_transient, is_unavailable};
+pub use crate::error::{error_code, is_duplicate_key, is_transient, is_unavailable, only_duplicate_keys};
 pub use decode::{as_i64, count, facet_counts, facet_first};
 pub use paging::{page_of, Cursor, Page, SortOrder, MAX_LIMIT};
 pub use scope::OwnerScope;

@@ -1,6 +1,6 @@
 //! Real processes for the deployment and fault tests: `dhara serve` / `dhara worker` started
 //! from the binary under test, NGINX with the repo's proxy rules in front of test ports, and
-//! signals (SIGKILL, SIGTERM) sent to them.
+//! signals (SIGKILL, SIGTERM, SIGSTOP and SIGCONT) sent to them.
 
 #![allow(dead_code)] // shared by several test modules; not each uses every helper
 
@@ -155,6 +155,16 @@ impl Instance {
         let mut child = self.child.take().expect("running");
         signal(&child, "-KILL").await;
         child.wait().await.unwrap();
+    }
+
+    /// SIGSTOP: the process stalls where it is (no task of it runs, nothing is renewed).
+    pub async fn freeze(&self) {
+        signal(self.child.as_ref().expect("running"), "-STOP").await;
+    }
+
+    /// SIGCONT after [`Instance::freeze`].
+    pub async fn thaw(&self) {
+        signal(self.child.as_ref().expect("running"), "-CONT").await;
     }
 
     /// Requests this process has answered on routes under `/api/`, from its own metrics.

@@ -16,6 +16,13 @@
 //! recorded (`claimTokens`), and the reaper removes a claim only by `_id` and token after
 //! seeing that it does not belong to its booking's current time.
 //!
+//! A keyed creation's retry takes over the claims its own earlier attempt left (`takeover.rs`):
+//! a claim naming the very booking id the retry writes (derived from the key) is re-tokened to
+//! the retry and marked `takenOver`. A claim taken over is never removed by an attempt's own
+//! release, since it may hold the time of the booking the attempt it was taken from still
+//! writes; only the reaper (once no booking of its id covers it), a cancel or a move of that
+//! booking free it.
+//!
 //! Claims of time that has passed are not needed for long: each carries `expiresAt` (its
 //! bucket's end plus the retention) and a TTL index removes it. Bookings whose time ends
 //! before `now - retention + margin` are refused, so no booking is ever written over time
@@ -32,6 +39,7 @@ use mongodb::Collection;
 use crate::db::Db;
 
 mod reap;
+mod takeover;
 
 /// Claim granularity. Booking times are whole multiples of it.
 pub const BUCKET_MINUTES: i64 = 5;
@@ -62,6 +70,13 @@ pub fn buckets_of(b: &super::model::Booking) -> BTreeSet<i64> {
         .collect()
 }
 
+/// Of the claims matching a filter, those an attempt's own release may remove: all but the
+/// ones taken over (see the module's notes).
+fn releasable(mut filter: Document) -> Document {
+    filter.insert("takenOver", doc! { "$ne": true });
+    filter
+}
+
 fn claim_id(therapist: ObjectId, bucket: i64) -> String {
     format!("{}:{bucket}", therapist.to_hex())
 }
@@ -70,8 +85,11 @@ fn claim_id(therapist: ObjectId, bucket: i64) -> String {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claimed {
     Ok,
-    /// Some bucket is held by another booking (or attempt); nothing of this attempt was kept.
+    /// Some bucket is held by another booking (or attempt); nothing this call inserted was kept.
     Conflict,
+    /// Every bucket is held for this very booking, but another attempt of it kept taking them
+    /// back (a stalled one woke up): nothing this call inserted was kept; try again later.
+    Contended,
 }
 
 /// What one reaper pass did.
@@ -125,17 +143,87 @@ impl Claims {
         token: ObjectId,
         buckets: &BTreeSet<i64>,
     ) -> mongodb::error::Result<Claimed> {
+        self.claim_with(therapist, booking, token, buckets, false).await
+    }
+
+    /// [`Claims::claim`] for a keyed creation, whose `booking` id derives from its key: buckets
+    /// held by claims naming `booking` itself (an earlier attempt of the same request) are taken
+    /// over; any held for another booking is a conflict.
+    pub async fn claim_keyed(
+        &self,
+        therapist: ObjectId,
+        booking: ObjectId,
+        token: ObjectId,
+        buckets: &BTreeSet<i64>,
+    ) -> mongodb::error::Result<Claimed> {
+        self.claim_with(therapist, booking, token, buckets, true).await
+    }
+
+    async fn claim_with(
+        &self,
+        therapist: ObjectId,
+        booking: ObjectId,
+        token: ObjectId,
+        buckets: &BTreeSet<i64>,
+        take_over: bool,
+    ) -> mongodb::error::Result<Claimed> {
         if buckets.is_empty() {
             return Ok(Claimed::Ok);
         }
-        if self.try_claim(therapist, booking, token, buckets).await? == Claimed::Ok {
-            return Ok(Claimed::Ok);
+        let first = self
+            .attempt(therapist, booking, token, buckets, take_over)
+            .await?;
+        if first != Claimed::Conflict {
+            return Ok(first);
         }
         let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
         if self.reap_filter(doc! { "_id": { "$in": ids } }).await? == 0 {
             return Ok(Claimed::Conflict);
         }
-        self.try_claim(therapist, booking, token, buckets).await
+        self.attempt(therapist, booking, token, buckets, take_over).await
+    }
+
+    /// One try: insert every claim, and failing that (`take_over`) take over those held for
+    /// `booking` itself. Unless it succeeds, none of the claims this call inserted is kept.
+    async fn attempt(
+        &self,
+        therapist: ObjectId,
+        booking: ObjectId,
+        token: ObjectId,
+        buckets: &BTreeSet<i64>,
+        take_over: bool,
+    ) -> mongodb::error::Result<Claimed> {
+        let claimed = self.try_claim(therapist, booking, token, buckets).await?;
+        if claimed == Claimed::Ok || !take_over {
+            return Ok(claimed);
+        }
+        let taken = self.take_over(therapist, booking, token, buckets).await;
+        if !matches!(taken, Ok(Claimed::Ok)) {
+            let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
+            let undo = self
+                .coll
+                .delete_many(releasable(doc! { "_id": { "$in": ids }, "token": token }))
+                .await;
+            if taken.is_ok() {
+                undo?;
+            }
+        }
+        taken
+    }
+
+    /// The claim of `bucket` for `booking` by the attempt `token`.
+    fn claim_doc(
+        &self,
+        therapist: ObjectId,
+        booking: ObjectId,
+        token: ObjectId,
+        bucket: i64,
+        now: mongodb::bson::DateTime,
+    ) -> Document {
+        doc! {
+            "_id": claim_id(therapist, bucket), "therapistId": therapist, "bookingId": booking,
+            "bucket": bucket, "token": token, "createdAt": now, "expiresAt": self.expires_at(bucket),
+        }
     }
 
     async fn try_claim(
@@ -148,17 +236,13 @@ impl Claims {
         let now = mongodb::bson::DateTime::now();
         let docs: Vec<Document> = buckets
             .iter()
-            .map(|b| {
-                doc! {
-                    "_id": claim_id(therapist, *b), "therapistId": therapist, "bookingId": booking,
-                    "bucket": *b, "token": token, "createdAt": now, "expiresAt": self.expires_at(*b),
-                }
-            })
+            .map(|b| self.claim_doc(therapist, booking, token, *b, now))
             .collect();
         let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
         // Undoing this call removes its own documents only: earlier occurrences of the same
-        // attempt (a series) keep theirs until the caller decides.
-        let undo = doc! { "_id": { "$in": ids }, "token": token };
+        // attempt (a series) keep theirs until the caller decides, and claims it took over in
+        // an earlier try stay (see the module's notes).
+        let undo = releasable(doc! { "_id": { "$in": ids }, "token": token });
         let options = InsertManyOptions::builder().ordered(true).build();
         match self.coll.insert_many(docs).with_options(options).await {
             Ok(_) => Ok(Claimed::Ok),
@@ -174,18 +258,21 @@ impl Claims {
         }
     }
 
-    /// Removes what one claim attempt wrote, and nothing else.
+    /// Removes what one claim attempt wrote, and nothing else (never a claim it took over).
     pub async fn release_attempt(&self, token: ObjectId) -> mongodb::error::Result<()> {
-        self.coll.delete_many(doc! { "token": token }).await.map(|_| ())
+        self.coll
+            .delete_many(releasable(doc! { "token": token }))
+            .await
+            .map(|_| ())
     }
 
-    /// Removes what several claim attempts wrote.
+    /// Removes what several claim attempts wrote (never a claim one of them took over).
     pub async fn release_attempts(&self, tokens: &[ObjectId]) -> mongodb::error::Result<()> {
         if tokens.is_empty() {
             return Ok(());
         }
         self.coll
-            .delete_many(doc! { "token": { "$in": tokens.to_vec() } })
+            .delete_many(releasable(doc! { "token": { "$in": tokens.to_vec() } }))
             .await
             .map(|_| ())
     }
