@@ -10,6 +10,7 @@ pub mod model;
 mod query;
 pub mod service;
 pub mod store;
+mod upload_store;
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
