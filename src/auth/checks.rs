@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use super::store::{AccountState, AuthStore};
 
 /// Reads that may be in flight at once (each answers every request queued before it began).
-const READERS: usize = 4;
+const READERS: usize = 2;
 /// Most ids one read asks for.
 const MAX_BATCH: usize = 256;
 
