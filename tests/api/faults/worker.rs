@@ -39,7 +39,7 @@ async fn held(jobs: &mongodb::Collection<Document>) -> Vec<(String, String, Date
 async fn a_worker_killed_holding_claimed_jobs_has_them_sent_once_by_another_after_the_lease() {
     const JOBS: usize = 120;
     let smtp = SmtpServer::start().await;
-    // The in-process instance arms the reminders (its reconciler) and sends nothing.
+    // The in-process instance sends nothing.
     let app = spawn_app_with(&[("DHARA_WORKER__SEND_EMAILS", "false")]).await;
     let t = therapist(&app).await;
     unarmed_due_reminders(&app, &t, JOBS).await;
@@ -47,12 +47,36 @@ async fn a_worker_killed_holding_claimed_jobs_has_them_sent_once_by_another_afte
     let database = app.config.mongodb.database.clone();
     let mut env = SHORT_LEASE.to_vec();
     env.push(("DHARA_EMAILS__CONCURRENCY", "8"));
+    // Every job armed before a worker starts (the reconciler run here, as every worker runs
+    // it): its lanes are all busy when it is killed, where jobs armed one by one while it
+    // runs would leave it idle between them.
+    let late = dhara::emails::arm::max_late(&app.config.emails);
+    let db = dhara::db::Db::connect(
+        &app.config.mongodb,
+        std::sync::Arc::new(dhara::metrics::Metrics::new()),
+    )
+    .await
+    .unwrap();
+    let mut armed = 0;
+    while armed < JOBS {
+        let n = dhara::emails::arm::reconcile(&db, Duration::ZERO, late)
+            .await
+            .unwrap();
+        assert!(n > 0, "the reconciler armed {armed} of {JOBS}");
+        armed += n;
+    }
+    assert_eq!(
+        jobs.count_documents(doc! { "kind": "reminder", "state": "scheduled" })
+            .await
+            .unwrap(),
+        JOBS as u64
+    );
 
     // Kill a sending worker at a random moment; its lanes are claiming, checking, handing to
     // SMTP or recording. Again, until a kill has caught it holding jobs not yet handed over.
     let (mut claimed, mut submitting) = (HashMap::new(), HashSet::new());
     let mut rounds = 0;
-    for _ in 0..10 {
+    for _ in 0..20 {
         rounds += 1;
         let before = received(&smtp, "reminder").len();
         assert!(before < JOBS, "every job sent before a kill caught one claimed");
@@ -79,7 +103,10 @@ async fn a_worker_killed_holding_claimed_jobs_has_them_sent_once_by_another_afte
             break;
         }
     }
-    assert!(!claimed.is_empty(), "no kill caught a claimed job in ten rounds");
+    assert!(
+        !claimed.is_empty(),
+        "no kill caught a claimed job in twenty rounds"
+    );
 
     // The worker started again takes them over once their leases expire, and sends the rest.
     let _again = worker_process(&database, &smtp.url(), &env);
