@@ -231,6 +231,7 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "trimmed_opt")]
     #[validate(length(min = 1, max = 120, message = "must be 1 to 120 characters"))]
     #[schema(max_length = 120)]
+    #[schema(min_length = 1)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "email_opt")]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]

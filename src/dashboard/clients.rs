@@ -40,7 +40,7 @@ pub fn routes() -> Router<AppState> {
 /// Lists the caller's clients (search, status, tags, sort, page or cursor) with their history.
 #[utoipa::path(get, path = "/api/clients", tag = "clients",
     security(("therapist" = [])),
-    params(crate::clients::query::ClientListQuery),
+    params(ApiQuery<crate::clients::query::ClientListQuery>),
     responses((status = 200, body = crate::http::pagination::PagedList<crate::clients::model::ClientView>)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -107,3 +107,28 @@ pub struct UploadForm {
     /// `true` or `false`.
     is_confidential: Option<String>,
 }
+
+crate::http::docs::text_schema!(
+    /// `?tags=`: comma-separated, at most 30 (empty items aside).
+    TagList = "DocumentTagFilter",
+    crate::http::docs::string()
+        .pattern(Some("^[^,]*(,[^,]*){0,29}$"))
+        .description(Some("Comma-separated tags, at most 30; a document matches any of them"))
+);
+
+crate::http::docs::text_schema!(
+    /// `?type=`: families, comma-separated.
+    FamilyList = "DocumentTypeFilter",
+    crate::http::docs::string()
+        .pattern(Some(family_list_pattern()))
+        .description(Some(format!(
+            "Comma-separated families: {}",
+            super::query::FAMILIES.join(", ")
+        )))
+);
+
+/// Comma-separated families, spaces and empty items allowed (`pdf, image`).
+fn family_list_pattern() -> String {
+    let one = format!("\\s*({})?\\s*", super::query::FAMILIES.join("|"));
+    format!("^{one}(,{one})*$")
+}

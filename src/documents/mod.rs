@@ -100,7 +100,7 @@ pub async fn upload(
 
 /// Lists the caller's documents (filters, sort, page or cursor).
 #[utoipa::path(get, path = "/api/documents", tag = "documents",
-    security(("therapist" = [])), params(model::DocListQuery),
+    security(("therapist" = [])), params(ApiQuery<model::DocListQuery>),
     responses((status = 200, body = crate::http::docs::Data<docs::DocumentPage>),
         (status = 404, description = "`clientId` is not one of the caller's clients")))]
 pub async fn list(
@@ -125,7 +125,7 @@ pub async fn list(
 
 /// Count and bytes of the caller's documents per category (or `type`, `visibility`).
 #[utoipa::path(get, path = "/api/documents/statistics", tag = "documents",
-    security(("therapist" = [])), params(model::StatsQuery),
+    security(("therapist" = [])), params(ApiQuery<model::StatsQuery>),
     responses((status = 200, body = crate::http::docs::Data<docs::DocumentStatistics>)))]
 pub async fn statistics(
     State(state): State<AppState>,

@@ -53,6 +53,14 @@ use finish::Finish;
         crate::http::docs::ErrorBody, crate::http::docs::ObjectIdText, crate::http::docs::DateText,
         crate::http::docs::TimeText, crate::http::docs::InstantText, crate::http::docs::DateOrInstant,
         crate::http::docs::TherapistRef, crate::clients::model::Tag, crate::clients::model::ReminderHour,
+        // Formats of parameters (`IntoParams` refers to them without registering them).
+        crate::http::docs::GridStart, crate::http::docs::GridEnd, crate::http::docs::RangeDate,
+        crate::http::docs::OwnTherapist, crate::http::docs::IdFilter, crate::http::docs::PageNumber,
+        crate::http::docs::PageLimit, crate::http::docs::Cursor, crate::http::docs::AnyCount,
+        crate::http::docs::SessionMinutes, crate::http::docs::SearchText, crate::http::docs::Amount,
+        crate::http::docs::PositiveAmount, crate::http::docs::Title, crate::http::docs::Printable2000,
+        crate::http::docs::ShortTag, crate::http::docs::WebLink, crate::session_notes::model::NoteTag, crate::session_notes::model::NewNote,
+        crate::work_locations::LocationOwner, crate::documents::docs::TagList, crate::documents::docs::FamilyList,
         // Enums of query parameters (`IntoParams` refers to them without registering them).
         crate::bookings::query::BookingSort, crate::clients::query::ClientSort, crate::payments::stats::Group,
         crate::payments::stats::Period, crate::session_notes::model::NoteSort, crate::notifications::model::NotificationSort,

@@ -18,10 +18,13 @@ pub use super::rates::{
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Education {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub institution: Option<String>,
     #[validate(range(min = 1900, max = 2200))]
+    #[schema(minimum = 1900, maximum = 2200)]
     pub year: Option<u16>,
 }
 
@@ -33,14 +36,17 @@ pub struct Credential {
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub institution: Option<String>,
     #[serde(default, deserialize_with = "year_opt")]
     #[validate(range(min = 1900, max = 2200))]
     #[schema(value_type = Option<u16>)]
     pub year: Option<u16>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
 }
 
@@ -88,18 +94,25 @@ pub struct WorkLocation {
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     #[validate(length(max = 300))]
+    #[schema(max_length = 300)]
     pub address: Option<String>,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub city: Option<String>,
     #[validate(length(max = 20))]
+    #[schema(max_length = 20)]
     pub postal_code: Option<String>,
     #[validate(length(max = 60))]
+    #[schema(max_length = 60)]
     pub country: Option<String>,
     #[validate(length(max = 30))]
+    #[schema(max_length = 30)]
     pub phone: Option<String>,
     #[validate(length(max = 254), custom(function = "email_or_empty"))]
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     #[serde(default)]
     pub online: bool,
@@ -135,6 +148,7 @@ pub struct ExternalLink {
     #[serde(rename = "type")]
     pub kind: Option<LinkKind>,
     #[validate(length(min = 1, max = 60))]
+    #[schema(min_length = 1, max_length = 60)]
     pub label: String,
     #[validate(
         url(message = "must be a URL"),
@@ -155,8 +169,10 @@ pub struct VideoPresentation {
     )]
     pub url: Option<String>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
 }
 
@@ -168,12 +184,16 @@ pub struct FeaturedTestimonial {
     #[serde(default, deserialize_with = "item_id")]
     pub id: Option<String>,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub client_name: Option<String>,
     #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<u8>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
     #[validate(length(max = 40))]
+    #[schema(max_length = 40)]
     pub date: Option<String>,
     #[serde(default)]
     pub verified: bool,
@@ -187,10 +207,13 @@ pub struct Experience {
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub position: String,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub company: Option<String>,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub location: Option<String>,
     #[validate(custom(function = "month_or_date"))]
     pub start_date: Option<String>,
@@ -199,6 +222,7 @@ pub struct Experience {
     #[serde(default)]
     pub is_current: bool,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "short_texts"))]
@@ -222,10 +246,13 @@ pub struct License {
     pub id: Option<String>,
     #[serde(rename = "type")]
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub kind: String,
     #[validate(length(min = 1, max = 60))]
+    #[schema(min_length = 1, max_length = 60)]
     pub number: String,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub issuing_body: Option<String>,
     #[validate(custom(function = "month_or_date"))]
     pub expiry_date: Option<String>,
@@ -238,12 +265,16 @@ pub struct License {
 pub struct LegalInfo {
     #[serde(default)]
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub licenses: Vec<License>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub professional_registration: Option<String>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub ethics_code: Option<String>,
     #[validate(length(max = 300))]
+    #[schema(max_length = 300)]
     pub insurance_coverage: Option<String>,
     #[serde(default)]
     pub data_protection_compliance: bool,
@@ -255,31 +286,40 @@ pub struct LegalInfo {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfileInput {
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub about: Option<String>,
     #[validate(length(max = 30))]
+    #[schema(max_items = 30)]
     pub specialties: Option<Vec<String>>,
     #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
     pub languages: Option<Vec<String>>,
     #[validate(length(max = 30), nested)]
+    #[schema(max_items = 30)]
     pub education: Option<Vec<Education>>,
     #[validate(nested)]
     pub rates: Option<Rates>,
     #[schema(value_type = Option<Vec<PricingPackage>>)]
     pub pricing_packages: Option<PackagesInput>,
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub work_locations: Option<Vec<WorkLocation>>,
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub external_links: Option<Vec<ExternalLink>>,
     #[validate(nested)]
     pub video_presentation: Option<VideoPresentation>,
     #[validate(length(max = 3, message = "at most 3 testimonials"), nested)]
+    #[schema(max_items = 3)]
     pub featured_testimonials: Option<Vec<FeaturedTestimonial>>,
     #[validate(length(max = 30), nested)]
+    #[schema(max_items = 30)]
     pub experience: Option<Vec<Experience>>,
     pub is_available: Option<bool>,
     #[validate(nested)]
     pub legal_info: Option<LegalInfo>,
     #[validate(length(max = 30), nested)]
+    #[schema(max_items = 30)]
     pub credentials: Option<Vec<Credential>>,
     /// The banner image link; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]

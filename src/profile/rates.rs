@@ -31,13 +31,16 @@ pub struct SessionRate {
     #[serde(rename = "type")]
     pub kind: SessionKind,
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     #[validate(range(min = 5, max = 720))]
+    #[schema(minimum = 5, maximum = 720)]
     pub duration: u32,
     #[serde(deserialize_with = "crate::money::major", skip_serializing)]
     #[schema(value_type = f64)]
     pub price: Cents,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
@@ -48,14 +51,17 @@ pub struct RatePackage {
     #[serde(default, deserialize_with = "item_id")]
     pub id: Option<String>,
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     #[validate(range(min = 1, max = 100))]
+    #[schema(minimum = 1, maximum = 100)]
     pub sessions: u32,
     pub session_type: SessionKind,
     #[serde(deserialize_with = "crate::money::major", skip_serializing)]
     #[schema(value_type = f64)]
     pub price: Cents,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
@@ -67,9 +73,11 @@ pub struct CustomRates {
     pub currency: Currency,
     #[serde(default)]
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub sessions: Vec<SessionRate>,
     #[serde(default)]
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub packages: Vec<RatePackage>,
 }
 
@@ -92,6 +100,7 @@ pub struct Rates {
     #[serde(default)]
     pub currency: Currency,
     #[validate(range(min = 5, max = 720))]
+    #[schema(minimum = 5, maximum = 720)]
     pub session_duration: Option<u32>,
     #[validate(nested)]
     pub custom_rates: Option<CustomRates>,
@@ -106,8 +115,10 @@ pub struct PricingPackage {
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     #[validate(range(min = 1, max = 100))]
+    #[schema(minimum = 1, maximum = 100)]
     pub sessions: u32,
     #[serde(default, deserialize_with = "price_opt", skip_serializing)]
     #[schema(value_type = Option<f64>)]
@@ -119,8 +130,10 @@ pub struct PricingPackage {
     #[schema(value_type = Option<f64>)]
     pub original_price: Option<Cents>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     #[validate(range(min = 1, max = 3650))]
+    #[schema(minimum = 1, maximum = 3650)]
     pub validity_days: Option<u32>,
     pub is_active: Option<bool>,
     #[validate(custom(function = "short_texts"))]
