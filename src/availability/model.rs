@@ -206,12 +206,7 @@ pub struct ScheduleInput {
 /// `weekly`: days of the week (any case) to their working intervals.
 fn weekly_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder};
-    let any_case = |day: &str| -> String {
-        day.chars()
-            .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c))
-            .collect()
-    };
-    let days: Vec<String> = WEEKDAYS.iter().map(|d| any_case(d)).collect();
+    let days: Vec<String> = WEEKDAYS.iter().map(|d| crate::http::docs::any_case(d)).collect();
     let hours = ArrayBuilder::new().items(<WorkingHours as utoipa::PartialSchema>::schema());
     ObjectBuilder::new()
         .property_names(Some(

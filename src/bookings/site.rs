@@ -163,7 +163,7 @@ pub async fn client_book(
 #[utoipa::path(patch, path = "/api/bookings/client/{id}/cancel", tag = "bookings",
     security(("client" = [])),
     params(crate::http::docs::IdPath, crate::http::docs::IdempotencyKey),
-    request_body = CancelBooking,
+    request_body = Option<CancelBooking>,
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`CANCELLATION_WINDOW_PASSED`, `IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`")))]
 pub async fn client_cancel(
     State(state): State<AppState>,

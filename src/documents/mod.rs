@@ -200,7 +200,7 @@ pub async fn get_one(
 
 /// Edits a document's title, description, category, tags, visibility, confidentiality or client.
 #[utoipa::path(put, path = "/api/documents/{id}", tag = "documents",
-    security(("therapist" = [])), params(crate::http::docs::IdPath), request_body = UpdateDocument,
+    security(("therapist" = [])), params(crate::http::docs::IdPath), request_body = Option<UpdateDocument>,
     responses((status = 200, body = crate::http::docs::Data<DocumentView>)))]
 pub async fn update(
     State(state): State<AppState>,

@@ -33,6 +33,7 @@ pub struct Education {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Credential {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 200))]
@@ -43,7 +44,7 @@ pub struct Credential {
     pub institution: Option<String>,
     #[serde(default, deserialize_with = "year_opt")]
     #[validate(range(min = 1900, max = 2200))]
-    #[schema(value_type = Option<u16>)]
+    #[schema(value_type = Option<crate::profile::docs::YearText>)]
     pub year: Option<u16>,
     #[validate(length(max = 1000))]
     #[schema(max_length = 1000)]
@@ -57,8 +58,10 @@ pub struct DayHours {
     #[serde(default)]
     pub enabled: bool,
     #[validate(custom(function = "hh_mm"))]
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
     #[validate(custom(function = "hh_mm"))]
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub end: String,
 }
 
@@ -91,6 +94,7 @@ fn yes() -> bool {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkLocation {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
@@ -113,6 +117,7 @@ pub struct WorkLocation {
     pub phone: Option<String>,
     #[validate(length(max = 254), custom(function = "email_or_empty"))]
     #[schema(max_length = 254)]
+    #[schema(value_type = Option<crate::profile::docs::EmailOrEmpty>)]
     pub email: Option<String>,
     #[serde(default)]
     pub online: bool,
@@ -144,6 +149,7 @@ pub enum LinkKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalLink {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<LinkKind>,
@@ -155,6 +161,7 @@ pub struct ExternalLink {
         custom(function = "crate::http::extract::web_link"),
         length(max = 500)
     )]
+    #[schema(value_type = crate::http::docs::WebLink)]
     pub url: String,
 }
 
@@ -167,6 +174,7 @@ pub struct VideoPresentation {
         custom(function = "crate::http::extract::web_link"),
         length(max = 1000)
     )]
+    #[schema(value_type = Option<crate::http::docs::LongWebLink>)]
     pub url: Option<String>,
     #[validate(length(max = 200))]
     #[schema(max_length = 200)]
@@ -182,6 +190,7 @@ pub struct VideoPresentation {
 #[serde(rename_all = "camelCase")]
 pub struct FeaturedTestimonial {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[validate(length(max = 120))]
     #[schema(max_length = 120)]
@@ -204,6 +213,7 @@ pub struct FeaturedTestimonial {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Experience {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
@@ -216,8 +226,10 @@ pub struct Experience {
     #[schema(max_length = 120)]
     pub location: Option<String>,
     #[validate(custom(function = "month_or_date"))]
+    #[schema(value_type = Option<crate::profile::docs::MonthOrDate>)]
     pub start_date: Option<String>,
     #[validate(custom(function = "month_or_date"))]
+    #[schema(value_type = Option<crate::profile::docs::MonthOrDate>)]
     pub end_date: Option<String>,
     #[serde(default)]
     pub is_current: bool,
@@ -226,6 +238,7 @@ pub struct Experience {
     pub description: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "short_texts"))]
+    #[schema(value_type = crate::profile::docs::ShortTexts)]
     pub achievements: Vec<String>,
 }
 
@@ -243,6 +256,7 @@ pub enum LicenseStatus {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct License {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(rename = "type")]
     #[validate(length(min = 1, max = 120))]
@@ -255,6 +269,7 @@ pub struct License {
     #[schema(max_length = 120)]
     pub issuing_body: Option<String>,
     #[validate(custom(function = "month_or_date"))]
+    #[schema(value_type = Option<crate::profile::docs::MonthOrDate>)]
     pub expiry_date: Option<String>,
     pub status: Option<LicenseStatus>,
 }
@@ -299,7 +314,7 @@ pub struct ProfileInput {
     pub education: Option<Vec<Education>>,
     #[validate(nested)]
     pub rates: Option<Rates>,
-    #[schema(value_type = Option<Vec<PricingPackage>>)]
+    #[schema(value_type = Option<PackagesInput>)]
     pub pricing_packages: Option<PackagesInput>,
     #[validate(length(max = 20), nested)]
     #[schema(max_items = 20)]
@@ -323,7 +338,7 @@ pub struct ProfileInput {
     pub credentials: Option<Vec<Credential>>,
     /// The banner image link; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::profile::docs::banner)]
     pub banner: Option<Option<String>>,
 }
 

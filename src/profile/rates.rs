@@ -27,6 +27,7 @@ pub enum SessionKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionRate {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: SessionKind,
@@ -36,8 +37,11 @@ pub struct SessionRate {
     #[validate(range(min = 5, max = 720))]
     #[schema(minimum = 5, maximum = 720)]
     pub duration: u32,
-    #[serde(deserialize_with = "crate::money::major", skip_serializing)]
-    #[schema(value_type = f64)]
+    #[serde(
+        deserialize_with = "crate::money::major",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(value_type = crate::http::docs::Amount, required = true)]
     pub price: Cents,
     #[validate(length(max = 500))]
     #[schema(max_length = 500)]
@@ -49,6 +53,7 @@ pub struct SessionRate {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RatePackage {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[validate(length(min = 1, max = 120))]
     #[schema(min_length = 1, max_length = 120)]
@@ -57,8 +62,11 @@ pub struct RatePackage {
     #[schema(minimum = 1, maximum = 100)]
     pub sessions: u32,
     pub session_type: SessionKind,
-    #[serde(deserialize_with = "crate::money::major", skip_serializing)]
-    #[schema(value_type = f64)]
+    #[serde(
+        deserialize_with = "crate::money::major",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(value_type = crate::http::docs::Amount, required = true)]
     pub price: Cents,
     #[validate(length(max = 500))]
     #[schema(max_length = 500)]
@@ -70,6 +78,7 @@ pub struct RatePackage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomRates {
     #[serde(default)]
+    #[schema(schema_with = crate::http::docs::accepts::<Currency>)]
     pub currency: Currency,
     #[serde(default)]
     #[validate(length(max = 20), nested)]
@@ -85,19 +94,36 @@ pub struct CustomRates {
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rates {
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub session_price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub follow_up_price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub package_price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub couple_session_price: Option<Cents>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::docs::accepts::<Currency>)]
     pub currency: Currency,
     #[validate(range(min = 5, max = 720))]
     #[schema(minimum = 5, maximum = 720)]
@@ -112,6 +138,7 @@ pub struct Rates {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PricingPackage {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
@@ -120,14 +147,26 @@ pub struct PricingPackage {
     #[validate(range(min = 1, max = 100))]
     #[schema(minimum = 1, maximum = 100)]
     pub sessions: u32,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub discounted_price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub original_price: Option<Cents>,
     #[validate(length(max = 1000))]
     #[schema(max_length = 1000)]
@@ -137,6 +176,7 @@ pub struct PricingPackage {
     pub validity_days: Option<u32>,
     pub is_active: Option<bool>,
     #[validate(custom(function = "short_texts"))]
+    #[schema(value_type = Option<crate::profile::docs::ShortTexts>)]
     pub features: Option<Vec<String>>,
 }
 

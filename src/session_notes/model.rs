@@ -197,7 +197,20 @@ crate::http::docs::text_schema!(
                 .property("content", crate::http::docs::string().pattern(Some(r"\S")))
                 .required("content")
         )
+        .item(
+            utoipa::openapi::schema::AnyOfBuilder::new()
+                .item(one_id("clientId"))
+                .item(one_id("bookingId"))
+        )
 );
+
+/// An object whose `field` is an id (not blank).
+fn one_id(field: &str) -> utoipa::openapi::schema::ObjectBuilder {
+    let id = crate::http::docs::string().pattern(Some(r"^\s*[0-9a-fA-F]{24}\s*$"));
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .property(field, id)
+        .required(field)
+}
 
 crate::http::docs::text_schema!(
     /// A note's tag: at most 40 characters (surrounding spaces aside).

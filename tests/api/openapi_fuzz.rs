@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use crate::documents::{pdf_bytes, stored, PNG};
 use crate::helpers::*;
 
-/// Examples per operation (and per generation mode).
-const EXAMPLES: &str = "4";
+/// Examples per operation (positive and negative together) of the fuzzing phase.
+const EXAMPLES: &str = "8";
 
 /// What is checked of every answer.
 const CHECKS: &[&str] = &[
@@ -70,6 +70,22 @@ const NOT_ALWAYS_ACCEPTED: &[(&str, &str)] = &[
     (
         "POST /api/documents/upload",
         "the file's bytes must be of an allowed type",
+    ),
+    (
+        "PUT /api/profile",
+        "a pricing package has `price` or `discountedPrice`",
+    ),
+    (
+        "POST /api/payments",
+        "`clientId` and `bookingId` must name the caller's records",
+    ),
+    (
+        "POST /api/session-notes",
+        "`clientId` and `bookingId` must name the caller's records",
+    ),
+    (
+        "POST /api/notes",
+        "`clientId` and `bookingId` must name the caller's records",
     ),
     (
         "PATCH /api/bookings/{id}/cancel",
@@ -192,6 +208,7 @@ async fn seed(app: &TestApp, me: &Caller, login: &Caller, hooks: &str) -> String
     let note = |content: &str| json!({ "clientId": client, "bookingId": future, "content": content });
     let note_id = post(app, me, "/api/session-notes", note("Primera")).await;
     let doomed_note = post(app, me, "/api/session-notes", note("Segunda")).await;
+    let doomed_alias_note = post(app, me, "/api/notes", note("Tercera")).await;
     let shared = [("visibility", "client_shared"), ("clientId", client.as_str())];
     let document = stored(app, me, "a.pdf", pdf_bytes(2048, 1), &shared).await;
     let document = document["id"].as_str().unwrap().to_owned();
@@ -219,7 +236,16 @@ async fn seed(app: &TestApp, me: &Caller, login: &Caller, hooks: &str) -> String
     for check in CHECKS {
         writeln!(c, "{check}.enabled = true").unwrap();
     }
-    writeln!(c).unwrap();
+    // A stale `version` or `If-Match` is a 412 whatever the rest of the request.
+    let statuses = "[\"2xx\", \"3xx\", \"401\", \"403\", \"404\", \"409\", \"412\", \"429\", \"5xx\"]";
+    writeln!(c, "positive_data_acceptance.expected-statuses = {statuses}").unwrap();
+    let refused = "[\"400\", \"401\", \"403\", \"404\", \"405\", \"406\", \"409\", \"412\", \"415\", \"422\", \"428\", \"429\", \"5xx\"]";
+    writeln!(c, "negative_data_rejection.expected-statuses = {refused}\n").unwrap();
+    writeln!(
+        c,
+        "[phases.coverage]\ngenerate-duplicate-query-parameters = false\nunexpected-methods = []\n"
+    )
+    .unwrap();
     // A cursor is opaque: only one a list produced is accepted, so the fuzzer asks for the first page.
     writeln!(c, "[parameters]\n\"query.cursor\" = \"\"").unwrap();
     writeln!(
@@ -279,9 +305,20 @@ async fn seed(app: &TestApp, me: &Caller, login: &Caller, hooks: &str) -> String
         ],
         &[("path.id", &note_id)],
     );
+    ids(&["DELETE /api/session-notes/{id}"], &[("path.id", &doomed_note)]);
+    ids(&["DELETE /api/notes/{id}"], &[("path.id", &doomed_alias_note)]);
     ids(
-        &["DELETE /api/session-notes/{id}", "DELETE /api/notes/{id}"],
-        &[("path.id", &doomed_note)],
+        &["GET /api/session-notes", "GET /api/notes"],
+        &[("query.client_id", &client)],
+    );
+    let password = "correct horse battery";
+    ids(
+        &["POST /api/auth/login"],
+        &[("body.email", &me.email), ("body.password", password)],
+    );
+    ids(
+        &["POST /api/clients/login"],
+        &[("body.email", &login.email), ("body.password", password)],
     );
     ids(
         &["POST /api/session-notes", "POST /api/notes"],
@@ -390,6 +427,12 @@ async fn a_schema_driven_fuzzer_finds_the_app_as_documented() {
     let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/openapi_hooks.py");
     let config = seed(&app, &me, &login, hooks).await;
     std::fs::write(dir.join("schemathesis.toml"), &config).unwrap();
+    // `DHARA_SCHEMATHESIS_DEEP=1` adds the coverage phase: every constraint's boundaries and
+    // violations, about two minutes here, so not in every run.
+    let phases = match std::env::var("DHARA_SCHEMATHESIS_DEEP").as_deref() {
+        Ok("1") => "examples,coverage,fuzzing",
+        _ => "examples,fuzzing",
+    };
     let started = Instant::now();
     let out = tokio::process::Command::new(bin.join("st"))
         .current_dir(&dir)
@@ -401,7 +444,7 @@ async fn a_schema_driven_fuzzer_finds_the_app_as_documented() {
             "--max-examples",
             EXAMPLES,
             "--phases",
-            "examples,fuzzing",
+            phases,
             "--generation-database",
             "none",
             "--no-shrink",

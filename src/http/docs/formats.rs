@@ -50,6 +50,19 @@ pub const DATE_PATTERN: &str = concat!("^", day!(), "$");
 /// [`DATE_PATTERN`] unanchored, to build other patterns with.
 pub const DAY: &str = day!();
 
+/// A pattern matching `word` in any case (`[Tt][Rr][Uu][Ee]`).
+pub fn any_case(word: &str) -> String {
+    word.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A value that surrounding spaces aside matches `inner` (unanchored), or is blank (absent).
 pub fn blank_or(inner: &str) -> String {
     format!(r"^\s*({inner})?\s*$")
@@ -235,6 +248,25 @@ pub fn amount_text_pattern(positive: bool) -> String {
 
 /// An amount in major units: a number with at most two decimals, or its text.
 fn amount(positive: bool) -> utoipa::openapi::schema::OneOfBuilder {
+    amount_or(positive, amount_text_pattern(positive))
+}
+
+/// A price of the profile's forms: an amount (0 to 1,000,000), or blank (no price).
+pub fn price() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let text = amount_text_pattern(false);
+    let blank_or_text = format!(r"^\s*$|{text}");
+    let mut schema = amount_or(false, blank_or_text);
+    schema = schema
+        .item(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Null));
+    schema
+        .description(Some(
+            "Major units (a number, or its text); blank or null: no price",
+        ))
+        .into()
+}
+
+/// A number with at most two decimals or a text matching `text`.
+fn amount_or(positive: bool, text: String) -> utoipa::openapi::schema::OneOfBuilder {
     use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
     let number = ObjectBuilder::new()
         .schema_type(Type::Number)
@@ -247,7 +279,7 @@ fn amount(positive: bool) -> utoipa::openapi::schema::OneOfBuilder {
     };
     OneOfBuilder::new()
         .item(number)
-        .item(string().pattern(Some(amount_text_pattern(positive))))
+        .item(string().pattern(Some(text)))
 }
 
 text_schema!(
@@ -309,4 +341,25 @@ text_schema!(
         .format(Some(SchemaFormat::Custom("uri".into())))
         .pattern(Some("^[Hh][Tt][Tt][Pp][Ss]://"))
         .max_length(Some(500))
+);
+
+text_schema!(
+    /// A public link of at most 1000 characters: `https://` (also `http://` in development).
+    LongWebLink = "LongWebLink",
+    string()
+        .format(Some(SchemaFormat::Custom("uri".into())))
+        .pattern(Some("^[Hh][Tt][Tt][Pp][Ss]://"))
+        .max_length(Some(1000))
+);
+
+text_schema!(
+    /// An optional email address (trimmed, lower-cased); blank: none.
+    OptionalEmail = "OptionalEmail",
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            string()
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+                .max_length(Some(254)),
+        )
+        .item(string().pattern(Some(r"^\s*$")))
 );
