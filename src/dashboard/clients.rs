@@ -94,7 +94,7 @@ async fn histories(db: &Db, ids: &[ObjectId]) -> ApiResult<HashMap<ObjectId, Cli
 #[utoipa::path(get, path = "/api/clients/{id}", tag = "clients",
     security(("therapist" = [])),
     params(crate::http::docs::IdPath),
-    responses((status = 200, body = crate::http::docs::Data<crate::clients::docs::ClientDetail>)))]
+    responses((status = 200, body = crate::http::docs::Data<crate::dashboard::docs::ClientDetail>)))]
 pub async fn get_one(
     State(state): State<AppState>,
     me: Therapist,

@@ -16,7 +16,7 @@ pub struct ProfileView {
     about: Option<String>,
     specialties: Option<Vec<String>>,
     languages: Option<Vec<String>>,
-    pricing_packages: Vec<serde_json::Map<String, serde_json::Value>>,
+    pricing_packages: Vec<PackageView>,
     is_available: bool,
 }
 
@@ -25,7 +25,24 @@ pub struct ProfileView {
 pub struct UserProfile {
     user: UserView,
     /// The practice profile (therapists), or null.
-    profile: Option<serde_json::Map<String, serde_json::Value>>,
+    profile: Option<ProfileView>,
+}
+
+/// A pricing package as the profile shows it (prices in major units).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageView {
+    id: Option<String>,
+    name: String,
+    sessions: u32,
+    price: Option<f64>,
+    original_price: Option<f64>,
+    /// The same as `price` (the dashboard's package form reads this name).
+    discounted_price: Option<f64>,
+    description: Option<String>,
+    validity_days: Option<u32>,
+    is_active: Option<bool>,
+    features: Option<Vec<String>>,
 }
 
 /// An avatar's public link (`null` once removed).

@@ -383,5 +383,14 @@ pub struct NotePage {
 pub struct NoteDeleted {
     success: bool,
     message: String,
-    data: serde_json::Map<String, serde_json::Value>,
+    data: NoteGone,
+}
+
+/// Which note was deleted.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct NoteGone {
+    #[schema(value_type = crate::http::docs::ObjectIdText)]
+    id: String,
+    deleted: bool,
 }

@@ -141,9 +141,22 @@ pub async fn external_calendar_status(
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[allow(dead_code)] // a schema description
 struct Locations {
-    /// The profile's work locations, each with `id`, `isActive` and `status`.
-    locations: Vec<serde_json::Map<String, Value>>,
+    locations: Vec<LocationView>,
     total: u64,
+}
+
+/// A work location as the profile keeps it (`name`, `address`, `schedule`...), plus these.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct LocationView {
+    /// Its id, or its position for locations saved without one.
+    id: String,
+    #[serde(rename = "_id")]
+    underscore_id: String,
+    is_active: bool,
+    #[schema(pattern = "^(active|inactive)$")]
+    status: String,
 }
 
 /// No external calendar is connected.
