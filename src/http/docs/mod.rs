@@ -1,5 +1,6 @@
 //! The vocabulary of the OpenAPI document that every resource's annotations share: the SPEC's
-//! envelopes, path parameters and the formats of ids, dates and times. `crate::openapi`
+//! envelopes, path parameters, the formats of ids, dates, times and amounts as the parsers read
+//! them (`formats`), and queries and enums as serde reads them (`query`). `crate::openapi`
 //! assembles the document and adds, from each operation's own shape, the answers every route of
 //! that shape can give (see its module docs), so an annotation states only what is its own.
 //!
@@ -11,7 +12,11 @@
 //! ```
 //! `security`: `("therapist" = [])`, `("client" = [])`, both (any signed-in user), `()` first
 //! when the token is optional, or `()` alone for a public route. Error answers without a body
-//! get the SPEC's error envelope.
+//! get the SPEC's error envelope. A query is documented through the extractor the handler takes,
+//! `params(ApiQuery<ThingQuery>)` (its aliases with it); a body that may be left out is
+//! `request_body = Option<ThingInput>`. Request fields state what their validators check:
+//! `#[schema(max_length = .., minimum = .., pattern = ..)]`, `value_type = DateText` (and the
+//! other formats), `schema_with = accepts::<Enum>` (every name serde accepts).
 
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::RefOr;
