@@ -33,13 +33,14 @@ fn absence_view(b: &Block, zone: Tz) -> Value {
 /// The caller's absences.
 #[utoipa::path(get, path = "/api/availability/exceptions", tag = "availability",
     security(("therapist" = [])),
-    params(super::model::DateRange),
+    params(ApiQuery<super::model::DateRange>),
     responses((status = 200, body = crate::http::docs::Data<Vec<super::docs::AbsenceView>>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn list_absences(
     State(state): State<AppState>,
     me: Therapist,
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
+    super::query::therapist_of(&me, &q)?;
     let store = AvailabilityStore::new(&state.db);
     let zone = store.zone(me.0.id).await?;
     let (from, to) = range_of(&q, zone, 366, 800)?;

@@ -76,7 +76,7 @@ pub async fn delete_block(
 /// `occurrences` in the range.
 #[utoipa::path(get, path = "/api/availability/therapist/{id}/blocks", tag = "availability",
     security(("therapist" = [])),
-    params(crate::http::docs::TherapistPath, super::model::DateRange),
+    params(crate::http::docs::TherapistPath, ApiQuery<super::model::DateRange>),
     responses((status = 200, body = Vec<super::docs::BlockView>)))]
 pub async fn list_blocks(
     State(state): State<AppState>,
@@ -85,6 +85,7 @@ pub async fn list_blocks(
     ApiQuery(q): ApiQuery<DateRange>,
 ) -> ApiResult<Response> {
     let therapist = resolve_therapist(&me, &id, "id")?;
+    super::query::therapist_of(&me, &q)?;
     let store = AvailabilityStore::new(&state.db);
     let (schedule, zone) = store.schedule_in_zone(therapist).await?;
     let (from, to) = range_of(&q, zone, 366, YEAR_RANGE_DAYS)?;

@@ -24,26 +24,39 @@ pub const SCHEDULE_ID_PREFIX: &str = "schedule-";
 #[serde(rename_all = "camelCase")]
 pub struct BlockInput {
     #[serde(rename = "type")]
+    #[schema(schema_with = super::docs::block_type)]
     pub block_type: Option<String>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub title: Option<String>,
+    #[schema(schema_with = super::docs::block_date)]
     pub date: Option<String>,
+    #[schema(schema_with = super::docs::block_date)]
     pub start_date: Option<String>,
+    #[schema(schema_with = super::docs::block_date)]
     pub end_date: Option<String>,
+    #[schema(schema_with = super::docs::block_start)]
     pub start_time: Option<String>,
+    #[schema(schema_with = super::docs::block_end)]
     pub end_time: Option<String>,
+    #[schema(schema_with = super::docs::block_repeat)]
     pub repeat: Option<String>,
     pub selected_weekdays: Option<Vec<String>>,
+    #[schema(schema_with = super::docs::block_monthly_by)]
     pub monthly_by: Option<String>,
     pub duration: Option<String>,
     pub duration_end_date: Option<String>,
     #[validate(length(max = 32))]
+    #[schema(max_length = 32)]
     pub color: Option<String>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub location: Option<String>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 

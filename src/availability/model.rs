@@ -23,7 +23,9 @@ pub const WEEKDAYS: [&str; 7] = [
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkingHours {
+    #[schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
     pub start: String,
+    #[schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
     pub end: String,
     /// Work location (clinic, online...), when hours differ per place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,17 +185,38 @@ pub struct Block {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleInput {
+    #[schema(schema_with = crate::http::docs::time_zone)]
     pub timezone: String,
+    #[schema(schema_with = weekly_schema)]
     pub weekly: BTreeMap<String, Vec<WorkingHours>>,
     #[validate(range(max = 240, message = "must be 0 to 240 minutes"))]
     #[serde(default)]
+    #[schema(maximum = 240)]
     pub buffer_minutes: u32,
     #[validate(range(max = 720, message = "must be 0 to 720 hours"))]
     #[serde(default)]
+    #[schema(maximum = 720)]
     pub min_notice_hours: u32,
     #[validate(range(min = 1, max = 730, message = "must be 1 to 730 days"))]
     #[serde(default = "ninety")]
+    #[schema(minimum = 1, maximum = 730)]
     pub max_advance_days: u32,
+}
+
+/// `weekly`: days of the week (any case) to their working intervals.
+fn weekly_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder};
+    let days: Vec<String> = WEEKDAYS.iter().map(|d| crate::http::docs::any_case(d)).collect();
+    let hours = ArrayBuilder::new().items(<WorkingHours as utoipa::PartialSchema>::schema());
+    ObjectBuilder::new()
+        .property_names(Some(
+            crate::http::docs::string().pattern(Some(format!("^({})$", days.join("|")))),
+        ))
+        .additional_properties(Some(hours))
+        .description(Some(
+            "`monday` .. `sunday` (any case) → intervals that end after they start and do not overlap",
+        ))
+        .into()
 }
 
 fn ninety() -> u32 {
@@ -204,11 +227,15 @@ fn ninety() -> u32 {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AbsenceInput {
+    #[schema(value_type = crate::http::docs::DateText, required = true)]
     pub start_date: Option<String>,
+    #[schema(value_type = Option<crate::http::docs::DateText>)]
     pub end_date: Option<String>,
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<AbsenceKind>)]
     pub absence_type: Option<AbsenceKind>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -226,14 +253,41 @@ pub struct AbsencePatch {
 }
 
 /// `?startDate&endDate` (local dates `YYYY-MM-DD`, or ISO instants read in the therapist's
-/// zone), `therapistId` (`current` or the caller's id), `sessionDuration`. Other parameters the
-/// dashboard sends (`view`...) are ignored.
+/// zone), `therapistId` (`current` or the caller's id). Other parameters the dashboard sends
+/// (`view`, `sessionDuration`...) are ignored.
 #[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct DateRange {
+    #[param(value_type = Option<crate::http::docs::RangeDate>)]
     pub start_date: Option<String>,
+    #[param(value_type = Option<crate::http::docs::RangeDate>)]
     pub end_date: Option<String>,
-    pub session_duration: Option<u32>,
+    #[param(value_type = Option<crate::http::docs::TherapistRef>)]
     pub therapist_id: Option<String>,
+}
+
+/// The free slots' `?startDate&endDate` (as in [`DateRange`]) and `sessionDuration`; the
+/// therapist is the path's.
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotRange {
+    #[param(value_type = Option<crate::http::docs::RangeDate>)]
+    pub start_date: Option<String>,
+    #[param(value_type = Option<crate::http::docs::RangeDate>)]
+    pub end_date: Option<String>,
+    #[param(value_type = Option<crate::http::docs::SessionMinutes>)]
+    pub session_duration: Option<u32>,
+}
+
+impl SlotRange {
+    /// The dates of this range.
+    pub fn dates(&self) -> DateRange {
+        DateRange {
+            start_date: self.start_date.clone(),
+            end_date: self.end_date.clone(),
+            therapist_id: None,
+        }
+    }
 }

@@ -200,9 +200,8 @@ pub async fn book_as_client(
             return Ok(b);
         }
     }
-    let therapist = public_therapist(state, &req.therapist_id)
-        .await
-        .map_err(|_| ApiError::field("therapistId", "is not a therapist"))?;
+    // A malformed id is a 400 naming `therapistId`, an unknown one (or `current`) a 404.
+    let therapist = public_therapist(state, &req.therapist_id).await?;
     let (schedule, zone) = AvailabilityStore::new(&state.db)
         .schedule_in_zone(therapist)
         .await?;

@@ -52,7 +52,7 @@ async fn window(state: &AppState, me: &Therapist, q: &DateRange, default_days: i
 /// `unavailable` blocks) over a range; `totalAvailableHours` is what the dashboard reads.
 #[utoipa::path(get, path = "/api/availability/analysis/occupancy", tag = "availability",
     security(("therapist" = [])),
-    params(crate::availability::model::DateRange),
+    params(ApiQuery<crate::availability::model::DateRange>),
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::Occupancy>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn occupancy(
     State(state): State<AppState>,
@@ -82,7 +82,7 @@ pub async fn occupancy(
 /// events.
 #[utoipa::path(get, path = "/api/availability/calendar/events", tag = "availability",
     security(("therapist" = [])),
-    params(crate::availability::model::DateRange),
+    params(ApiQuery<crate::availability::model::DateRange>),
     responses((status = 200, body = crate::http::docs::Data<Vec<crate::bookings::docs::CalendarEvent>>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn calendar_events(
     State(state): State<AppState>,

@@ -146,14 +146,15 @@ pub struct TimeCheck {
     conflicts: Vec<Conflict>,
 }
 
-/// A local interval and its instants.
+/// A local interval: a day of the therapist's calendar and its times.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Interval {
-    start: String,
-    end: String,
+    #[schema(value_type = DateText)]
     date: String,
+    #[schema(value_type = TimeText)]
     start_time: String,
+    /// `HH:mm`, or `24:00`.
     end_time: String,
 }
 

@@ -10,7 +10,7 @@ use mongodb::bson::{doc, DateTime, Document};
 use serde_json::{json, Value};
 
 use super::model::Booking;
-use super::query::{BookingListQuery, LimitQuery, Order};
+use super::query::{BookingListQuery, ClientBookingQuery, LimitQuery, Order};
 use super::store::BookingStore;
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser, Therapist};
@@ -80,7 +80,7 @@ fn list_body(data: Vec<Value>, total: u64, page: &Page, next_cursor: Option<Stri
 /// Lists the caller's bookings with each client embedded (one extra query per page).
 #[utoipa::path(get, path = "/api/bookings", tag = "bookings",
     security(("therapist" = [])),
-    params(super::query::BookingListQuery),
+    params(ApiQuery<super::query::BookingListQuery>),
     responses((status = 200, body = crate::http::pagination::CountedList<crate::bookings::docs::BookingView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -138,7 +138,7 @@ pub async fn get_one(
 /// The next bookings still to happen.
 #[utoipa::path(get, path = "/api/bookings/upcoming", tag = "bookings",
     security(("therapist" = [])),
-    params(super::query::LimitQuery),
+    params(ApiQuery<super::query::LimitQuery>),
     responses((status = 200, body = crate::bookings::docs::Upcoming)))]
 pub async fn upcoming(
     State(state): State<AppState>,
@@ -161,13 +161,14 @@ pub async fn upcoming(
 /// The signed-in client's own bookings.
 #[utoipa::path(get, path = "/api/bookings/client", tag = "bookings",
     security(("client" = [])),
-    params(super::query::BookingListQuery),
+    params(ApiQuery<super::query::ClientBookingQuery>),
     responses((status = 200, body = crate::http::pagination::CountedList<crate::bookings::docs::BookingView>)))]
 pub async fn client_list(
     State(state): State<AppState>,
     me: ClientUser,
-    ApiQuery(q): ApiQuery<BookingListQuery>,
+    ApiQuery(q): ApiQuery<ClientBookingQuery>,
 ) -> ApiResult<Response> {
+    let q = BookingListQuery::from(q);
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let records = my_client_records(&state, &me).await?;
     let mut filter = doc! { "clientId": { "$in": records } };

@@ -12,6 +12,7 @@ pub mod list;
 pub mod model;
 pub mod place;
 pub mod query;
+pub mod requests;
 pub mod service;
 pub mod site;
 pub mod stats;

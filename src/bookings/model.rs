@@ -1,13 +1,13 @@
-//! Bookings: the stored document, statuses and their transitions, requests and views.
+//! Bookings: the stored document, statuses and their transitions, and views (requests:
+//! `requests`).
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
-use validator::Validate;
 
-use crate::money::{major_opt, Cents, Currency};
+use crate::money::{Cents, Currency};
 
 /// Booking status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -141,6 +141,7 @@ pub struct Booking {
     pub updated_at: DateTime,
 }
 
+pub use super::requests::*;
 pub use crate::clients::model::ClientSummary;
 
 impl Booking {
@@ -198,123 +199,6 @@ impl Booking {
     }
 }
 
-/// Repeat a booking weekly or every other week.
-#[derive(Debug, Clone, Copy, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Recurrence {
-    pub frequency: Frequency,
-    #[serde(default = "one")]
-    #[validate(range(min = 1, max = 2, message = "must be 1 (weekly) or 2 (every other week)"))]
-    pub interval: u32,
-    #[validate(range(min = 2, max = 52, message = "must be between 2 and 52"))]
-    pub count: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// Recurrence frequency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Frequency {
-    Weekly,
-}
-
-/// `POST /api/bookings`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateBooking {
-    pub client_id: String,
-    pub date: String,
-    pub start_time: String,
-    pub end_time: String,
-    #[validate(length(max = 120))]
-    pub therapy_type: Option<String>,
-    #[validate(range(min = 5, max = 720, message = "must be between 5 and 720 minutes"))]
-    pub therapy_duration: Option<u32>,
-    #[serde(default, deserialize_with = "major_opt")]
-    #[schema(value_type = Option<f64>)]
-    pub amount: Option<Cents>,
-    #[serde(default)]
-    pub currency: Option<Currency>,
-    #[validate(length(max = 200))]
-    pub location: Option<String>,
-    #[validate(length(max = 5000))]
-    pub notes: Option<String>,
-    #[validate(
-        url(message = "must be a URL"),
-        custom(function = "crate::http::extract::web_link"),
-        length(max = 500)
-    )]
-    pub meeting_link: Option<String>,
-    pub status: Option<BookingStatus>,
-    #[validate(nested)]
-    pub recurrence: Option<Recurrence>,
-}
-
-/// `PUT /api/bookings/:id` (partial; `version` optional, checked when given).
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateBooking {
-    pub version: Option<i64>,
-    pub date: Option<String>,
-    pub start_time: Option<String>,
-    pub end_time: Option<String>,
-    #[validate(length(max = 120))]
-    pub therapy_type: Option<String>,
-    #[serde(default, deserialize_with = "major_opt")]
-    #[schema(value_type = Option<f64>)]
-    pub amount: Option<Cents>,
-    pub currency: Option<Currency>,
-    #[validate(length(max = 200))]
-    pub location: Option<String>,
-    #[validate(length(max = 5000))]
-    pub notes: Option<String>,
-    #[validate(
-        url(message = "must be a URL"),
-        custom(function = "crate::http::extract::web_link"),
-        length(max = 500)
-    )]
-    pub meeting_link: Option<String>,
-    pub status: Option<BookingStatus>,
-}
-
-/// `PATCH /api/bookings/:id/cancel`.
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CancelBooking {
-    #[validate(length(max = 1000))]
-    pub reason: Option<String>,
-    pub version: Option<i64>,
-}
-
-/// `PUT /api/bookings/:id/reschedule`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RescheduleBooking {
-    pub date: String,
-    pub start_time: String,
-    pub end_time: String,
-    #[validate(length(max = 1000))]
-    pub reason: Option<String>,
-    pub version: Option<i64>,
-}
-
-/// `POST /api/bookings/client/book`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientBook {
-    pub therapist_id: String,
-    pub date: String,
-    pub start_time: String,
-    pub end_time: String,
-    #[validate(length(max = 120))]
-    pub therapy_type: Option<String>,
-    #[validate(length(max = 2000))]
-    pub notes: Option<String>,
-}
-
 /// The fields one versioned change of a booking sets (`$set`); what is `None` keeps its value.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -356,43 +240,4 @@ pub struct BookingPatch {
     /// Set by the store on every change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime>,
-}
-
-impl UpdateBooking {
-    /// The details (not time, not status) this edit sets.
-    pub fn details(&self) -> BookingPatch {
-        BookingPatch {
-            therapy_type: self.therapy_type.clone(),
-            amount_cents: self.amount,
-            currency: self.currency,
-            location: self.location.clone(),
-            notes: self.notes.clone(),
-            meeting_link: self.meeting_link.clone(),
-            ..BookingPatch::default()
-        }
-    }
-
-    /// Whether the edit moves the booking (a new date or time).
-    pub fn moves(&self) -> bool {
-        self.date.is_some() || self.start_time.is_some() || self.end_time.is_some()
-    }
-}
-
-/// Optional body of complete / no-show.
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StatusChange {
-    pub version: Option<i64>,
-    #[validate(length(max = 5000))]
-    pub notes: Option<String>,
-}
-
-/// `POST /api/availability/check-slot`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckSlot {
-    pub therapist_id: String,
-    pub date: String,
-    pub start_time: String,
-    pub end_time: String,
 }

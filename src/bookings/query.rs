@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::model::BookingStatus;
 use crate::db::{Page, SortOrder};
 use crate::error::{ApiError, ApiResult};
+use crate::http::docs::{Cursor, DateOrInstant, IdFilter, OwnTherapist, PageLimit, PageNumber};
 use crate::http::query::date_bound;
 
 /// `GET /api/bookings` query (camelCase and the dashboard's snake_case aliases).
@@ -17,26 +18,76 @@ use crate::http::query::date_bound;
 #[serde(rename_all = "camelCase")]
 pub struct BookingListQuery {
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    #[param(schema_with = crate::http::docs::filter::<BookingStatus>)]
     pub status: Option<BookingStatus>,
     #[serde(alias = "start_date", alias = "dateFrom", alias = "date_from")]
+    #[param(value_type = Option<DateOrInstant>)]
     pub start_date: Option<String>,
     #[serde(alias = "end_date", alias = "dateTo", alias = "date_to")]
+    #[param(value_type = Option<DateOrInstant>)]
     pub end_date: Option<String>,
     #[serde(
         default,
         alias = "client_id",
         deserialize_with = "crate::http::query::non_empty"
     )]
+    #[param(value_type = Option<IdFilter>)]
     pub client_id: Option<String>,
     #[serde(alias = "therapist_id")]
+    #[param(value_type = Option<OwnTherapist>)]
     pub therapist_id: Option<String>,
+    #[param(value_type = Option<PageNumber>)]
     pub page: Option<u64>,
+    #[param(value_type = Option<PageLimit>)]
     pub limit: Option<u64>,
+    #[param(value_type = Option<Cursor>)]
     pub cursor: Option<String>,
     #[serde(alias = "sort_by")]
+    #[param(schema_with = crate::http::docs::accepts::<BookingSort>)]
     pub sort_by: Option<BookingSort>,
     #[serde(alias = "sort_order")]
+    #[param(schema_with = crate::http::docs::accepts::<SortOrder>)]
     pub sort_order: Option<SortOrder>,
+}
+
+/// `GET /api/bookings/client` query: a client's own bookings, by date (`sortBy` is read and
+/// ignored); other parameters are ignored.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientBookingQuery {
+    #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    #[param(schema_with = crate::http::docs::filter::<BookingStatus>)]
+    pub status: Option<BookingStatus>,
+    #[param(value_type = Option<PageNumber>)]
+    pub page: Option<u64>,
+    #[param(value_type = Option<PageLimit>)]
+    pub limit: Option<u64>,
+    #[param(value_type = Option<Cursor>)]
+    pub cursor: Option<String>,
+    #[serde(alias = "sort_by")]
+    #[param(schema_with = crate::http::docs::accepts::<BookingSort>)]
+    pub sort_by: Option<BookingSort>,
+    #[serde(alias = "sort_order")]
+    #[param(schema_with = crate::http::docs::accepts::<SortOrder>)]
+    pub sort_order: Option<SortOrder>,
+}
+
+impl From<ClientBookingQuery> for BookingListQuery {
+    fn from(q: ClientBookingQuery) -> Self {
+        BookingListQuery {
+            status: q.status,
+            start_date: None,
+            end_date: None,
+            client_id: None,
+            therapist_id: None,
+            page: q.page,
+            limit: q.limit,
+            cursor: q.cursor,
+            sort_by: q.sort_by,
+            sort_order: q.sort_order,
+        }
+    }
 }
 
 /// Sort fields of the booking list (`dateTime` is the dashboard's name for chronological).
@@ -116,6 +167,7 @@ pub fn day(d: NaiveDate) -> String {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LimitQuery {
+    #[param(value_type = Option<crate::http::docs::AnyCount>)]
     pub limit: Option<u64>,
 }
 
@@ -126,10 +178,13 @@ pub struct LimitQuery {
 #[serde(rename_all = "camelCase")]
 pub struct RangeQuery {
     #[serde(alias = "start_date", alias = "date_from", alias = "dateFrom")]
+    #[param(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub start_date: Option<String>,
     #[serde(alias = "end_date", alias = "date_to", alias = "dateTo")]
+    #[param(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub end_date: Option<String>,
     #[serde(alias = "therapist_id")]
+    #[param(value_type = Option<crate::http::docs::OwnTherapist>)]
     pub therapist_id: Option<String>,
 }
 
@@ -138,9 +193,13 @@ pub struct RangeQuery {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckQuery {
+    #[param(value_type = crate::http::docs::DateText)]
     pub date: String,
+    #[param(value_type = crate::http::docs::GridStart)]
     pub start_time: String,
+    #[param(value_type = crate::http::docs::GridEnd)]
     pub end_time: String,
+    #[param(value_type = Option<crate::http::docs::ObjectIdText>)]
     pub exclude_booking_id: Option<String>,
 }
 
@@ -149,5 +208,6 @@ pub struct CheckQuery {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct DurationQuery {
+    #[param(value_type = Option<crate::http::docs::SessionMinutes>)]
     pub session_duration: Option<u32>,
 }

@@ -19,7 +19,7 @@ use super::service;
 use super::store::BookingStore;
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, AuthUser, ClientUser};
-use crate::availability::model::DateRange;
+use crate::availability::model::SlotRange;
 use crate::availability::query::{public_limit, public_therapist, public_therapist_as, range_of};
 use crate::availability::slots::Slot;
 use crate::availability::store::AvailabilityStore;
@@ -42,20 +42,20 @@ fn slot_view(zone: Tz, s: &Slot) -> Value {
 /// Public: free slots of a therapist over a date range (at most 62 days).
 #[utoipa::path(get, path = "/api/availability/therapist/{id}", tag = "availability",
     security((), ("therapist" = []), ("client" = [])),
-    params(crate::http::docs::TherapistPath, crate::availability::model::DateRange),
+    params(crate::http::docs::TherapistPath, ApiQuery<crate::availability::model::SlotRange>),
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::Slots>), crate::http::docs::TooManyRequests))]
 pub async fn slots_range(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Option<AuthUser>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<DateRange>,
+    ApiQuery(q): ApiQuery<SlotRange>,
 ) -> ApiResult<Response> {
     public_limit(&state, ip).await?;
     let therapist = public_therapist_as(&state, &id, caller).await?;
     let fill = || async {
         let zone = AvailabilityStore::new(&state.db).zone(therapist).await?;
-        let (from, to) = range_of(&q, zone, 14, 62)?;
+        let (from, to) = range_of(&q.dates(), zone, 14, 62)?;
         let (zone, list) = free_slots(&state, therapist, from, to, q.session_duration.unwrap_or(60)).await?;
         let views: Vec<Value> = list.iter().map(|s| slot_view(zone, s)).collect();
         Ok(envelope::ok_body(
@@ -81,7 +81,7 @@ fn slots_key<T: serde::Serialize>(what: &str, query: &T) -> String {
 /// Public: free slots of a therapist on one local date.
 #[utoipa::path(get, path = "/api/availability/therapist/{id}/date/{date}", tag = "availability",
     security((), ("therapist" = []), ("client" = [])),
-    params(crate::http::docs::TherapistPath, ("date" = crate::http::docs::DateText, Path, description = "A day of the therapist's calendar"), super::query::DurationQuery),
+    params(crate::http::docs::TherapistPath, ("date" = crate::http::docs::DateText, Path, description = "A day of the therapist's calendar"), ApiQuery<super::query::DurationQuery>),
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::Slots>), crate::http::docs::TooManyRequests))]
 pub async fn slots_for_date(
     State(state): State<AppState>,
@@ -163,7 +163,7 @@ pub async fn client_book(
 #[utoipa::path(patch, path = "/api/bookings/client/{id}/cancel", tag = "bookings",
     security(("client" = [])),
     params(crate::http::docs::IdPath, crate::http::docs::IdempotencyKey),
-    request_body = CancelBooking,
+    request_body = Option<CancelBooking>,
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`CANCELLATION_WINDOW_PASSED`, `IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`")))]
 pub async fn client_cancel(
     State(state): State<AppState>,

@@ -26,7 +26,7 @@ const OPEN_END: &str = "9999-12-31";
 /// Counts, revenue and rates over a date range.
 #[utoipa::path(get, path = "/api/bookings/statistics", tag = "bookings",
     security(("therapist" = [])),
-    params(super::query::RangeQuery),
+    params(ApiQuery<super::query::RangeQuery>),
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingStatistics>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn statistics(
     State(state): State<AppState>,
@@ -79,7 +79,7 @@ fn statistics_view(d: &Document, from: String, to: String) -> Value {
 /// Whether a time is free of the caller's bookings (advisory: creation decides).
 #[utoipa::path(get, path = "/api/bookings/check-availability", tag = "bookings",
     security(("therapist" = [])),
-    params(super::query::CheckQuery),
+    params(ApiQuery<super::query::CheckQuery>),
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::TimeCheck>)))]
 pub async fn check_availability(
     State(state): State<AppState>,

@@ -51,7 +51,7 @@ pub async fn create(
 #[utoipa::path(put, path = "/api/bookings/{id}", tag = "bookings",
     security(("therapist" = [])),
     params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader),
-    request_body = UpdateBooking,
+    request_body = Option<UpdateBooking>,
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`SLOT_TAKEN`, `CONCURRENT_UPDATE`"), crate::http::docs::StaleVersion))]
 pub async fn update(
     State(state): State<AppState>,
@@ -75,7 +75,7 @@ pub async fn update(
 #[utoipa::path(patch, path = "/api/bookings/{id}/cancel", tag = "bookings",
     security(("therapist" = [])),
     params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader, crate::http::docs::IdempotencyKey),
-    request_body = CancelBooking,
+    request_body = Option<CancelBooking>,
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_IN_PROGRESS`, `CONCURRENT_UPDATE`"), crate::http::docs::StaleVersion))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -149,7 +149,7 @@ async fn set_status(
 #[utoipa::path(put, path = "/api/bookings/{id}/complete", tag = "bookings",
     security(("therapist" = [])),
     params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader),
-    request_body = super::model::StatusChange,
+    request_body = Option<super::model::StatusChange>,
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), crate::http::docs::Concurrent, crate::http::docs::StaleVersion))]
 pub async fn complete(
     State(state): State<AppState>,
@@ -165,7 +165,7 @@ pub async fn complete(
 #[utoipa::path(put, path = "/api/bookings/{id}/no-show", tag = "bookings",
     security(("therapist" = [])),
     params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader),
-    request_body = super::model::StatusChange,
+    request_body = Option<super::model::StatusChange>,
     responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), crate::http::docs::Concurrent, crate::http::docs::StaleVersion))]
 pub async fn no_show(
     State(state): State<AppState>,

@@ -17,8 +17,10 @@ use crate::http::extract::ValidatedJson;
 #[serde(rename_all = "camelCase")]
 pub struct ActivateRequest {
     #[validate(length(min = 16, max = 512, message = "is not a valid invitation token"))]
+    #[schema(min_length = 16, max_length = 512)]
     pub token: String,
     #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     #[validate(must_match(other = "password", message = "must match password"))]
     pub confirm_password: String,
@@ -29,6 +31,7 @@ pub struct ActivateRequest {
 #[serde(rename_all = "camelCase")]
 pub struct VerifyEmailRequest {
     #[validate(length(min = 20, max = 200))]
+    #[schema(min_length = 20, max_length = 200)]
     pub token: String,
 }
 

@@ -6,16 +6,6 @@ use utoipa::ToSchema;
 
 use super::model::ClientView;
 
-/// `GET /api/clients/{id}`: the client with their latest bookings.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientDetail {
-    #[serde(flatten)]
-    client: ClientView,
-    /// The latest bookings (see `BookingView`).
-    recent_bookings: Vec<serde_json::Map<String, serde_json::Value>>,
-}
-
 /// `{"success", "message", "data"}` of a deactivation.
 #[derive(Serialize, ToSchema)]
 pub struct Deactivated {

@@ -199,11 +199,11 @@ pub struct CreateClient {
     pub name: String,
     #[serde(default, deserialize_with = "email_opt")]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
-    #[schema(format = Email, max_length = 254)]
+    #[schema(value_type = Option<crate::http::docs::OptionalEmail>)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "trimmed_opt")]
     #[validate(custom(function = "valid_phone"))]
-    #[schema(pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
+    #[schema(pattern = r"^\s*(\+?[ .()-]*([0-9][ .()-]*){7,15})?\s*$")]
     pub phone: Option<String>,
     #[validate(range(max = 130, message = "must be between 0 and 130"))]
     #[schema(maximum = 130)]
@@ -234,11 +234,11 @@ pub struct UpdateClient {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "email_opt")]
     #[validate(email(message = "must be a valid email address"), length(max = 254))]
-    #[schema(format = Email, max_length = 254)]
+    #[schema(value_type = Option<crate::http::docs::OptionalEmail>)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "trimmed_opt")]
     #[validate(custom(function = "valid_phone"))]
-    #[schema(pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
+    #[schema(pattern = r"^\s*(\+?[ .()-]*([0-9][ .()-]*){7,15})?\s*$")]
     pub phone: Option<String>,
     #[validate(range(max = 130, message = "must be between 0 and 130"))]
     #[schema(maximum = 130)]

@@ -22,19 +22,26 @@ pub enum ClientSort {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientListQuery {
+    #[param(value_type = Option<crate::http::docs::PageNumber>)]
     pub page: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::PageLimit>)]
     pub limit: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::Cursor>)]
     pub cursor: Option<String>,
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    #[param(schema_with = crate::http::docs::filter::<ClientStatus>)]
     pub status: Option<ClientStatus>,
     #[serde(default, deserialize_with = "crate::http::query::non_empty")]
+    #[param(value_type = Option<crate::http::docs::SearchText>)]
     pub search: Option<String>,
     /// Comma-separated; a client matches when it has any of them.
     #[serde(default, deserialize_with = "crate::http::query::non_empty")]
     pub tags: Option<String>,
     #[serde(alias = "sort_by")]
+    #[param(schema_with = crate::http::docs::accepts::<ClientSort>)]
     pub sort_by: Option<ClientSort>,
     #[serde(alias = "sort_order")]
+    #[param(schema_with = crate::http::docs::accepts::<SortOrder>)]
     pub sort_order: Option<SortOrder>,
 }
 

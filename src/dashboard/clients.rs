@@ -40,7 +40,7 @@ pub fn routes() -> Router<AppState> {
 /// Lists the caller's clients (search, status, tags, sort, page or cursor) with their history.
 #[utoipa::path(get, path = "/api/clients", tag = "clients",
     security(("therapist" = [])),
-    params(crate::clients::query::ClientListQuery),
+    params(ApiQuery<crate::clients::query::ClientListQuery>),
     responses((status = 200, body = crate::http::pagination::PagedList<crate::clients::model::ClientView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -94,7 +94,7 @@ async fn histories(db: &Db, ids: &[ObjectId]) -> ApiResult<HashMap<ObjectId, Cli
 #[utoipa::path(get, path = "/api/clients/{id}", tag = "clients",
     security(("therapist" = [])),
     params(crate::http::docs::IdPath),
-    responses((status = 200, body = crate::http::docs::Data<crate::clients::docs::ClientDetail>)))]
+    responses((status = 200, body = crate::http::docs::Data<crate::dashboard::docs::ClientDetail>)))]
 pub async fn get_one(
     State(state): State<AppState>,
     me: Therapist,

@@ -5,6 +5,18 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::bookings::docs::{BookingView, StatusCounts};
+use crate::clients::model::ClientView;
+use crate::payments::docs::MonthRevenue;
+
+/// `GET /api/clients/{id}`: the client with their latest bookings.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientDetail {
+    #[serde(flatten)]
+    client: ClientView,
+    /// The latest bookings, newest first.
+    recent_bookings: Vec<BookingView>,
+}
 
 /// Today, the month and the practice at a glance, in the therapist's zone.
 #[derive(Serialize, ToSchema)]
@@ -17,7 +29,7 @@ pub struct Summary {
     upcoming_count: i64,
     revenue_this_month: f64,
     /// Revenue per month, 12 months.
-    monthly_revenue: Vec<serde_json::Map<String, serde_json::Value>>,
+    monthly_revenue: Vec<MonthRevenue>,
     active_clients: i64,
     total_clients: i64,
     occupancy_rate: f64,

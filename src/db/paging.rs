@@ -22,7 +22,8 @@ pub struct Page {
 }
 
 impl Page {
-    /// From raw query values (`page` >= 1, `limit` 1..=100, default `default_limit`).
+    /// From raw query values (`page` 1..=1,000,000; `limit` 1..=1,000,000, served as at most
+    /// 100; default `default_limit`).
     pub fn new(
         page: Option<u64>,
         limit: Option<u64>,
@@ -34,8 +35,8 @@ impl Page {
             return Err(ApiError::field("page", "must be between 1 and 1000000"));
         }
         let limit = limit.unwrap_or(default_limit);
-        if limit == 0 {
-            return Err(ApiError::field("limit", "must be at least 1"));
+        if limit == 0 || limit > 1_000_000 {
+            return Err(ApiError::field("limit", "must be between 1 and 1000000"));
         }
         let cursor = cursor.filter(|c| !c.is_empty()).map(Cursor::decode).transpose()?;
         Ok(Self {

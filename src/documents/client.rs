@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::model::{DocListQuery, DocumentView};
+use super::model::DocumentView;
 use super::store::DocumentStore;
 use crate::app::AppState;
 use crate::auth::extract::{parse_id, ClientUser};
@@ -29,12 +29,12 @@ pub fn routes() -> Router<AppState> {
 
 /// Documents shared with the signed-in client (newest first, page or cursor).
 #[utoipa::path(get, path = "/api/documents/client", tag = "documents",
-    security(("client" = [])), params(DocListQuery),
+    security(("client" = [])), params(ApiQuery<super::model::ClientDocQuery>),
     responses((status = 200, body = crate::http::docs::Data<super::docs::SharedDocumentPage>)))]
 pub async fn client_list(
     State(state): State<AppState>,
     me: ClientUser,
-    ApiQuery(q): ApiQuery<DocListQuery>,
+    ApiQuery(q): ApiQuery<super::model::ClientDocQuery>,
 ) -> ApiResult<Response> {
     let page = Page::new(q.page, q.limit, q.cursor.as_deref(), 20)?;
     let records = ClientStore::new(&state.db).record_ids_of_user(me.0.id).await?;

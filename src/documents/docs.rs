@@ -93,17 +93,76 @@ pub struct UploadForm {
     /// The file (at most `documents.max_file_bytes`; its content decides its type).
     #[schema(format = Binary, value_type = String)]
     file: Vec<u8>,
-    #[schema(max_length = 200)]
+    /// At most 200 characters (`name` also).
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
     title: Option<String>,
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
     description: Option<String>,
-    category: Option<Category>,
-    /// One of the caller's clients (empty: none).
+    #[schema(schema_with = form_category)]
+    category: Option<String>,
+    /// One of the caller's clients (`client_id` also).
+    #[schema(schema_with = form_client)]
     client_id: Option<String>,
     /// A JSON array of strings or a comma-separated list (at most 30, 40 characters each).
     tags: Option<String>,
-    /// `private`, `therapist_only`, `client_shared`, `team_shared` or `public`.
+    /// `accessLevel` also.
+    #[schema(schema_with = form_visibility)]
     visibility: Option<String>,
-    /// `true` or `false`.
+    /// `is_confidential` also.
+    #[schema(schema_with = form_flag)]
     is_confidential: Option<String>,
+}
+
+/// A form field: `pattern` (unanchored) or blank, `null`, `undefined` (absent), spaces around.
+fn form_field(pattern: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    crate::http::docs::string()
+        .pattern(Some(crate::http::docs::blank_or(&format!(
+            "null|undefined|{pattern}"
+        ))))
+        .into()
+}
+
+fn form_category() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    form_field(&crate::http::docs::variant_names::<Category>().join("|"))
+}
+
+fn form_visibility() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    form_field(&crate::http::docs::variant_names::<super::model::Visibility>().join("|"))
+}
+
+fn form_client() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    form_field("[0-9a-fA-F]{24}")
+}
+
+fn form_flag() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let words: Vec<String> = ["true", "1", "yes", "on", "false", "0", "no", "off"]
+        .iter()
+        .map(|w| crate::http::docs::any_case(w))
+        .collect();
+    form_field(&words.join("|"))
+}
+
+crate::http::docs::text_schema!(
+    /// `?tags=`: comma-separated, at most 30 (empty items aside).
+    TagList = "DocumentTagFilter",
+    crate::http::docs::string()
+        .pattern(Some("^[^,]*(,[^,]*){0,29}$"))
+        .description(Some("Comma-separated tags, at most 30; a document matches any of them"))
+);
+
+crate::http::docs::text_schema!(
+    /// `?type=`: families, comma-separated.
+    FamilyList = "DocumentTypeFilter",
+    crate::http::docs::string()
+        .pattern(Some(family_list_pattern()))
+        .description(Some(format!(
+            "Comma-separated families: {}",
+            super::query::FAMILIES.join(", ")
+        )))
+);
+
+/// Comma-separated families, spaces and empty items allowed (`pdf, image`).
+fn family_list_pattern() -> String {
+    let one = format!("\\s*({})?\\s*", super::query::FAMILIES.join("|"));
+    format!("^{one}(,{one})*$")
 }

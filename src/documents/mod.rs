@@ -101,7 +101,7 @@ pub async fn upload(
 
 /// Lists the caller's documents (filters, sort, page or cursor).
 #[utoipa::path(get, path = "/api/documents", tag = "documents",
-    security(("therapist" = [])), params(model::DocListQuery),
+    security(("therapist" = [])), params(ApiQuery<model::DocListQuery>),
     responses((status = 200, body = crate::http::docs::Data<docs::DocumentPage>),
         (status = 404, description = "`clientId` is not one of the caller's clients")))]
 pub async fn list(
@@ -126,7 +126,7 @@ pub async fn list(
 
 /// Count and bytes of the caller's documents per category (or `type`, `visibility`).
 #[utoipa::path(get, path = "/api/documents/statistics", tag = "documents",
-    security(("therapist" = [])), params(model::StatsQuery),
+    security(("therapist" = [])), params(ApiQuery<model::StatsQuery>),
     responses((status = 200, body = crate::http::docs::Data<docs::DocumentStatistics>)))]
 pub async fn statistics(
     State(state): State<AppState>,
@@ -201,7 +201,7 @@ pub async fn get_one(
 
 /// Edits a document's title, description, category, tags, visibility, confidentiality or client.
 #[utoipa::path(put, path = "/api/documents/{id}", tag = "documents",
-    security(("therapist" = [])), params(crate::http::docs::IdPath), request_body = UpdateDocument,
+    security(("therapist" = [])), params(crate::http::docs::IdPath), request_body = Option<UpdateDocument>,
     responses((status = 200, body = crate::http::docs::Data<DocumentView>)))]
 pub async fn update(
     State(state): State<AppState>,

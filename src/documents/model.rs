@@ -266,25 +266,35 @@ impl DocSort {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct DocListQuery {
+    #[param(value_type = Option<crate::http::docs::PageNumber>)]
     pub page: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::PageLimit>)]
     pub limit: Option<u64>,
     #[serde(default, deserialize_with = "non_empty")]
+    #[param(value_type = Option<crate::http::docs::Cursor>)]
     pub cursor: Option<String>,
     #[serde(default, alias = "sort_by")]
+    #[param(schema_with = crate::http::docs::accepts::<DocSort>)]
     pub sort_by: Option<DocSort>,
     #[serde(default, alias = "sort_order")]
+    #[param(schema_with = crate::http::docs::accepts::<SortOrder>)]
     pub sort_order: Option<SortOrder>,
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    #[param(schema_with = crate::http::docs::filter::<Category>)]
     pub category: Option<Category>,
     #[serde(default, alias = "client_id", deserialize_with = "non_empty")]
+    #[param(value_type = Option<crate::http::docs::IdFilter>)]
     pub client_id: Option<String>,
     #[serde(default, alias = "q", deserialize_with = "non_empty")]
+    #[param(value_type = Option<crate::http::docs::SearchText>)]
     pub search: Option<String>,
     /// Comma-separated; a document matches when it has any of them.
     #[serde(default, deserialize_with = "non_empty")]
+    #[param(value_type = Option<super::docs::TagList>)]
     pub tags: Option<String>,
     /// Families, comma-separated (`pdf,image`).
     #[serde(default, rename = "type", alias = "types", deserialize_with = "non_empty")]
+    #[param(value_type = Option<super::docs::FamilyList>)]
     pub r#type: Option<String>,
     #[serde(
         default,
@@ -292,9 +302,23 @@ pub struct DocListQuery {
         alias = "access_level",
         deserialize_with = "crate::http::query::all_or"
     )]
+    #[param(schema_with = crate::http::docs::filter::<Visibility>)]
     pub visibility: Option<Visibility>,
     #[serde(default, alias = "include_deleted")]
     pub include_deleted: Option<bool>,
+}
+
+/// `GET /api/documents/client` (the newest first; other parameters are ignored).
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClientDocQuery {
+    #[param(value_type = Option<crate::http::docs::PageNumber>)]
+    pub page: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::PageLimit>)]
+    pub limit: Option<u64>,
+    #[serde(default, deserialize_with = "non_empty")]
+    #[param(value_type = Option<crate::http::docs::Cursor>)]
+    pub cursor: Option<String>,
 }
 
 /// `GET /api/documents/statistics`.
@@ -303,6 +327,7 @@ pub struct DocListQuery {
 #[serde(rename_all = "camelCase")]
 pub struct StatsQuery {
     #[serde(default, alias = "group_by")]
+    #[param(schema_with = crate::http::docs::accepts::<GroupBy>)]
     pub group_by: Option<GroupBy>,
 }
 
@@ -332,17 +357,23 @@ impl GroupBy {
 #[derive(Debug, Deserialize, ToSchema, Default, validator::Validate)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateDocument {
+    #[schema(value_type = Option<crate::http::docs::Title>)]
     pub title: Option<String>,
     /// `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<crate::http::docs::Printable2000>)]
     pub description: Option<Option<String>>,
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<Category>)]
     pub category: Option<Category>,
+    #[schema(max_items = 30, value_type = Option<Vec<crate::http::docs::ShortTag>>)]
     pub tags: Option<Vec<String>>,
     #[serde(alias = "accessLevel")]
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<Visibility>)]
     pub visibility: Option<Visibility>,
     pub is_confidential: Option<bool>,
     /// `null` detaches the document from its client.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<crate::http::docs::IdFilter>)]
     pub client_id: Option<Option<String>>,
 }
 
@@ -352,6 +383,7 @@ pub struct UpdateDocument {
 #[serde(rename_all = "camelCase")]
 pub struct ShareRequest {
     #[serde(alias = "sharedWith")]
+    #[schema(value_type = crate::http::docs::ObjectIdText, required = true)]
     pub client_id: Option<String>,
 }
 

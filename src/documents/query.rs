@@ -9,7 +9,7 @@ use crate::db::OwnerScope;
 use crate::error::{ApiError, ApiResult};
 
 /// Families a `type` filter may name.
-const FAMILIES: &[&str] = &[
+pub const FAMILIES: &[&str] = &[
     "pdf",
     "image",
     "document",

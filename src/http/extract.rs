@@ -182,7 +182,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::field("body", "must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value: T = match serde_path_to_error::deserialize(&mut de) {
+        // `115.0` is an integer in JSON Schema's sense (and in JavaScript's): read it as one.
+        Err(e) if e.inner().to_string().starts_with("invalid type: floating point") => {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest {
+                    code: "INVALID_JSON",
+                    message: format!("Malformed JSON: {e}"),
+                })?;
+            integral_floats_as_integers(&mut v);
+            return serde_path_to_error::deserialize(v).map_err(|e| {
+                let message = clean_serde_message(&e.inner().to_string());
+                ApiError::field(field_name(&e.path().to_string()), message)
+            });
+        }
+        other => other,
+    }
+    .map_err(|e| {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::BadRequest {
@@ -211,6 +227,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         message: format!("Malformed JSON: {e}"),
     })?;
     Ok(value)
+}
+
+/// Rewrites every number with no fractional part (`115.0`, `1e2`) as an integer, where one fits.
+fn integral_floats_as_integers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) {
+                if f >= 0.0 && f < u64::MAX as f64 {
+                    *n = (f as u64).into();
+                } else if f < 0.0 && f >= i64::MIN as f64 {
+                    *n = (f as i64).into();
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 fn field_name(path: &str) -> String {
@@ -340,6 +375,16 @@ mod tests {
             "INVALID_JSON"
         );
         assert_eq!(field_of("[]"), "body");
+        assert_eq!(field_of(r#"{"firstName": "a", "age": 300.0}"#), "age");
+        assert_eq!(field_of(r#"{"firstName": "a", "age": 3.5}"#), "age");
+    }
+
+    #[test]
+    fn integral_floats_read_as_integers() {
+        let p: Probe = parse_json(br#"{"firstName": "a", "age": 30.0}"#).unwrap();
+        assert_eq!(p.age, 30);
+        let p: Probe = parse_json(br#"{"firstName": "a", "age": 3e1}"#).unwrap();
+        assert_eq!(p.age, 30);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod docs;
 pub mod envelope;
 pub mod extract;
 pub mod limits;
+pub mod names;
 pub mod observe;
 pub mod pagination;
 pub mod query;

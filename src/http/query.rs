@@ -100,6 +100,21 @@ pub fn date_bound(candidates: &[(&str, &Option<String>)]) -> Result<Option<DateB
     Ok(None)
 }
 
+/// 400 naming `end` when the bound `to` ends before `from` starts (in `zone`).
+pub fn in_order(
+    from: Option<DateBound>,
+    to: Option<DateBound>,
+    zone: Tz,
+    (start, end): (&str, &str),
+) -> Result<(), ApiError> {
+    match (from, to) {
+        (Some(a), Some(b)) if a.start(zone) > b.end(zone) => {
+            Err(ApiError::field(end, format!("must not be before {start}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `therapistId` on a therapist's own list: absent, `current` or the caller's id are fine;
 /// any other therapist's id answers 404 (ids cannot be probed).
 pub fn own_therapist(raw: Option<&str>, me: ObjectId) -> Result<(), ApiError> {

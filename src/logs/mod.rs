@@ -39,11 +39,24 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
+crate::http::docs::text_schema!(
+    /// One entry (an object; its `logs` or `entries`, when a list, are the entries), or a list
+    /// of at most 50 entries.
+    LogBody = "LogBody",
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(utoipa::openapi::schema::ObjectBuilder::new())
+        .item(
+            utoipa::openapi::schema::ArrayBuilder::new()
+                .items(utoipa::openapi::schema::ObjectBuilder::new())
+                .max_items(Some(MAX_ENTRIES))
+        )
+);
+
 /// Accepts one entry (`{level, message, timestamp, url, ...}`), a list of them, or
 /// `{logs: [...]}` / `{entries: [...]}`; answers 202.
 #[utoipa::path(post, path = "/api/logs", tag = "operations",
     security(("therapist" = []), ("client" = [])),
-    request_body = Vec<serde_json::Map<String, serde_json::Value>>,
+    request_body = LogBody,
     responses((status = 202, body = Accepted), crate::http::docs::TooManyRequests))]
 pub async fn ingest(
     State(state): State<AppState>,

@@ -90,7 +90,7 @@ fn lang_of(headers: &HeaderMap) -> Lang {
 /// `total`, `unreadCount` and `hasMore`.
 #[utoipa::path(get, path = "/api/notifications", tag = "notifications",
     security(("therapist" = []), ("client" = [])),
-    params(model::NotificationQuery),
+    params(ApiQuery<model::NotificationQuery>),
     responses((status = 200, body = crate::http::docs::Data<crate::notifications::docs::NotificationPage>)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -31,18 +31,24 @@ pub struct Notification {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationQuery {
+    #[param(value_type = Option<crate::http::docs::PageNumber>)]
     pub page: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::PageLimit>)]
     pub limit: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::Cursor>)]
     pub cursor: Option<String>,
     #[serde(alias = "unread_only")]
     pub unread_only: Option<bool>,
     #[serde(alias = "is_read")]
     pub is_read: Option<bool>,
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    #[param(schema_with = crate::http::docs::filter::<ReadState>)]
     pub status: Option<ReadState>,
     #[serde(alias = "sort_by")]
+    #[param(schema_with = crate::http::docs::accepts::<NotificationSort>)]
     pub sort_by: Option<NotificationSort>,
     #[serde(alias = "sort_order")]
+    #[param(schema_with = crate::http::docs::accepts::<SortOrder>)]
     pub sort_order: Option<SortOrder>,
 }
 

@@ -11,7 +11,8 @@
 //! | a JSON body | 415 | a `Content-Type` other than JSON |
 //! | under `/api/` | 503 | starting up, overloaded, timed out, database unreachable (`Retry-After`) |
 //!
-//! Every error answer's body is the SPEC's envelope (`ErrorBody`). Public routes get an explicit
+//! A body that may be left out (`request_body = Option<T>`) is `T`, never `null`. Every error
+//! answer's body is the SPEC's envelope (`ErrorBody`). Public routes get an explicit
 //! empty `security`, and routes served under a second path (the dashboard's names) are
 //! documented under both.
 
@@ -121,6 +122,7 @@ fn complete(path: &str, method: &str, op: &mut Operation) {
     if access == Access::Public {
         op.security = Some(Vec::new());
     }
+    optional_body_is_not_null(op);
     let write = method != "get";
     let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let body = op.request_body.is_some();
@@ -168,6 +170,29 @@ fn complete(path: &str, method: &str, op: &mut Operation) {
                 .description(Some("Seconds to wait before trying again"))
                 .build();
             response.headers.insert("Retry-After".to_owned(), header);
+        }
+    }
+}
+
+/// `request_body = Option<T>` (a body that may be left out: an empty body reads as `{}`) is
+/// documented by utoipa as `T` or `null`; no body here may be the JSON `null`.
+fn optional_body_is_not_null(op: &mut Operation) {
+    use utoipa::openapi::schema::Schema;
+    let Some(body) = op.request_body.as_mut() else {
+        return;
+    };
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+            continue;
+        };
+        let not_null: Vec<_> = one_of
+            .items
+            .iter()
+            .filter(|s| !matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == Type::Null.into()))
+            .cloned()
+            .collect();
+        if not_null.len() == 1 && one_of.items.len() == 2 {
+            content.schema = not_null.into_iter().next();
         }
     }
 }

@@ -53,6 +53,16 @@ use finish::Finish;
         crate::http::docs::ErrorBody, crate::http::docs::ObjectIdText, crate::http::docs::DateText,
         crate::http::docs::TimeText, crate::http::docs::InstantText, crate::http::docs::DateOrInstant,
         crate::http::docs::TherapistRef, crate::clients::model::Tag, crate::clients::model::ReminderHour,
+        // Formats of parameters (`IntoParams` refers to them without registering them).
+        crate::http::docs::GridStart, crate::http::docs::GridEnd, crate::http::docs::RangeDate,
+        crate::http::docs::OwnTherapist, crate::http::docs::IdFilter, crate::http::docs::PageNumber,
+        crate::http::docs::PageLimit, crate::http::docs::Cursor, crate::http::docs::AnyCount,
+        crate::http::docs::SessionMinutes, crate::http::docs::SearchText, crate::http::docs::Amount,
+        crate::http::docs::PositiveAmount, crate::http::docs::Title, crate::http::docs::Printable2000,
+        crate::http::docs::ShortTag, crate::http::docs::WebLink, crate::http::docs::LongWebLink,
+        crate::http::docs::OptionalEmail, crate::profile::docs::ItemId, crate::profile::docs::YearText,
+        crate::profile::docs::MonthOrDate, crate::profile::docs::EmailOrEmpty, crate::profile::docs::ShortTexts, crate::session_notes::model::NoteTag, crate::session_notes::model::NewNote,
+        crate::work_locations::LocationOwner, crate::documents::docs::TagList, crate::documents::docs::FamilyList,
         // Enums of query parameters (`IntoParams` refers to them without registering them).
         crate::bookings::query::BookingSort, crate::clients::query::ClientSort, crate::payments::stats::Group,
         crate::payments::stats::Period, crate::session_notes::model::NoteSort, crate::notifications::model::NotificationSort,
@@ -96,4 +106,87 @@ pub fn reference<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
     utoipa_swagger_ui::SwaggerUi::new("/api/docs")
         .config(config)
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde::de::DeserializeOwned;
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::IntoParams;
+
+    use super::*;
+    use crate::http::extract::ApiQuery;
+
+    /// The names `ApiQuery<Q>` documents and the names serde reads for `Q`, which must agree.
+    fn names_of<Q: IntoParams + DeserializeOwned>() -> (BTreeSet<String>, BTreeSet<String>) {
+        let documented = ApiQuery::<Q>::into_params(|| Some(ParameterIn::Query))
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        let read = crate::http::names::fields::<Q>()
+            .expect("a derived query struct")
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        (documented, read)
+    }
+
+    macro_rules! same_names {
+        ($($query:ty),+ $(,)?) => {$(
+            let (documented, read) = names_of::<$query>();
+            assert_eq!(documented, read, "{}", stringify!($query));
+        )+};
+    }
+
+    #[test]
+    fn every_query_documents_exactly_the_names_serde_reads() {
+        same_names!(
+            crate::bookings::query::BookingListQuery,
+            crate::bookings::query::ClientBookingQuery,
+            crate::bookings::query::LimitQuery,
+            crate::bookings::query::RangeQuery,
+            crate::bookings::query::CheckQuery,
+            crate::bookings::query::DurationQuery,
+            crate::availability::model::DateRange,
+            crate::availability::model::SlotRange,
+            crate::clients::query::ClientListQuery,
+            crate::payments::model::PaymentQuery,
+            crate::payments::stats::PeriodQuery,
+            crate::reviews::model::ReviewQuery,
+            crate::notifications::model::NotificationQuery,
+            crate::session_notes::model::NoteListQuery,
+            crate::documents::model::DocListQuery,
+            crate::documents::model::ClientDocQuery,
+            crate::documents::model::StatsQuery,
+            crate::work_locations::LocationsQuery,
+        );
+    }
+
+    #[test]
+    fn aliases_name_a_parameter_of_their_operation_and_refs_resolve() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                let names: BTreeSet<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
+                for p in &params {
+                    for ext in [crate::http::docs::ALIAS_OF, crate::http::docs::NOT_BEFORE] {
+                        if let Some(target) = p.get(ext).and_then(|t| t.as_str()) {
+                            assert!(names.contains(target), "{method} {path}: {ext} {target}");
+                        }
+                    }
+                }
+            }
+        }
+        let text = doc.to_string();
+        for piece in text.split("\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().unwrap();
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "unregistered schema {name}"
+            );
+        }
+    }
 }

@@ -96,5 +96,15 @@ pub struct PeriodTotals {
 #[serde(rename_all = "camelCase")]
 pub struct PaymentStatistics {
     current_period: PeriodTotals,
-    monthly_revenue: Vec<serde_json::Map<String, serde_json::Value>>,
+    monthly_revenue: Vec<MonthRevenue>,
+}
+
+/// One month's revenue (completed payments less refunds).
+#[derive(Serialize, ToSchema)]
+pub struct MonthRevenue {
+    /// `YYYY-MM`.
+    #[schema(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    month: String,
+    revenue: f64,
+    count: i64,
 }

@@ -70,7 +70,7 @@ pub async fn create(
 /// The caller's payments, newest first, in the nested list shape.
 #[utoipa::path(get, path = "/api/payments", tag = "payments",
     security(("therapist" = [])),
-    params(model::PaymentQuery),
+    params(ApiQuery<model::PaymentQuery>),
     responses((status = 200, body = crate::http::docs::Data<crate::payments::docs::PaymentPage>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -117,6 +117,7 @@ async fn list_filter(state: &AppState, therapist: ObjectId, q: &PaymentQuery) ->
     let to = crate::http::query::date_bound(&[("endDate", &q.end_date)])?;
     if from.is_some() || to.is_some() {
         let zone = AvailabilityStore::new(&state.db).zone(therapist).await?;
+        crate::http::query::in_order(from, to, zone, ("startDate", "endDate"))?;
         let mut range = Document::new();
         if let Some(b) = from {
             range.insert("$gte", DateTime::from_chrono(b.start(zone)));

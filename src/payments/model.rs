@@ -157,27 +157,43 @@ impl Payment {
 #[serde(rename_all = "camelCase")]
 pub struct CreatePayment {
     #[serde(deserialize_with = "major")]
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::http::docs::PositiveAmount)]
     pub amount: Cents,
     #[serde(default)]
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<Currency>)]
     pub currency: Option<Currency>,
+    #[schema(schema_with = crate::http::docs::accepts::<Method>)]
     pub method: Method,
+    #[schema(value_type = crate::http::docs::ObjectIdText)]
     pub client_id: String,
+    #[schema(value_type = Option<crate::http::docs::ObjectIdText>)]
     pub booking_id: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
+    #[schema(schema_with = new_payment_status)]
     pub status: Option<PaymentState>,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub transaction_id: Option<String>,
     /// Lets a booking's payments add up to more than its price (a tip, a deliberate extra).
     #[serde(default)]
     pub allow_overpayment: bool,
 }
 
+/// What a new payment's `status` may be: `pending` or `completed` (and their aliases), or null.
+fn new_payment_status() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let names = crate::http::docs::names_where::<PaymentState>(|s| {
+        matches!(s, PaymentState::Pending | PaymentState::Completed)
+    });
+    crate::http::docs::names_of(names, true)
+}
+
 /// `PUT /api/payments/:id/status`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusUpdate {
+    #[schema(schema_with = crate::http::docs::accepts::<PaymentState>)]
     pub status: PaymentState,
 }
 
@@ -186,9 +202,10 @@ pub struct StatusUpdate {
 #[serde(rename_all = "camelCase")]
 pub struct RefundRequest {
     #[serde(deserialize_with = "major")]
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::http::docs::PositiveAmount)]
     pub refund_amount: Cents,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -198,12 +215,14 @@ pub struct RefundRequest {
 #[serde(rename_all = "camelCase")]
 pub struct PaymentQuery {
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    #[param(schema_with = crate::http::docs::filter::<PaymentState>)]
     pub status: Option<PaymentState>,
     #[serde(
         default,
         alias = "payment_method",
         deserialize_with = "crate::http::query::all_or"
     )]
+    #[param(schema_with = crate::http::docs::filter::<Method>)]
     pub method: Option<Method>,
     /// The client who paid (`payer_id` in the dashboard's words).
     #[serde(
@@ -213,17 +232,25 @@ pub struct PaymentQuery {
         alias = "payerId",
         deserialize_with = "crate::http::query::non_empty"
     )]
+    #[param(value_type = Option<crate::http::docs::IdFilter>)]
     pub client_id: Option<String>,
     #[serde(alias = "start_date", alias = "date_from", alias = "dateFrom")]
+    #[param(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub start_date: Option<String>,
     #[serde(alias = "end_date", alias = "date_to", alias = "dateTo")]
+    #[param(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub end_date: Option<String>,
+    #[param(value_type = Option<crate::http::docs::PageNumber>)]
     pub page: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::PageLimit>)]
     pub limit: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::Cursor>)]
     pub cursor: Option<String>,
     #[serde(alias = "sort_by")]
+    #[param(schema_with = crate::http::docs::accepts::<PaymentSort>)]
     pub sort_by: Option<PaymentSort>,
     #[serde(alias = "sort_order")]
+    #[param(schema_with = crate::http::docs::accepts::<crate::db::SortOrder>)]
     pub sort_order: Option<crate::db::SortOrder>,
 }
 

@@ -24,6 +24,7 @@ use crate::money::Cents;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
+    #[param(schema_with = crate::http::docs::accepts::<Period>)]
     pub period: Option<Period>,
     #[serde(
         alias = "date_from",
@@ -31,10 +32,13 @@ pub struct PeriodQuery {
         alias = "startDate",
         alias = "start_date"
     )]
+    #[param(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub from: Option<String>,
     #[serde(alias = "date_to", alias = "dateTo", alias = "endDate", alias = "end_date")]
+    #[param(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub to: Option<String>,
     #[serde(alias = "group_by", alias = "groupBy")]
+    #[param(schema_with = crate::http::docs::accepts::<Group>)]
     pub group: Option<Group>,
 }
 
@@ -75,7 +79,7 @@ pub fn last_twelve_months(today: chrono::NaiveDate) -> Vec<String> {
 /// Totals for the period and revenue per month for 12 months (refunds deducted).
 #[utoipa::path(get, path = "/api/payments/statistics", tag = "payments",
     security(("therapist" = [])),
-    params(PeriodQuery),
+    params(ApiQuery<PeriodQuery>),
     responses((status = 200, body = crate::http::docs::Data<crate::payments::docs::PaymentStatistics>)))]
 pub async fn statistics(
     State(state): State<AppState>,

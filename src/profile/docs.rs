@@ -16,7 +16,7 @@ pub struct ProfileView {
     about: Option<String>,
     specialties: Option<Vec<String>>,
     languages: Option<Vec<String>>,
-    pricing_packages: Vec<serde_json::Map<String, serde_json::Value>>,
+    pricing_packages: Vec<PackageView>,
     is_available: bool,
 }
 
@@ -25,7 +25,24 @@ pub struct ProfileView {
 pub struct UserProfile {
     user: UserView,
     /// The practice profile (therapists), or null.
-    profile: Option<serde_json::Map<String, serde_json::Value>>,
+    profile: Option<ProfileView>,
+}
+
+/// A pricing package as the profile shows it (prices in major units).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageView {
+    id: Option<String>,
+    name: String,
+    sessions: u32,
+    price: Option<f64>,
+    original_price: Option<f64>,
+    /// The same as `price` (the dashboard's package form reads this name).
+    discounted_price: Option<f64>,
+    description: Option<String>,
+    validity_days: Option<u32>,
+    is_active: Option<bool>,
+    features: Option<Vec<String>>,
 }
 
 /// An avatar's public link (`null` once removed).
@@ -42,4 +59,69 @@ pub struct BannerLink {
     banner: Option<String>,
     #[schema(nullable = false)]
     url: Option<String>,
+}
+
+crate::http::docs::text_schema!(
+    /// A list item's id as the dashboard makes them: text of at most 64 characters, or an
+    /// integer (`Date.now()`); blank or absent: a new id.
+    ItemId = "ProfileItemId",
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(crate::http::docs::string().max_length(Some(64)))
+        .item(crate::http::docs::integer())
+        .item(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Null))
+);
+
+crate::http::docs::text_schema!(
+    /// A year (1900 to 2200) as a number or as text; blank: none.
+    YearText = "YearText",
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(crate::http::docs::integer().minimum(Some(1900)).maximum(Some(2200)))
+        .item(crate::http::docs::string().pattern(Some(r"^\s*(19[0-9]{2}|2[01][0-9]{2}|2200)?\s*$")))
+        .item(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Null))
+);
+
+crate::http::docs::text_schema!(
+    /// `YYYY-MM` or `YYYY-MM-DD`, or empty.
+    MonthOrDate = "MonthOrDate",
+    crate::http::docs::string().pattern(Some(format!(
+        "^((19[0-9]{{2}}|2[01][0-9]{{2}}|2200)-(0[1-9]|1[0-2])|{})?$",
+        crate::http::docs::DAY
+    )))
+);
+
+crate::http::docs::text_schema!(
+    /// An email address, or empty.
+    EmailOrEmpty = "EmailOrEmpty",
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            crate::http::docs::string()
+                .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Email,
+                )))
+                .max_length(Some(254)),
+        )
+        .item(crate::http::docs::string().max_length(Some(0)))
+);
+
+crate::http::docs::text_schema!(
+    /// Short texts: at most 20 of up to 300 characters.
+    ShortTexts = "ShortTexts",
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::http::docs::string().max_length(Some(300)))
+        .max_items(Some(20))
+);
+
+/// The banner link: an `https://` link of at most 1000 characters (the uploaded banner's own
+/// link as `GET /api/profile` shows it, too); blank or `null` removes it.
+pub fn banner() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Null))
+        .item(crate::http::docs::string().pattern(Some(r"^\s*$")))
+        .item(
+            crate::http::docs::string()
+                .format(Some(utoipa::openapi::schema::SchemaFormat::Custom("uri".into())))
+                .pattern(Some("^[Hh][Tt][Tt][Pp][Ss]://"))
+                .max_length(Some(1000)),
+        )
+        .into()
 }

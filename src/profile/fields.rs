@@ -23,6 +23,12 @@ pub fn item_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     }
 }
 
+/// `skip_serializing_if` of a price a request gives in major units and its stored form keeps
+/// in cents: never written as given (`skip_serializing` would hide it from the document too).
+pub fn never<T>(_: &T) -> bool {
+    true
+}
+
 /// An id for an item that came without one.
 pub fn fresh_id(id: &mut Option<String>) {
     if id.is_none() {

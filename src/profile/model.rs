@@ -18,10 +18,13 @@ pub use super::rates::{
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Education {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub institution: Option<String>,
     #[validate(range(min = 1900, max = 2200))]
+    #[schema(minimum = 1900, maximum = 2200)]
     pub year: Option<u16>,
 }
 
@@ -30,17 +33,21 @@ pub struct Education {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Credential {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub institution: Option<String>,
     #[serde(default, deserialize_with = "year_opt")]
     #[validate(range(min = 1900, max = 2200))]
-    #[schema(value_type = Option<u16>)]
+    #[schema(value_type = Option<crate::profile::docs::YearText>)]
     pub year: Option<u16>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
 }
 
@@ -51,8 +58,10 @@ pub struct DayHours {
     #[serde(default)]
     pub enabled: bool,
     #[validate(custom(function = "hh_mm"))]
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
     #[validate(custom(function = "hh_mm"))]
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub end: String,
 }
 
@@ -85,21 +94,30 @@ fn yes() -> bool {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkLocation {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     #[validate(length(max = 300))]
+    #[schema(max_length = 300)]
     pub address: Option<String>,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub city: Option<String>,
     #[validate(length(max = 20))]
+    #[schema(max_length = 20)]
     pub postal_code: Option<String>,
     #[validate(length(max = 60))]
+    #[schema(max_length = 60)]
     pub country: Option<String>,
     #[validate(length(max = 30))]
+    #[schema(max_length = 30)]
     pub phone: Option<String>,
     #[validate(length(max = 254), custom(function = "email_or_empty"))]
+    #[schema(max_length = 254)]
+    #[schema(value_type = Option<crate::profile::docs::EmailOrEmpty>)]
     pub email: Option<String>,
     #[serde(default)]
     pub online: bool,
@@ -131,16 +149,19 @@ pub enum LinkKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalLink {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<LinkKind>,
     #[validate(length(min = 1, max = 60))]
+    #[schema(min_length = 1, max_length = 60)]
     pub label: String,
     #[validate(
         url(message = "must be a URL"),
         custom(function = "crate::http::extract::web_link"),
         length(max = 500)
     )]
+    #[schema(value_type = crate::http::docs::WebLink)]
     pub url: String,
 }
 
@@ -153,10 +174,13 @@ pub struct VideoPresentation {
         custom(function = "crate::http::extract::web_link"),
         length(max = 1000)
     )]
+    #[schema(value_type = Option<crate::http::docs::LongWebLink>)]
     pub url: Option<String>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
 }
 
@@ -166,14 +190,19 @@ pub struct VideoPresentation {
 #[serde(rename_all = "camelCase")]
 pub struct FeaturedTestimonial {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub client_name: Option<String>,
     #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<u8>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
     #[validate(length(max = 40))]
+    #[schema(max_length = 40)]
     pub date: Option<String>,
     #[serde(default)]
     pub verified: bool,
@@ -184,24 +213,32 @@ pub struct FeaturedTestimonial {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Experience {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub position: String,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub company: Option<String>,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub location: Option<String>,
     #[validate(custom(function = "month_or_date"))]
+    #[schema(value_type = Option<crate::profile::docs::MonthOrDate>)]
     pub start_date: Option<String>,
     #[validate(custom(function = "month_or_date"))]
+    #[schema(value_type = Option<crate::profile::docs::MonthOrDate>)]
     pub end_date: Option<String>,
     #[serde(default)]
     pub is_current: bool,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "short_texts"))]
+    #[schema(value_type = crate::profile::docs::ShortTexts)]
     pub achievements: Vec<String>,
 }
 
@@ -219,15 +256,20 @@ pub enum LicenseStatus {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct License {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(rename = "type")]
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub kind: String,
     #[validate(length(min = 1, max = 60))]
+    #[schema(min_length = 1, max_length = 60)]
     pub number: String,
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub issuing_body: Option<String>,
     #[validate(custom(function = "month_or_date"))]
+    #[schema(value_type = Option<crate::profile::docs::MonthOrDate>)]
     pub expiry_date: Option<String>,
     pub status: Option<LicenseStatus>,
 }
@@ -238,12 +280,16 @@ pub struct License {
 pub struct LegalInfo {
     #[serde(default)]
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub licenses: Vec<License>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub professional_registration: Option<String>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub ethics_code: Option<String>,
     #[validate(length(max = 300))]
+    #[schema(max_length = 300)]
     pub insurance_coverage: Option<String>,
     #[serde(default)]
     pub data_protection_compliance: bool,
@@ -255,35 +301,44 @@ pub struct LegalInfo {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfileInput {
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub about: Option<String>,
     #[validate(length(max = 30))]
+    #[schema(max_items = 30)]
     pub specialties: Option<Vec<String>>,
     #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
     pub languages: Option<Vec<String>>,
     #[validate(length(max = 30), nested)]
+    #[schema(max_items = 30)]
     pub education: Option<Vec<Education>>,
     #[validate(nested)]
     pub rates: Option<Rates>,
-    #[schema(value_type = Option<Vec<PricingPackage>>)]
+    #[schema(value_type = Option<PackagesInput>)]
     pub pricing_packages: Option<PackagesInput>,
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub work_locations: Option<Vec<WorkLocation>>,
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub external_links: Option<Vec<ExternalLink>>,
     #[validate(nested)]
     pub video_presentation: Option<VideoPresentation>,
     #[validate(length(max = 3, message = "at most 3 testimonials"), nested)]
+    #[schema(max_items = 3)]
     pub featured_testimonials: Option<Vec<FeaturedTestimonial>>,
     #[validate(length(max = 30), nested)]
+    #[schema(max_items = 30)]
     pub experience: Option<Vec<Experience>>,
     pub is_available: Option<bool>,
     #[validate(nested)]
     pub legal_info: Option<LegalInfo>,
     #[validate(length(max = 30), nested)]
+    #[schema(max_items = 30)]
     pub credentials: Option<Vec<Credential>>,
     /// The banner image link; `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::profile::docs::banner)]
     pub banner: Option<Option<String>>,
 }
 

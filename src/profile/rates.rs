@@ -27,17 +27,24 @@ pub enum SessionKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionRate {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: SessionKind,
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     #[validate(range(min = 5, max = 720))]
+    #[schema(minimum = 5, maximum = 720)]
     pub duration: u32,
-    #[serde(deserialize_with = "crate::money::major", skip_serializing)]
-    #[schema(value_type = f64)]
+    #[serde(
+        deserialize_with = "crate::money::major",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(value_type = crate::http::docs::Amount, required = true)]
     pub price: Cents,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
@@ -46,16 +53,23 @@ pub struct SessionRate {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RatePackage {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     #[validate(range(min = 1, max = 100))]
+    #[schema(minimum = 1, maximum = 100)]
     pub sessions: u32,
     pub session_type: SessionKind,
-    #[serde(deserialize_with = "crate::money::major", skip_serializing)]
-    #[schema(value_type = f64)]
+    #[serde(
+        deserialize_with = "crate::money::major",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(value_type = crate::http::docs::Amount, required = true)]
     pub price: Cents,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
@@ -64,12 +78,15 @@ pub struct RatePackage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomRates {
     #[serde(default)]
+    #[schema(schema_with = crate::http::docs::accepts::<Currency>)]
     pub currency: Currency,
     #[serde(default)]
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub sessions: Vec<SessionRate>,
     #[serde(default)]
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub packages: Vec<RatePackage>,
 }
 
@@ -77,21 +94,39 @@ pub struct CustomRates {
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rates {
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub session_price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub follow_up_price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub package_price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub couple_session_price: Option<Cents>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::docs::accepts::<Currency>)]
     pub currency: Currency,
     #[validate(range(min = 5, max = 720))]
+    #[schema(minimum = 5, maximum = 720)]
     pub session_duration: Option<u32>,
     #[validate(nested)]
     pub custom_rates: Option<CustomRates>,
@@ -103,27 +138,45 @@ pub struct Rates {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PricingPackage {
     #[serde(default, deserialize_with = "item_id")]
+    #[schema(value_type = Option<crate::profile::docs::ItemId>)]
     pub id: Option<String>,
     #[serde(deserialize_with = "crate::http::extract::trimmed")]
     #[validate(length(min = 1, max = 120))]
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     #[validate(range(min = 1, max = 100))]
+    #[schema(minimum = 1, maximum = 100)]
     pub sessions: u32,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub discounted_price: Option<Cents>,
-    #[serde(default, deserialize_with = "price_opt", skip_serializing)]
-    #[schema(value_type = Option<f64>)]
+    #[serde(
+        default,
+        deserialize_with = "price_opt",
+        skip_serializing_if = "super::fields::never"
+    )]
+    #[schema(schema_with = crate::http::docs::price)]
     pub original_price: Option<Cents>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     #[validate(range(min = 1, max = 3650))]
+    #[schema(minimum = 1, maximum = 3650)]
     pub validity_days: Option<u32>,
     pub is_active: Option<bool>,
     #[validate(custom(function = "short_texts"))]
+    #[schema(value_type = Option<crate::profile::docs::ShortTexts>)]
     pub features: Option<Vec<String>>,
 }
 

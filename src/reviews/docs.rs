@@ -61,7 +61,7 @@ pub struct PublicProfile {
     avatar: Option<String>,
     is_verified: bool,
     timezone: String,
-    profile: serde_json::Map<String, serde_json::Value>,
+    profile: crate::profile::docs::ProfileView,
     reviews: RatingTotals,
 }
 

@@ -57,7 +57,7 @@ pub async fn create(
 /// The caller's reviews, newest first, with each client's name (one extra query per page).
 #[utoipa::path(get, path = "/api/reviews", tag = "reviews",
     security(("therapist" = [])),
-    params(model::ReviewQuery),
+    params(ApiQuery<model::ReviewQuery>),
     responses((status = 200, body = crate::http::docs::Data<crate::reviews::docs::ReviewPage>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn list(
     State(state): State<AppState>,
@@ -123,6 +123,7 @@ async fn list_filter(state: &AppState, therapist: ObjectId, q: &ReviewQuery) -> 
         let zone = crate::availability::store::AvailabilityStore::new(&state.db)
             .zone(therapist)
             .await?;
+        crate::http::query::in_order(from, to, zone, ("dateFrom", "dateTo"))?;
         let mut range = Document::new();
         if let Some(b) = from {
             range.insert("$gte", mongodb::bson::DateTime::from_chrono(b.start(zone)));

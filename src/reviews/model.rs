@@ -102,10 +102,13 @@ impl RatingSummary {
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateReview {
+    #[schema(value_type = crate::http::docs::ObjectIdText)]
     pub booking_id: String,
     #[validate(range(min = 1, max = 5, message = "must be between 1 and 5"))]
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: u8,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
 }
 
@@ -114,6 +117,7 @@ pub struct CreateReview {
 #[serde(rename_all = "camelCase")]
 pub struct Respond {
     #[validate(length(min = 1, max = 2000, message = "must be 1 to 2000 characters"))]
+    #[schema(min_length = 1, max_length = 2000)]
     pub response: String,
 }
 
@@ -122,9 +126,13 @@ pub struct Respond {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewQuery {
+    #[param(minimum = 1, maximum = 5)]
     pub rating: Option<u8>,
+    #[param(value_type = Option<crate::http::docs::PageNumber>)]
     pub page: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::PageLimit>)]
     pub limit: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::Cursor>)]
     pub cursor: Option<String>,
     /// The client who wrote it (`reviewerId` in the dashboard's words).
     #[serde(
@@ -134,22 +142,29 @@ pub struct ReviewQuery {
         alias = "reviewer_id",
         deserialize_with = "crate::http::query::non_empty"
     )]
+    #[param(value_type = Option<crate::http::docs::IdFilter>)]
     pub client_id: Option<String>,
     #[serde(default, deserialize_with = "crate::http::query::all_or")]
+    #[param(schema_with = crate::http::docs::filter::<ReviewStatus>)]
     pub status: Option<ReviewStatus>,
     #[serde(
         default,
         alias = "moderation_status",
         deserialize_with = "crate::http::query::all_or"
     )]
+    #[param(schema_with = crate::http::docs::filter::<ReviewStatus>)]
     pub moderation_status: Option<ReviewStatus>,
     #[serde(alias = "date_from", alias = "startDate")]
+    #[param(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub date_from: Option<String>,
     #[serde(alias = "date_to", alias = "endDate")]
+    #[param(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub date_to: Option<String>,
     #[serde(alias = "therapist_id")]
+    #[param(value_type = Option<crate::http::docs::OwnTherapist>)]
     pub therapist_id: Option<String>,
     #[serde(alias = "sort_order")]
+    #[param(schema_with = crate::http::docs::accepts::<crate::db::SortOrder>)]
     pub sort_order: Option<crate::db::SortOrder>,
 }
 

@@ -40,7 +40,7 @@ fn given(v: Option<&str>) -> Option<&str> {
 /// Lists the caller's notes (client, booking, search, sort, page or cursor).
 #[utoipa::path(get, path = "/api/session-notes", tag = "session-notes",
     security(("therapist" = [])),
-    params(model::NoteListQuery),
+    params(ApiQuery<model::NoteListQuery>),
     responses((status = 200, body = crate::http::docs::Data<model::NotePage>), (status = 404, description = "No such client or booking")))]
 pub async fn list(
     State(state): State<AppState>,
@@ -97,7 +97,7 @@ async fn list_filter(store: &NoteStore, scope: &OwnerScope, q: &NoteListQuery) -
 /// Creates a note about one of the caller's clients (and optionally one of their bookings).
 #[utoipa::path(post, path = "/api/session-notes", tag = "session-notes",
     security(("therapist" = [])),
-    request_body = model::NoteInput,
+    request_body = model::NewNote,
     responses((status = 201, body = crate::http::docs::Data<model::NoteView>), (status = 404, description = "No such client or booking")))]
 pub async fn create(
     State(state): State<AppState>,

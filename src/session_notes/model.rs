@@ -186,6 +186,38 @@ fn trimmed_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     Ok(Option::<String>::deserialize(d)?.map(|s| s.trim().to_owned()))
 }
 
+crate::http::docs::text_schema!(
+    /// A new note: [`NoteInput`] with `content` (the client comes from `clientId`, else from
+    /// the booking `bookingId` names: one of them is required).
+    NewNote = "NewNote",
+    utoipa::openapi::schema::AllOfBuilder::new()
+        .item(utoipa::openapi::Ref::from_schema_name("NoteInput"))
+        .item(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .property("content", crate::http::docs::string().pattern(Some(r"\S")))
+                .required("content")
+        )
+        .item(
+            utoipa::openapi::schema::AnyOfBuilder::new()
+                .item(one_id("clientId"))
+                .item(one_id("bookingId"))
+        )
+);
+
+/// An object whose `field` is an id (not blank).
+fn one_id(field: &str) -> utoipa::openapi::schema::ObjectBuilder {
+    let id = crate::http::docs::string().pattern(Some(r"^\s*[0-9a-fA-F]{24}\s*$"));
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .property(field, id)
+        .required(field)
+}
+
+crate::http::docs::text_schema!(
+    /// A note's tag: at most 40 characters (surrounding spaces aside).
+    NoteTag = "NoteTag",
+    crate::http::docs::string().max_length(Some(40))
+);
+
 fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
     if tags.len() <= 30 && tags.iter().all(|t| t.trim().chars().count() <= 40) {
         Ok(())
@@ -202,32 +234,46 @@ fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
 pub struct NoteInput {
     #[serde(default, deserialize_with = "trimmed_opt")]
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     #[serde(default, alias = "notes", deserialize_with = "trimmed_opt")]
     #[validate(length(min = 1, max = 20000, message = "must be 1 to 20000 characters"))]
+    #[schema(min_length = 1, max_length = 20000)]
+    #[schema(pattern = r"\S")]
     pub content: Option<String>,
+    #[schema(value_type = Option<crate::http::docs::IdFilter>)]
     pub client_id: Option<String>,
     #[serde(alias = "sessionId")]
+    #[schema(value_type = Option<crate::http::docs::IdFilter>)]
     pub booking_id: Option<String>,
     /// Sent by the dashboard's form; the owner is always the caller, so it is not used.
     #[allow(dead_code)]
     pub therapist_id: Option<String>,
     /// `YYYY-MM-DD` or an RFC 3339 instant.
+    #[schema(value_type = Option<crate::http::docs::DateOrInstant>)]
     pub date: Option<String>,
     #[validate(custom(function = "valid_tags"))]
+    #[schema(max_items = 30, value_type = Option<Vec<NoteTag>>)]
     pub tags: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<NoteType>)]
     pub note_type: Option<NoteType>,
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<NoteCategory>)]
     pub category: Option<NoteCategory>,
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<Priority>)]
     pub priority: Option<Priority>,
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<NoteStatus>)]
     pub status: Option<NoteStatus>,
     /// Accepted, not stored: notes are always private.
     #[allow(dead_code)]
+    #[schema(schema_with = crate::http::docs::accepts_or_null::<Visibility>)]
     pub visibility: Option<Visibility>,
     pub is_emergency: Option<bool>,
     pub requires_response: Option<bool>,
     #[validate(range(min = 1, max = 5, message = "must be between 1 and 5"))]
+    #[schema(minimum = 1, maximum = 5)]
     pub mood: Option<u8>,
     #[validate(range(max = 100, message = "must be between 0 and 100"))]
+    #[schema(maximum = 100)]
     pub wellness_score: Option<u8>,
 }
 
@@ -263,17 +309,25 @@ pub use crate::db::SortOrder;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct NoteListQuery {
+    #[param(value_type = Option<crate::http::docs::PageNumber>)]
     pub page: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::PageLimit>)]
     pub limit: Option<u64>,
+    #[param(value_type = Option<crate::http::docs::Cursor>)]
     pub cursor: Option<String>,
     #[serde(alias = "clientId")]
+    #[param(value_type = Option<crate::http::docs::IdFilter>)]
     pub client_id: Option<String>,
     #[serde(alias = "bookingId", alias = "session_id", alias = "sessionId")]
+    #[param(value_type = Option<crate::http::docs::IdFilter>)]
     pub booking_id: Option<String>,
+    #[param(value_type = Option<crate::http::docs::SearchText>)]
     pub search: Option<String>,
     #[serde(alias = "sortBy")]
+    #[param(schema_with = crate::http::docs::accepts::<NoteSort>)]
     pub sort_by: Option<NoteSort>,
     #[serde(alias = "sortOrder")]
+    #[param(schema_with = crate::http::docs::accepts::<SortOrder>)]
     pub sort_order: Option<SortOrder>,
 }
 
@@ -329,5 +383,14 @@ pub struct NotePage {
 pub struct NoteDeleted {
     success: bool,
     message: String,
-    data: serde_json::Map<String, serde_json::Value>,
+    data: NoteGone,
+}
+
+/// Which note was deleted.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct NoteGone {
+    #[schema(value_type = crate::http::docs::ObjectIdText)]
+    id: String,
+    deleted: bool,
 }

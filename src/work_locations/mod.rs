@@ -37,12 +37,21 @@ pub enum StatusFilter {
     Inactive,
 }
 
+crate::http::docs::text_schema!(
+    /// `therapistId` of the locations: `current`, `me` or the caller's id (another's: 404);
+    /// empty: the caller.
+    LocationOwner = "LocationOwner",
+    crate::http::docs::string().pattern(Some("^([0-9a-fA-F]{24}|current|me)?$"))
+);
+
 /// `GET /api/work-locations/therapist` query; other parameters are ignored.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LocationsQuery {
     #[serde(rename = "therapistId", alias = "therapist_id")]
+    #[param(value_type = Option<LocationOwner>)]
     pub therapist_id: Option<String>,
+    #[param(schema_with = crate::http::docs::accepts::<StatusFilter>)]
     pub status: Option<StatusFilter>,
     #[serde(alias = "includeSchedule")]
     pub include_schedule: Option<bool>,
@@ -64,7 +73,7 @@ fn own_id(me: &Therapist, raw: Option<&str>, field: &str) -> ApiResult<ObjectId>
 /// The caller's work locations (from their profile), each with an `id` and `status`.
 #[utoipa::path(get, path = "/api/work-locations/therapist", tag = "profile",
     security(("therapist" = [])),
-    params(LocationsQuery),
+    params(ApiQuery<LocationsQuery>),
     responses((status = 200, body = crate::http::docs::Data<Locations>), (status = 404, description = "`therapistId` is another therapist")))]
 pub async fn list(
     State(state): State<AppState>,
@@ -132,9 +141,22 @@ pub async fn external_calendar_status(
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[allow(dead_code)] // a schema description
 struct Locations {
-    /// The profile's work locations, each with `id`, `isActive` and `status`.
-    locations: Vec<serde_json::Map<String, Value>>,
+    locations: Vec<LocationView>,
     total: u64,
+}
+
+/// A work location as the profile keeps it (`name`, `address`, `schedule`...), plus these.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct LocationView {
+    /// Its id, or its position for locations saved without one.
+    id: String,
+    #[serde(rename = "_id")]
+    underscore_id: String,
+    is_active: bool,
+    #[schema(pattern = "^(active|inactive)$")]
+    status: String,
 }
 
 /// No external calendar is connected.

@@ -27,6 +27,7 @@ mod http;
 mod integrity;
 mod memory;
 mod openapi;
+mod openapi_fuzz;
 mod ops;
 mod payments;
 mod practice;

@@ -1,5 +1,6 @@
 //! The vocabulary of the OpenAPI document that every resource's annotations share: the SPEC's
-//! envelopes, path parameters and the formats of ids, dates and times. `crate::openapi`
+//! envelopes, path parameters, the formats of ids, dates, times and amounts as the parsers read
+//! them (`formats`), and queries and enums as serde reads them (`query`). `crate::openapi`
 //! assembles the document and adds, from each operation's own shape, the answers every route of
 //! that shape can give (see its module docs), so an annotation states only what is its own.
 //!
@@ -11,19 +12,23 @@
 //! ```
 //! `security`: `("therapist" = [])`, `("client" = [])`, both (any signed-in user), `()` first
 //! when the token is optional, or `()` alone for a public route. Error answers without a body
-//! get the SPEC's error envelope.
+//! get the SPEC's error envelope. A query is documented through the extractor the handler takes,
+//! `params(ApiQuery<ThingQuery>)` (its aliases with it); a body that may be left out is
+//! `request_body = Option<ThingInput>`. Request fields state what their validators check:
+//! `#[schema(max_length = .., minimum = .., pattern = ..)]`, `value_type = DateText` (and the
+//! other formats), `schema_with = accepts::<Enum>` (every name serde accepts).
 
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
-use utoipa::openapi::{KnownFormat, RefOr};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::FieldError;
 
-/// What `ObjectId::parse_str` accepts: 24 hexadecimal digits.
-pub const OBJECT_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
+mod formats;
+mod query;
 
-/// `HH:mm`, 00:00 to 23:59.
-pub const TIME_PATTERN: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
+pub use formats::*;
+pub use query::*;
 
 /// `{"success": false, "message", "code", "errors"?}`: every 4xx and 5xx answer.
 #[derive(ToSchema)]
@@ -135,47 +140,6 @@ macro_rules! text_schema {
     };
 }
 pub(crate) use text_schema;
-
-text_schema!(
-    /// A stored document's id, as every answer carries it (`id` and `_id`).
-    ObjectIdText = "ObjectId",
-    string()
-        .pattern(Some(OBJECT_ID_PATTERN))
-        .description(Some("24 hexadecimal digits"))
-);
-
-text_schema!(
-    /// A day of the therapist's calendar, `YYYY-MM-DD` (years 1900 to 2200).
-    DateText = "Date",
-    string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
-);
-
-text_schema!(
-    /// A local wall-clock time, `HH:mm`.
-    TimeText = "Time",
-    string().pattern(Some(TIME_PATTERN))
-);
-
-text_schema!(
-    /// An instant, RFC 3339 (UTC).
-    InstantText = "Instant",
-    string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-);
-
-text_schema!(
-    /// A date filter: a day of the therapist's calendar (`YYYY-MM-DD`) or an ISO 8601 instant
-    /// (`toISOString()`), read in the therapist's zone.
-    DateOrInstant = "DateOrInstant",
-    OneOfBuilder::new()
-        .item(string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))))
-        .item(string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))))
-);
-
-text_schema!(
-    /// A therapist's id, or `current` for the caller.
-    TherapistRef = "TherapistRef",
-    string().pattern(Some("^([0-9a-fA-F]{24}|current)$"))
-);
 
 macro_rules! answer {
     ($(#[$doc:meta])* $name:ident = $status:literal, $description:literal) => {
