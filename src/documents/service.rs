@@ -173,9 +173,11 @@ pub async fn update(
     let current = store.live_or_404(scope, id).await?;
     let mut set = Document::new();
     let mut unset = Document::new();
-    // Whom the document stops being shared with: everyone when it is no longer meant for
-    // clients, its former client when it moves to another.
-    let mut unshare_all = matches!(req.visibility, Some(v) if v != Visibility::ClientShared);
+    // Whom the document stops being shared with: everyone when it stops being meant for
+    // clients (a visibility sent back unchanged, as an edit form does, changes nothing), its
+    // former client when it moves to another.
+    let mut unshare_all = current.visibility == Visibility::ClientShared
+        && matches!(req.visibility, Some(v) if v != Visibility::ClientShared);
     let mut unshare_client = None;
     if let Some(t) = req.title {
         let t = text("title", &t, 200)?;

@@ -506,3 +506,79 @@ async fn avatars_and_banners_are_images_served_publicly_and_shown_where_the_user
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_edit_that_sends_back_the_same_visibility_keeps_the_sharing() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let (ana, ana_record) = linked_client(&app, &me, "Ana").await;
+    let doc = stored(
+        &app,
+        &me,
+        "pauta.txt",
+        b"pauta semanal\n".to_vec(),
+        &[("title", "Pauta"), ("clientId", &ana_record)],
+    )
+    .await;
+    let id = doc["id"].as_str().unwrap();
+    assert_eq!(doc["visibility"], "therapist_only");
+    let r = app
+        .post_as(
+            &format!("/api/documents/{id}/share"),
+            &me,
+            &json!({ "clientId": ana_record }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // An edit form sends every field back, the unchanged visibility among them.
+    let r = app
+        .put_as(
+            &format!("/api/documents/{id}"),
+            &me,
+            &json!({ "title": "Pauta semanal", "visibility": "therapist_only" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body = json_body(r).await;
+    assert_eq!(body["data"]["sharedWith"], json!([ana_record]));
+    assert_eq!(
+        titles(&json_body(app.get_as("/api/documents/client", &ana).await).await),
+        vec!["Pauta semanal"]
+    );
+
+    // A document that stops being meant for clients stops being shared.
+    let shared = stored(
+        &app,
+        &me,
+        "guia.txt",
+        b"guia\n".to_vec(),
+        &[
+            ("title", "Guia"),
+            ("clientId", &ana_record),
+            ("visibility", "client_shared"),
+        ],
+    )
+    .await;
+    assert_eq!(shared["isShared"], true);
+    let sid = shared["id"].as_str().unwrap();
+    let r = app
+        .put_as(
+            &format!("/api/documents/{sid}"),
+            &me,
+            &json!({ "visibility": "therapist_only" }),
+        )
+        .await;
+    assert_eq!(json_body(r).await["data"]["isShared"], false);
+    let stored_doc: mongodb::bson::Document = app
+        .db
+        .collection("documents")
+        .find_one(mongodb::bson::doc! { "_id": mongodb::bson::oid::ObjectId::parse_str(sid).unwrap() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored_doc.get_array("sharedWith").unwrap().is_empty());
+    assert_eq!(
+        titles(&json_body(app.get_as("/api/documents/client", &ana).await).await),
+        vec!["Pauta semanal"]
+    );
+}
