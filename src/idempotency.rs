@@ -72,22 +72,29 @@ impl<T> Idempotent<T> {
         F: FnOnce(T, Ids) -> Fut,
         Fut: std::future::Future<Output = ApiResult<Response>> + Send + 'static,
     {
-        let ids = Ids::new(caller, &self.route, self.key.as_deref());
+        let ids = Ids::new(caller, &self.route, self.key.as_deref(), &self.body);
         let fut = work(self.req, ids);
         once(state, caller, &self.route, self.key, &self.body, fut).await
     }
 }
 
-/// Ids of what a keyed request creates: derived from (caller, route, key), so a rerun of the
-/// same request (its first attempt's outcome unknown, e.g. a 5xx after the write) names the
-/// same documents and recognises its own earlier effect; random without a key.
+/// Ids of what a keyed request creates: derived from (caller, route, key, body), so a rerun of
+/// the same request (its first attempt's outcome unknown, e.g. a 5xx after the write) names the
+/// same documents and recognises its own earlier effect, and a key reused with another body
+/// once its record is gone (expired, or removed after a 5xx) never names the first request's
+/// documents; random without a key.
 #[derive(Debug, Clone)]
 pub struct Ids(Option<[u8; 32]>);
 
 impl Ids {
     /// The id source of a request.
-    pub fn new(caller: ObjectId, route: &str, key: Option<&str>) -> Self {
-        Ids(key.map(|k| Sha256::digest(format!("ids:{caller}:{route}:{k}").as_bytes()).into()))
+    pub fn new(caller: ObjectId, route: &str, key: Option<&str>, body: &[u8]) -> Self {
+        Ids(key.map(|k| {
+            let mut h = Sha256::new();
+            h.update(format!("ids:{caller}:{route}:{k}:").as_bytes());
+            h.update(Sha256::digest(body));
+            h.finalize().into()
+        }))
     }
 
     /// The `n`-th id this request creates.

@@ -899,6 +899,53 @@ async fn the_availability_check_sees_a_booking_lengthened_by_the_autumn_clock_ch
 }
 
 #[tokio::test]
+async fn a_key_reused_with_another_body_after_its_record_is_gone_creates_its_own_booking() {
+    // The key's record expired (or was freed by a 5xx); the client reuses the key for another
+    // request: it must get its own booking, never the first request's.
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Clave").await;
+    let send = |body: Value| {
+        app.client
+            .post(app.url("/api/bookings"))
+            .header("Authorization", &me.auth)
+            .header("Idempotency-Key", "reused-key")
+            .json(&body)
+            .send()
+    };
+    let first = send(booking(&client, "2031-05-05", "10:00", "11:00"))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    let first = json_body(first).await["data"].clone();
+    app.db
+        .collection::<Document>("idempotency_keys")
+        .delete_many(doc! {})
+        .await
+        .unwrap();
+    let second = send(booking(&client, "2031-05-05", "12:00", "13:00"))
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 201);
+    let second = json_body(second).await["data"].clone();
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(second["startTime"], "12:00");
+    let stored: Vec<Document> = app
+        .db
+        .collection::<Document>("bookings")
+        .find(doc! {})
+        .sort(doc! { "startTime": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let times: Vec<&str> = stored.iter().map(|b| b.get_str("startTime").unwrap()).collect();
+    assert_eq!(times, vec!["10:00", "12:00"]);
+    assert_claims_match_bookings(&app).await;
+}
+
+#[tokio::test]
 async fn a_keyed_request_run_again_after_a_lost_outcome_recognises_what_it_wrote() {
     // A 5xx after the write (a commit whose result was lost, a failed read of the answer)
     // frees the key so the client can retry; the retry must find the first attempt's writes.

@@ -17,7 +17,7 @@
 //! seeing that it does not belong to its booking's current time.
 //!
 //! A keyed creation's retry takes over the claims its own earlier attempt left (`takeover.rs`):
-//! a claim naming the very booking id the retry writes (derived from the key) is re-tokened to
+//! a claim naming the very booking id the retry writes (derived from the key and body) is re-tokened to
 //! the retry and marked `takenOver`. A claim taken over is never removed by an attempt's own
 //! release, since it may hold the time of the booking the attempt it was taken from still
 //! writes; only the reaper (once no booking of its id covers it), a cancel or a move of that

@@ -119,10 +119,16 @@ async fn bookings_by_key(db: &mongodb::Database) -> HashMap<String, Vec<String>>
     by_key
 }
 
-/// The id a keyed booking creation of `therapist` writes its booking under (derived from the key).
-fn derived_booking_id(therapist: &str, key: &str) -> ObjectId {
+/// The id a keyed booking creation of `therapist` writes its booking under (derived from the
+/// key and the body, as sent: serde_json's bytes of `body`).
+fn derived_booking_id(therapist: &str, key: &str, body: &Value) -> ObjectId {
+    derived_ids(therapist, key, body).nth(0)
+}
+
+fn derived_ids(therapist: &str, key: &str, body: &Value) -> Ids {
     let caller = ObjectId::parse_str(therapist).unwrap();
-    Ids::new(caller, "POST /api/bookings", Some(key)).nth(0)
+    let bytes = serde_json::to_vec(body).unwrap();
+    Ids::new(caller, "POST /api/bookings", Some(key), &bytes)
 }
 
 /// Checks every write against the database: answered 201 and stored exactly once, under the id
@@ -400,7 +406,7 @@ async fn died_between_claiming_and_writing(app: &TestApp, me: &Caller, key: &str
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let own = derived_booking_id(&me.id, key);
+    let own = derived_booking_id(&me.id, key, body);
     app.db
         .collection::<Document>("bookings")
         .delete_many(doc! { "notes": key })
@@ -503,12 +509,7 @@ async fn a_keyed_series_retried_after_its_instance_died_between_claiming_and_wri
     let created = json_body(retry).await["data"].as_array().unwrap().clone();
     assert_eq!(created.len(), 3);
     for (i, b) in created.iter().enumerate() {
-        let id = Ids::new(
-            ObjectId::parse_str(&me.id).unwrap(),
-            "POST /api/bookings",
-            Some(key),
-        )
-        .nth(i as u32);
+        let id = derived_ids(&me.id, key, &body).nth(i as u32);
         assert_eq!(b["id"], id.to_hex().as_str());
         let stored = app
             .db

@@ -214,7 +214,7 @@ async fn stall_first_attempt(
     relay.held(&mut first).await;
     a.freeze().await;
     let claims = app.db.collection::<Document>("slot_claims");
-    let own = derived_booking_id(&me.id, key);
+    let own = derived_booking_id(&me.id, key, body);
     assert!(
         claims.count_documents(doc! { "bookingId": own }).await.unwrap() > 0,
         "the stalled attempt claimed its time"
@@ -250,7 +250,7 @@ fn time_of(b: &Document) -> Vec<i64> {
 /// a token it records (so a move or cancel frees it), and the reaper finds nothing to free.
 /// Another key's creation of the same time is refused.
 async fn assert_booked_once_and_held(app: &TestApp, me: &Caller, client: &str, key: &str) -> Document {
-    let own = derived_booking_id(&me.id, key);
+    let own = derived_booking_id(&me.id, key, &slot_booking(client, 0, key));
     let bookings = all(app, "bookings").await;
     assert_eq!(bookings.len(), 1, "{bookings:?}");
     let b = bookings[0].clone();
@@ -298,7 +298,7 @@ async fn a_stalled_attempt_waking_after_its_retry_booked_books_nothing_more_and_
         .await
         .unwrap();
     assert_eq!(status, 201, "{retry}");
-    let own = derived_booking_id(&me.id, key).to_hex();
+    let own = derived_booking_id(&me.id, key, &body).to_hex();
     assert_eq!(retry["data"]["id"], own.as_str());
 
     // The stalled attempt wakes up: its insert meets the retry's booking.
@@ -335,7 +335,7 @@ async fn a_stalled_attempt_writing_before_its_retry_keeps_the_time_the_retry_too
     retry_relay.held(&mut retry).await;
     // The stalled attempt's insert lands first, then it wakes up.
     relay.release();
-    let own = derived_booking_id(&me.id, key);
+    let own = derived_booking_id(&me.id, key, &body);
     let bookings = app.db.collection::<Document>("bookings");
     let deadline = Instant::now() + Duration::from_secs(30);
     while bookings.count_documents(doc! { "_id": own }).await.unwrap() == 0 {
