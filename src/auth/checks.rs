@@ -12,36 +12,34 @@
 //! arrives first, so batches halve and reads grow by half for no gain in throughput; one
 //! read of up to 256 ids is an index lookup per id, well under a millisecond on MongoDB.)
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 use super::store::{AccountState, AuthStore};
 
-/// Reads that may be in flight at once (each answers every request queued before it began).
-const READERS: usize = 1;
 /// Most ids one read asks for.
 const MAX_BATCH: usize = 256;
+/// Longest a read may keep the queue waiting: every authenticated request of the instance
+/// waits behind it, so a read stuck on one connection fails its batch (503
+/// `DATABASE_UNAVAILABLE`, retryable) instead of stalling them all until the driver gives up.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
-type Answer = Result<Option<AccountState>, Arc<mongodb::error::Error>>;
+type Answer = mongodb::error::Result<Option<AccountState>>;
 type Ask = (ObjectId, oneshot::Sender<Answer>);
 
-/// Batched account checks (one per application; its readers end with it).
+/// Batched account checks (one per application; its reader ends with it).
 pub struct AccountChecks {
     asks: mpsc::Sender<Ask>,
     store: AuthStore,
 }
 
 impl AccountChecks {
-    /// Starts the readers on the current runtime.
+    /// Starts the reader on the current runtime.
     pub fn start(store: AuthStore) -> Self {
-        let (asks, queue) = mpsc::channel::<Ask>(MAX_BATCH * READERS * 4);
-        let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..READERS {
-            tokio::spawn(read_batches(store.clone(), queue.clone()));
-        }
+        let (asks, queue) = mpsc::channel::<Ask>(MAX_BATCH * 4);
+        tokio::spawn(read_batches(store.clone(), queue));
         Self { asks, store }
     }
 
@@ -50,43 +48,36 @@ impl AccountChecks {
         let (tx, rx) = oneshot::channel();
         if self.asks.send((id, tx)).await.is_ok() {
             if let Ok(answer) = rx.await {
-                return answer.map_err(|e| (*e).clone());
+                return answer;
             }
         }
-        // The readers are gone (the application is stopping): read alone.
+        // The reader is gone (the application is stopping): read alone.
         self.store.account_state(id).await
     }
 }
 
-/// One reader: takes every ask queued so far (at most `MAX_BATCH`), reads them in one query,
+/// The reader: takes every ask queued so far (at most `MAX_BATCH`), reads them in one query,
 /// answers each; again until the application is dropped.
-async fn read_batches(store: AuthStore, queue: Arc<Mutex<mpsc::Receiver<Ask>>>) {
-    loop {
-        let batch = {
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(ask) => batch.push(ask),
-                    Err(_) => break,
-                }
+async fn read_batches(store: AuthStore, mut queue: mpsc::Receiver<Ask>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(ask) => batch.push(ask),
+                Err(_) => break,
             }
-            batch
-        };
+        }
         let mut ids: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).collect();
         ids.sort();
         ids.dedup();
-        type Found = HashMap<ObjectId, Result<AccountState, Arc<mongodb::error::Error>>>;
-        let read: mongodb::error::Result<Found> = store.account_states(&ids).await.map(|found| {
-            found
-                .into_iter()
-                .map(|(id, state)| (id, state.map_err(Arc::new)))
-                .collect::<HashMap<_, _>>()
-        });
-        let read = read.map_err(Arc::new);
+        let read = match tokio::time::timeout(READ_TIMEOUT, store.account_states(&ids)).await {
+            Ok(read) => read,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the account check read took too long",
+            )
+            .into()),
+        };
         for (id, answer) in batch {
             let _ = answer.send(match &read {
                 Ok(found) => found.get(&id).cloned().transpose(),

@@ -78,3 +78,54 @@ async fn account_checks_share_reads_under_load_and_never_miss_a_revocation() {
         assert_eq!(me(&token).await.unwrap().status(), 200);
     }
 }
+
+#[tokio::test]
+async fn a_stuck_account_check_read_fails_its_requests_soon_instead_of_stalling_them() {
+    // The app reaches MongoDB through a proxy that can hold every reply; its own timeouts
+    // (the request classes, the driver's) are far away, so only the check's bound answers.
+    let probe = spawn_app().await;
+    let upstream = crate::faults::stalled::primary(&probe.db).await;
+    let (port, hung) = crate::cache_outage::hanging_proxy(upstream).await;
+    let uri = crate::faults::stalled::relayed_uri(&mongodb_uri(), &format!("127.0.0.1:{port}"));
+    let app = spawn_app_with(&[
+        ("MONGODB_URI", uri.as_str()),
+        ("DHARA_MONGODB__CONNECT_TIMEOUT_MS", "60000"),
+        ("DHARA_MONGODB__SERVER_SELECTION_TIMEOUT_MS", "60000"),
+        ("DHARA_HTTP__TIMEOUTS__AUTH_SECONDS", "60"),
+        ("DHARA_HTTP__TIMEOUTS__CRUD_SECONDS", "60"),
+    ])
+    .await;
+    let (_, _, session) = register_therapist(&app).await;
+    let token = bearer(&session);
+    let me = || {
+        app.client
+            .get(app.url("/api/auth/me"))
+            .header("Authorization", token.clone())
+            .send()
+    };
+    assert_eq!(me().await.unwrap().status(), 200);
+
+    hung.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let r = me().await.unwrap();
+    let waited = started.elapsed();
+    assert_error(r, 503, "DATABASE_UNAVAILABLE").await;
+    assert!(
+        waited < std::time::Duration::from_secs(10),
+        "answered after {waited:?}: the read's bound is 3 s"
+    );
+
+    hung.store(false, std::sync::atomic::Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = me().await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "checks did not recover: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

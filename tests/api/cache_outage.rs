@@ -221,9 +221,9 @@ async fn redis_stopped_under_load_fails_no_read_and_coherence_returns_with_it() 
     coherent_again(&a, &b, &me, &booking, 20).await;
 }
 
-/// A TCP proxy in front of a Redis that can hang: requests still reach Redis, replies are
-/// held while `hung` is set (connections stay open, answers never come in time).
-async fn hanging_proxy(target: u16) -> (u16, Arc<AtomicBool>) {
+/// A TCP proxy in front of a server (Redis, MongoDB) that can hang: requests still reach it,
+/// replies are held while `hung` is set (connections stay open, answers never come in time).
+pub(crate) async fn hanging_proxy(target: String) -> (u16, Arc<AtomicBool>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -232,8 +232,9 @@ async fn hanging_proxy(target: u16) -> (u16, Arc<AtomicBool>) {
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let flag = flag.clone();
+            let target = target.clone();
             tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                let Ok(server) = tokio::net::TcpStream::connect(target.as_str()).await else {
                     return;
                 };
                 let (mut from_client, mut to_client) = client.into_split();
@@ -260,7 +261,7 @@ async fn hanging_proxy(target: u16) -> (u16, Arc<AtomicBool>) {
 async fn a_hung_redis_under_load_costs_reads_no_more_than_the_breakers_timeout() {
     let port = free_port();
     let _redis = redis_on(port).await;
-    let (proxy, hung) = hanging_proxy(port).await;
+    let (proxy, hung) = hanging_proxy(format!("127.0.0.1:{port}")).await;
     let url = format!("redis://127.0.0.1:{proxy}");
     // Redis's own response timeout far above the breaker's 250 ms cap: a read that waited for
     // it instead of the cap would take 5 s.

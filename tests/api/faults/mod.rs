@@ -6,7 +6,7 @@
 //! claiming and writing, retried, then woken up: `stalled.rs`.
 
 mod nginx;
-mod stalled;
+pub(crate) mod stalled;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};

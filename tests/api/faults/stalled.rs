@@ -116,7 +116,7 @@ async fn relay(client: TcpStream, upstream: String, hold: Arc<Hold>) {
 }
 
 /// `uri` with its hosts replaced by `addr`, connecting to that one server directly.
-fn relayed_uri(uri: &str, addr: &str) -> String {
+pub(crate) fn relayed_uri(uri: &str, addr: &str) -> String {
     let rest = uri
         .strip_prefix("mongodb://")
         .expect("MONGODB_URI must be mongodb:// (not +srv) to be relayed");
@@ -140,7 +140,7 @@ fn relayed_uri(uri: &str, addr: &str) -> String {
 }
 
 /// Where writes go: the primary of a replica set, or the one server of the URI.
-async fn primary(db: &mongodb::Database) -> String {
+pub(crate) async fn primary(db: &mongodb::Database) -> String {
     let hello = db.run_command(doc! { "hello": 1 }).await.unwrap();
     if let Ok(p) = hello.get_str("primary") {
         return p.to_owned();
