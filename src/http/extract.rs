@@ -172,6 +172,24 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
+/// The 400 of a body that parsed as JSON but not as the request: the field at `path`, and
+/// for a missing field (which serde reports at its parent) the field itself.
+fn field_error(path: String, serde_message: &str) -> ApiError {
+    let message = clean_serde_message(serde_message);
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        let field = if path == "." {
+            missing.to_owned()
+        } else {
+            format!("{path}.{missing}")
+        };
+        return ApiError::field(field, "is required");
+    }
+    ApiError::field(field_name(&path), message)
+}
+
 /// Parses JSON bytes into `T`, naming the field that failed.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde lets a struct come as a JSON array of its fields: every body here is an object.
@@ -191,10 +209,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     message: format!("Malformed JSON: {e}"),
                 })?;
             integral_floats_as_integers(&mut v);
-            return serde_path_to_error::deserialize(v).map_err(|e| {
-                let message = clean_serde_message(&e.inner().to_string());
-                ApiError::field(field_name(&e.path().to_string()), message)
-            });
+            return serde_path_to_error::deserialize(v)
+                .map_err(|e| field_error(e.path().to_string(), &e.inner().to_string()));
         }
         other => other,
     }
@@ -206,21 +222,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 message: format!("Malformed JSON: {inner}"),
             };
         }
-        let message = clean_serde_message(&inner.to_string());
-        let path = e.path().to_string();
-        // serde reports a missing field at its parent; name the field itself.
-        if let Some(missing) = message
-            .strip_prefix("missing field `")
-            .and_then(|m| m.strip_suffix('`'))
-        {
-            let field = if path == "." {
-                missing.to_owned()
-            } else {
-                format!("{path}.{missing}")
-            };
-            return ApiError::field(field, "is required");
-        }
-        ApiError::field(field_name(&path), message)
+        field_error(e.path().to_string(), &inner.to_string())
     })?;
     de.end().map_err(|e| ApiError::BadRequest {
         code: "INVALID_JSON",
@@ -377,6 +379,12 @@ mod tests {
         assert_eq!(field_of("[]"), "body");
         assert_eq!(field_of(r#"{"firstName": "a", "age": 300.0}"#), "age");
         assert_eq!(field_of(r#"{"firstName": "a", "age": 3.5}"#), "age");
+        // Read again with its integral float as an integer, a missing field is still named.
+        assert_eq!(field_of(r#"{"age": 30.0}"#), "firstName");
+        assert_eq!(
+            field_of(r#"{"firstName": "a", "age": 3.0, "inner": {}}"#),
+            "inner.when"
+        );
     }
 
     #[test]

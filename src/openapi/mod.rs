@@ -89,6 +89,18 @@ use finish::Finish;
 )]
 pub struct ApiDoc;
 
+/// The document as served at `/api/openapi.json`: built and serialized once, the first time it
+/// is asked for (the router asks while it is built, so a document that cannot be built stops
+/// start-up rather than failing a request).
+pub fn document_bytes() -> axum::body::Bytes {
+    static DOCUMENT: std::sync::LazyLock<axum::body::Bytes> = std::sync::LazyLock::new(|| {
+        serde_json::to_vec(&ApiDoc::openapi())
+            .expect("the OpenAPI document serializes")
+            .into()
+    });
+    DOCUMENT.clone()
+}
+
 /// The document as pretty JSON (`dhara openapi`).
 pub fn document_json() -> String {
     ApiDoc::openapi()
