@@ -37,9 +37,7 @@ pub async fn list_filter(store: &DocumentStore, scope: &OwnerScope, q: &DocListQ
     }
     if let Some(raw) = q.client_id.as_deref() {
         let id = parse_id(raw, "clientId")?;
-        if !store.owns_client(scope, id).await? {
-            return Err(ApiError::not_found("Client"));
-        }
+        store.client_or_404(scope, id).await?;
         filter.insert("clientId", id);
     }
     if let Some(raw) = q.tags.as_deref() {

@@ -105,9 +105,7 @@ pub async fn upload(state: &AppState, therapist: ObjectId, form: Multipart) -> A
     let received = upload::receive(form, &rules, &files, &mut dest).await?;
     let meta = UploadMeta::parse(&received.fields)?;
     if let Some(client) = meta.client {
-        if !store.owns_client(&OwnerScope::of(therapist), client).await? {
-            return Err(ApiError::not_found("Client"));
-        }
+        store.client_or_404(&OwnerScope::of(therapist), client).await?;
     }
     let record = dest
         .record
@@ -207,9 +205,7 @@ pub async fn update(
     match req.client_id.map(|c| c.filter(|s| !s.trim().is_empty())) {
         Some(Some(raw)) => {
             let client = crate::auth::extract::parse_id(raw.trim(), "clientId")?;
-            if !store.owns_client(scope, client).await? {
-                return Err(ApiError::not_found("Client"));
-            }
+            store.client_or_404(scope, client).await?;
             set.insert("clientId", client);
             unshare_client = current.client_id.filter(|old| *old != client);
         }
@@ -246,7 +242,9 @@ pub async fn delete(state: &AppState, scope: &OwnerScope, id: ObjectId) -> ApiRe
     DocumentStore::new(&state.db).soft_delete(scope, id, due).await
 }
 
-/// Shares a live document with one of the caller's clients (or stops sharing it).
+/// Shares a live document with one of the caller's clients (or stops sharing it): one guarded
+/// write (sharing only while the document is not confidential), read again only to tell why it
+/// matched nothing.
 pub async fn share(
     state: &AppState,
     scope: &OwnerScope,
@@ -255,30 +253,22 @@ pub async fn share(
     shared: bool,
 ) -> ApiResult<StoredDocument> {
     let store = DocumentStore::new(&state.db);
-    let current = store.live_or_404(scope, id).await?;
-    if !store.owns_client(scope, client).await? {
-        return Err(ApiError::not_found("Client"));
-    }
-    if shared && current.is_confidential {
-        return Err(ApiError::conflict(
-            "DOCUMENT_CONFIDENTIAL",
-            "A confidential document is never shared with clients; mark it as not confidential first",
-        ));
-    }
-    let update = if shared {
-        // Only while it is still not confidential (a concurrent edit may have made it so).
-        doc! { "$addToSet": { "sharedWith": client }, "$set": { "updatedAt": DateTime::now() } }
+    store.client_or_404(scope, client).await?;
+    let now = DateTime::now();
+    let (guard, update) = if shared {
+        (
+            doc! { "isConfidential": false },
+            doc! { "$addToSet": { "sharedWith": client }, "$set": { "updatedAt": now } },
+        )
     } else {
-        doc! { "$pull": { "sharedWith": client }, "$set": { "updatedAt": DateTime::now() } }
-    };
-    let guard = if shared {
-        doc! { "isConfidential": false }
-    } else {
-        Document::new()
+        (
+            Document::new(),
+            doc! { "$pull": { "sharedWith": client }, "$set": { "updatedAt": now } },
+        )
     };
     match store.update_where(scope, id, guard, update).await? {
         Some(d) => Ok(d),
-        // Made confidential or deleted meanwhile.
+        // Confidential, or not one of the caller's live documents (deleted meanwhile too).
         None => match store.live_or_404(scope, id).await? {
             d if d.is_confidential => Err(ApiError::conflict(
                 "DOCUMENT_CONFIDENTIAL",

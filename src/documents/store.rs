@@ -202,9 +202,9 @@ impl DocumentStore {
         shared_filter(records, None)
     }
 
-    /// Whether the caller keeps a client record with this id.
-    pub async fn owns_client(&self, scope: &OwnerScope, id: ObjectId) -> mongodb::error::Result<bool> {
-        Ok(ClientStore::new(&self.db).get(scope, id).await?.is_some())
+    /// 404 unless the caller keeps a client record with this id.
+    pub async fn client_or_404(&self, scope: &OwnerScope, id: ObjectId) -> crate::error::ApiResult<()> {
+        ClientStore::new(&self.db).get_or_404(scope, id).await.map(|_| ())
     }
 
     /// The names of the clients `ids` (one query).
