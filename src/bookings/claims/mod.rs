@@ -81,6 +81,11 @@ fn claim_id(therapist: ObjectId, bucket: i64) -> String {
     format!("{}:{bucket}", therapist.to_hex())
 }
 
+/// The claim ids of `buckets`.
+fn claim_ids(therapist: ObjectId, buckets: &BTreeSet<i64>) -> Vec<String> {
+    buckets.iter().map(|b| claim_id(therapist, *b)).collect()
+}
+
 /// Outcome of claiming.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claimed {
@@ -176,7 +181,7 @@ impl Claims {
         if first != Claimed::Conflict {
             return Ok(first);
         }
-        let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
+        let ids = claim_ids(therapist, buckets);
         if self.reap_filter(doc! { "_id": { "$in": ids } }).await? == 0 {
             return Ok(Claimed::Conflict);
         }
@@ -199,7 +204,7 @@ impl Claims {
         }
         let taken = self.take_over(therapist, booking, token, buckets).await;
         if !matches!(taken, Ok(Claimed::Ok)) {
-            let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
+            let ids = claim_ids(therapist, buckets);
             let undo = self
                 .coll
                 .delete_many(releasable(doc! { "_id": { "$in": ids }, "token": token }))
@@ -238,7 +243,7 @@ impl Claims {
             .iter()
             .map(|b| self.claim_doc(therapist, booking, token, *b, now))
             .collect();
-        let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
+        let ids = claim_ids(therapist, buckets);
         // Undoing this call removes its own documents only: earlier occurrences of the same
         // attempt (a series) keep theirs until the caller decides, and claims it took over in
         // an earlier try stay (see the module's notes).

@@ -1,8 +1,9 @@
 //! Taking over the claims an earlier attempt of the same keyed creation left.
 //!
-//! A keyed creation derives its booking ids from its key (`idempotency::Ids`), and the same key
-//! with another body is refused before anything is claimed, so a claim naming one of those ids
-//! was taken by an attempt of this very request, for this very booking. An attempt whose
+//! A keyed creation derives its booking ids from its key and body (`idempotency::Ids`), and the
+//! same key with another body is refused while its record lives (and names other ids once it is
+//! gone), so a claim naming one of those ids was taken by an attempt of this very request, for
+//! this very booking. An attempt whose
 //! instance died between claiming and writing leaves such claims behind; its retry takes them
 //! over instead of being refused by them (and storing that refusal under the key).
 //!
@@ -24,7 +25,7 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::options::InsertManyOptions;
 
-use super::{claim_id, Claimed, Claims};
+use super::{claim_id, claim_ids, Claimed, Claims};
 
 /// Rounds of reading, taking over and inserting before giving up (only another attempt of the
 /// same booking, taking the claims back, makes a round fail).
@@ -41,7 +42,7 @@ impl Claims {
         token: ObjectId,
         buckets: &BTreeSet<i64>,
     ) -> mongodb::error::Result<Claimed> {
-        let ids: Vec<String> = buckets.iter().map(|b| claim_id(therapist, *b)).collect();
+        let ids = claim_ids(therapist, buckets);
         for _ in 0..ROUNDS {
             let held: Vec<Document> = self
                 .coll
