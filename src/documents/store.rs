@@ -177,7 +177,10 @@ impl DocumentStore {
             doc! { "$group": { "_id": format!("${field}"), "count": { "$sum": 1 }, "bytes": { "$sum": "$size" } } },
             doc! { "$sort": { "bytes": -1, "_id": 1 } },
         ];
-        self.raw
+        // Statistics are analytics: `secondaryPreferred`, as the SPEC reads them.
+        self.db
+            .analytics()
+            .collection::<Document>(DOCUMENTS)
             .aggregate(pipeline)
             .with_type::<Group>()
             .await?
