@@ -41,12 +41,15 @@ pub async fn create(state: &AppState, scope: &OwnerScope, req: CreateClient) -> 
         Err(e) if crate::db::is_duplicate_key(&e) => return Err(email_taken()),
         other => other?,
     }
+    let (therapist, id) = (client.therapist_id, client.id);
     let client = match client.email.clone() {
-        Some(email) => invite(state, client, &email).await?,
-        None => client,
+        Some(email) => invite(state, client, &email).await,
+        None => Ok(client),
     };
-    emit(state, client.therapist_id, client.id, ClientChange::Created).await;
-    Ok(client)
+    // The record is stored whatever became of its invitation: the lists that show it are
+    // invalidated either way.
+    emit(state, therapist, id, ClientChange::Created).await;
+    client
 }
 
 /// Applies a partial update; an email another of the therapist's clients has is a 409.

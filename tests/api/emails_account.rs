@@ -118,9 +118,23 @@ async fn a_request_whose_account_email_cannot_be_queued_fails_instead_of_answeri
     assert_error(r, 503, "EMAIL_NOT_QUEUED").await;
 
     let t = therapist(&app).await;
+    let names = |body: serde_json::Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The clients page is cached before the failed invitation...
+    let before = json_body(app.get_as("/api/clients?limit=20", &t).await).await;
+    assert!(names(before).is_empty());
     let invited = json!({ "name": "Invitada", "email": "invitee@example.com" });
     let r = app.post_as("/api/clients", &t, &invited).await;
     assert_error(r, 503, "EMAIL_NOT_QUEUED").await;
+    // ...and shows the record it stored all the same (its change was told, the cache dropped).
+    let after = json_body(app.get_as("/api/clients?limit=20", &t).await).await;
+    assert_eq!(names(after), vec!["Invitada"]);
 
     // Forgot-password answers before it looks the email up: the same answer either way.
     let r = app
