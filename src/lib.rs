@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod availability;
+pub mod batch;
 pub mod bookings;
 pub mod cache;
 pub mod clients;

@@ -4,8 +4,8 @@
 //! share counters.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The plan's latency buckets (seconds).
@@ -40,6 +40,9 @@ pub struct Metrics {
     pub cache_invalidations: IntCounterVec,
     /// `cache_redis_breaker_state`: 0 closed, 1 open, 2 half-open.
     pub cache_breaker_state: IntGauge,
+    /// `cache_generation_reads_total`: Redis round trips reading generations (each answers
+    /// every read that asked while the one before it was in flight).
+    pub cache_generation_reads: IntCounter,
     /// `cache_pending_invalidations`: invalidations not yet in Redis (set at each scrape).
     pub cache_pending_invalidations: IntGauge,
     /// `cache_entries{family}`: entries held in process (set at each scrape).
@@ -149,6 +152,11 @@ impl Metrics {
             "Redis circuit breaker of the cache: 0 closed, 1 open, 2 half-open",
         )
         .expect("static");
+        let cache_generation_reads = IntCounter::new(
+            "cache_generation_reads_total",
+            "Redis round trips reading cache generations (one answers many reads under load)",
+        )
+        .expect("static");
         let reminder_lag = Histogram::with_opts(
             HistogramOpts::new(
                 "email_reminder_lag_seconds",
@@ -184,6 +192,7 @@ impl Metrics {
             cache_evictions,
             cache_invalidations,
             cache_breaker_state,
+            cache_generation_reads,
             cache_pending_invalidations,
             cache_entries,
             cache_bytes,
@@ -213,6 +222,7 @@ impl Metrics {
             Box::new(self.cache_evictions.clone()),
             Box::new(self.cache_invalidations.clone()),
             Box::new(self.cache_breaker_state.clone()),
+            Box::new(self.cache_generation_reads.clone()),
             Box::new(self.cache_pending_invalidations.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.cache_bytes.clone()),

@@ -8,16 +8,24 @@
 //!   value whose process entries are still alive (the chance is about k / 2^62 for k values in
 //!   use) and no entry written under an old generation becomes reachable again.
 //! - Without a configured Redis, this instance's own counters are the only ones.
+//! - Every cached read asks for its generation, so the reads are batched (`crate::batch`): the
+//!   asks queued while a read is in flight are answered together by the next one, a pipeline of
+//!   `GET`s (one round trip, each key its own command, so keys of different owners may live on
+//!   different cluster slots). An ask is answered only by a read issued after it, so a read
+//!   still sees every invalidation that landed before it began; it waits for its answer no
+//!   longer than one Redis call may take, then reads as in an outage.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
 
 use super::family::{generation_key, Family};
 use super::link::RedisLink;
+use crate::batch::Batcher;
+use crate::metrics::Metrics;
 
 /// Generations live a day in Redis: far longer than any entry.
 const GENERATION_TTL_SECS: u64 = 86_400;
@@ -38,6 +46,13 @@ for i, k in ipairs(KEYS) do
 end
 return out
 ";
+
+/// Most generations one Redis round trip reads.
+const MAX_BATCH: usize = 512;
+
+/// A generation as Redis answered: `Some(None)` when the counter is missing, `None` when the
+/// call failed (or was not made: breaker open).
+type Read = Option<Option<u64>>;
 
 /// How a read may use the cache for one (family, owner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +76,9 @@ pub(super) struct Generations {
     pending: Mutex<HashMap<(Family, ObjectId), u64>>,
     attempts: AtomicU64,
     bump: redis::Script,
+    /// The batched generation reads (absent without Redis or outside a runtime: each read asks
+    /// alone).
+    reads: Option<Batcher<String, Read>>,
 }
 
 /// Where a lost counter starts again: random, below 2^62 (room to count on), above 2^40.
@@ -70,8 +88,15 @@ fn fresh_start() -> u64 {
 }
 
 impl Generations {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(link: &Arc<RedisLink>, metrics: Arc<Metrics>) -> Self {
+        let reads = (link.configured() && tokio::runtime::Handle::try_current().is_ok()).then(|| {
+            let link = link.clone();
+            Batcher::start(MAX_BATCH, move |keys| {
+                read_batch(link.clone(), metrics.clone(), keys)
+            })
+        });
         Self {
+            reads,
             known: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(3_600))
@@ -97,10 +122,15 @@ impl Generations {
             return Standing::Pending;
         }
         let key = generation_key(link.prefix(), family, owner);
-        let get = redis::cmd("GET").arg(&key).to_owned();
-        let read = link
-            .call(|mut c| async move { get.query_async::<Option<u64>>(&mut c).await })
-            .await;
+        let read = match &self.reads {
+            // Never waited on beyond one call's bound, even behind a read stuck before it.
+            Some(reads) => match tokio::time::timeout(link.timeout(), reads.ask(key.clone())).await {
+                Ok(Some(read)) => read,
+                Ok(None) => read_one(link, &key).await,
+                Err(_) => None,
+            },
+            None => read_one(link, &key).await,
+        };
         let found = match read {
             Some(Some(g)) => Some(g),
             Some(None) => self.start(link, &key).await,
@@ -198,4 +228,35 @@ impl Generations {
     pub(super) fn pending_count(&self) -> usize {
         self.pending().len()
     }
+}
+
+/// One generation read alone.
+async fn read_one(link: &RedisLink, key: &str) -> Read {
+    let get = redis::cmd("GET").arg(key).to_owned();
+    link.call(|mut c| async move { get.query_async::<Option<u64>>(&mut c).await })
+        .await
+}
+
+/// One round trip reading every generation asked (each key once).
+async fn read_batch(link: Arc<RedisLink>, metrics: Arc<Metrics>, asked: Vec<String>) -> Vec<Read> {
+    let mut keys: Vec<&str> = asked.iter().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut pipe = redis::pipe();
+    for key in &keys {
+        pipe.cmd("GET").arg(*key);
+    }
+    metrics.cache_generation_reads.inc();
+    let values = link
+        .call(|mut c| async move { pipe.query_async::<Vec<Option<u64>>>(&mut c).await })
+        .await
+        .filter(|values| values.len() == keys.len());
+    asked
+        .iter()
+        .map(|key| {
+            let values = values.as_ref()?;
+            let at = keys.binary_search(&key.as_str()).ok()?;
+            values.get(at).copied()
+        })
+        .collect()
 }

@@ -56,7 +56,7 @@ pub enum Source {
 pub struct ResponseCache {
     settings: CacheSettings,
     metrics: Arc<Metrics>,
-    link: RedisLink,
+    link: Arc<RedisLink>,
     local: LocalLayer,
     gens: Generations,
 }
@@ -87,10 +87,11 @@ impl ResponseCache {
     /// The cache, with a task retrying invalidations that could not reach Redis (it ends with
     /// the cache).
     pub fn new(settings: CacheSettings, redis: RedisHandle, metrics: Arc<Metrics>) -> Arc<Self> {
+        let link = Arc::new(RedisLink::new(redis, settings.breaker, metrics.clone()));
         let cache = Arc::new(Self {
-            link: RedisLink::new(redis, settings.breaker, metrics.clone()),
+            gens: Generations::new(&link, metrics.clone()),
+            link,
             local: LocalLayer::new(settings.families, &metrics),
-            gens: Generations::new(),
             settings,
             metrics,
         });

@@ -40,6 +40,11 @@ impl RedisLink {
         self.redis.configured()
     }
 
+    /// The longest one call is waited for.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The key prefix of this deployment.
     pub(super) fn prefix(&self) -> &str {
         &self.prefix

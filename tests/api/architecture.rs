@@ -39,6 +39,7 @@ const FOUNDATION: &[&str] = &[
     "http",
     "idempotency",
     "files",
+    "batch",
 ];
 
 /// The composition root and tools: they may import anything, nothing imports them (except

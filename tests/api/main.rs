@@ -8,6 +8,7 @@ mod availability;
 mod blocks;
 mod bookings;
 mod cache;
+mod cache_batching;
 mod cache_outage;
 mod cache_rounds;
 mod clients;
