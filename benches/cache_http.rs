@@ -944,6 +944,8 @@ struct Row {
     /// MongoDB commands and cache hits per request, from /metrics around the closed-loop run.
     db_per_req: f64,
     hits_per_req: f64,
+    /// Redis round trips reading cache generations per request.
+    gens_per_req: f64,
 }
 
 async fn measure_endpoint(
@@ -976,6 +978,7 @@ async fn measure_endpoint(
         (metric_sum(&after, name) - metric_sum(&before, name)) / (saturated.requests.max(1) as f64)
     };
     let (db_per_req, hits_per_req) = (per_req("mongodb_queries_total"), per_req("cache_hits_total"));
+    let gens_per_req = per_req("cache_generation_reads_total");
     let rate = saturated.rps() * s.fraction;
     let senders = s.concurrency * 4;
     let (at_fraction, send_lag_p99, most) = paced(rate, secs(s.secs), senders, op).await;
@@ -989,6 +992,7 @@ async fn measure_endpoint(
         body_bytes,
         db_per_req,
         hits_per_req,
+        gens_per_req,
     })
 }
 
@@ -1228,7 +1232,7 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
          BENCH_DB_PID, then in other; other: anything else on the machine)"
     );
     println!(
-        "{:<24} {:<8} {:>8} {:>7} {:>7} {:>8} {:>9} {:>7} {:>7} {:>6} {:>6} {:>7} {:>6}  cpu",
+        "{:<24} {:<8} {:>8} {:>7} {:>7} {:>8} {:>9} {:>7} {:>7} {:>6} {:>6} {:>6} {:>7} {:>6}  cpu",
         "endpoint",
         "mode",
         "rps",
@@ -1240,6 +1244,7 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
         "/health",
         "errors",
         "db q/r",
+        "gen/r",
         "hits/r",
         "bytes"
     );
@@ -1248,7 +1253,7 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
         let e = r.saturated.errors + r.at_fraction.errors;
         errors += e;
         println!(
-            "{:<24} {:<8} {:>8.0} {:>7.2} {:>7.2} {:>8.0} {:>9.2} {:>7} {:>7.3} {:>6} {:>6.2} {:>7.2} {:>6}  {}",
+            "{:<24} {:<8} {:>8.0} {:>7.2} {:>7.2} {:>8.0} {:>9.2} {:>7} {:>7.3} {:>6} {:>6.2} {:>6.2} {:>7.2} {:>6}  {}",
             r.path,
             r.mode.name(),
             r.saturated.rps(),
@@ -1264,6 +1269,7 @@ fn report(s: &Settings, rows: &[Row], memory: &[(Mode, Memory)], driver: &[Drive
             r.saturated.rps() / health(r.mode),
             e,
             r.db_per_req,
+            r.gens_per_req,
             r.hits_per_req,
             r.body_bytes,
             fmt_cpu(r.saturated.cpu)

@@ -218,8 +218,6 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The full router: every resource plus the middleware stack (innermost first below).
 pub fn router(state: AppState) -> Router {
     let config = &state.config;
-    // Built once, here: `/api/openapi.json` then only clones its bytes.
-    crate::openapi::document_bytes();
     let reference = if config.http.api_docs {
         crate::openapi::reference()
     } else {

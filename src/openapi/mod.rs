@@ -90,8 +90,10 @@ use finish::Finish;
 pub struct ApiDoc;
 
 /// The document as served at `/api/openapi.json`: built and serialized once, the first time it
-/// is asked for (the router asks while it is built, so a document that cannot be built stops
-/// start-up rather than failing a request).
+/// is asked for. Not at start-up: building it takes about 30 MB for a moment (utoipa collects
+/// nested schemas over and over), which would set every instance's peak memory; an instance
+/// that serves it pays that once. The tests build it (`tests/api/openapi.rs`), so a document
+/// that cannot be built fails CI rather than a request.
 pub fn document_bytes() -> axum::body::Bytes {
     static DOCUMENT: std::sync::LazyLock<axum::body::Bytes> = std::sync::LazyLock::new(|| {
         serde_json::to_vec(&ApiDoc::openapi())
