@@ -124,13 +124,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_read_that_answers_short_leaves_the_rest_to_read_alone() {
-        let b = Batcher::start(8, |keys: Vec<u32>| async move {
-            keys.into_iter()
-                .filter(|k| k % 2 == 0)
-                .take(0)
-                .collect::<Vec<u32>>()
+    async fn asks_a_read_gives_no_answer_for_are_left_to_read_alone_and_the_others_answered() {
+        // The read answers only the first key of its batch: the first ask gets its answer,
+        // the ones after it get None (they read alone), none gets another's answer.
+        let b = Arc::new(Batcher::start(8, |keys: Vec<u32>| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            keys.into_iter().take(1).map(|k| k * 10).collect::<Vec<u32>>()
+        }));
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.ask(1).await }
         });
-        assert_eq!(b.ask(3).await, None);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Queued behind the first read: one batch of three, of which only the first answered.
+        let rest = futures_util::future::join_all([2u32, 3, 4].map(|k| {
+            let b = b.clone();
+            async move { b.ask(k).await }
+        }))
+        .await;
+        assert_eq!(first.await.unwrap(), Some(10));
+        assert_eq!(rest.iter().filter(|a| a.is_some()).count(), 1, "{rest:?}");
+        for (k, a) in [2u32, 3, 4].iter().zip(&rest) {
+            assert!(a.is_none() || *a == Some(k * 10), "{k} got {a:?}");
+        }
     }
 }

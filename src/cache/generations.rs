@@ -13,7 +13,8 @@
 //!   `GET`s (one round trip, each key its own command, so keys of different owners may live on
 //!   different cluster slots). An ask is answered only by a read issued after it, so a read
 //!   still sees every invalidation that landed before it began; it waits for its answer no
-//!   longer than one Redis call may take, then reads as in an outage.
+//!   longer than one Redis call may take (a round trip gets half of that, the one in flight
+//!   the other half), then reads as in an outage.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,12 +124,17 @@ impl Generations {
         }
         let key = generation_key(link.prefix(), family, owner);
         let read = match &self.reads {
-            // Never waited on beyond one call's bound, even behind a read stuck before it.
-            Some(reads) => match tokio::time::timeout(link.timeout(), reads.ask(key.clone())).await {
-                Ok(Some(read)) => read,
-                Ok(None) => read_one(link, &key).await,
-                Err(_) => None,
-            },
+            // Never waited on beyond one call's bound: a batch's round trip gets half of it
+            // (`read_batch`), so the one in flight plus this ask's own fit; the outer bound
+            // only catches a stalled scheduler or a reader gone at shutdown.
+            Some(reads) => tokio::time::timeout(link.timeout(), async {
+                match reads.ask(key.clone()).await {
+                    Some(read) => read,
+                    None => read_one(link, &key).await,
+                }
+            })
+            .await
+            .unwrap_or(None),
             None => read_one(link, &key).await,
         };
         let found = match read {
@@ -237,7 +243,10 @@ async fn read_one(link: &RedisLink, key: &str) -> Read {
         .await
 }
 
-/// One round trip reading every generation asked (each key once).
+/// One round trip reading every generation asked (each key once), within half a call's bound:
+/// an ask may wait for the round trip in flight before its own, and both must fit in the bound
+/// a read waits for its generation; a slower round trip counts as slow on the breaker. Each
+/// key's value is read on its own, so one unreadable counter fails only its own asks.
 async fn read_batch(link: Arc<RedisLink>, metrics: Arc<Metrics>, asked: Vec<String>) -> Vec<Read> {
     let mut keys: Vec<&str> = asked.iter().map(String::as_str).collect();
     keys.sort_unstable();
@@ -246,17 +255,25 @@ async fn read_batch(link: Arc<RedisLink>, metrics: Arc<Metrics>, asked: Vec<Stri
     for key in &keys {
         pipe.cmd("GET").arg(*key);
     }
-    metrics.cache_generation_reads.inc();
     let values = link
-        .call(|mut c| async move { pipe.query_async::<Vec<Option<u64>>>(&mut c).await })
+        .call_within(link.timeout() / 2, |mut c| {
+            metrics.cache_generation_reads.inc();
+            async move { pipe.query_async::<Vec<redis::Value>>(&mut c).await }
+        })
         .await
         .filter(|values| values.len() == keys.len());
+    let values: Option<Vec<Read>> = values.map(|values| {
+        values
+            .into_iter()
+            .map(|v| <Option<u64> as redis::FromRedisValue>::from_redis_value(v).ok())
+            .collect()
+    });
     asked
         .iter()
         .map(|key| {
             let values = values.as_ref()?;
             let at = keys.binary_search(&key.as_str()).ok()?;
-            values.get(at).copied()
+            values.get(at).copied().flatten()
         })
         .collect()
 }

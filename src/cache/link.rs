@@ -56,13 +56,23 @@ impl RedisLink {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.call_within(self.timeout, f).await
+    }
+
+    /// `call` bounded by `limit` when that is shorter than the usual bound (a call that then
+    /// runs out counts as failed).
+    pub(super) async fn call_within<T, F, Fut>(&self, limit: Duration, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let conn = self.redis.conn()?;
         let allowed = self.breaker.allow(Instant::now());
         self.publish_state();
         if !allowed {
             return None;
         }
-        self.attempt(conn, f).await
+        self.attempt_within(limit.min(self.timeout), conn, f).await
     }
 
     /// One call whatever the breaker says (background retries, which no request waits on);
@@ -81,8 +91,16 @@ impl RedisLink {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.attempt_within(self.timeout, conn, f).await
+    }
+
+    async fn attempt_within<T, F, Fut>(&self, limit: Duration, conn: ConnectionManager, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let started = Instant::now();
-        let outcome = tokio::time::timeout(self.timeout, f(conn)).await;
+        let outcome = tokio::time::timeout(limit, f(conn)).await;
         let ok = matches!(outcome, Ok(Ok(_)));
         self.breaker.record(ok, started.elapsed(), Instant::now());
         self.publish_state();

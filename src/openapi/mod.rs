@@ -90,17 +90,20 @@ use finish::Finish;
 pub struct ApiDoc;
 
 /// The document as served at `/api/openapi.json`: built and serialized once, the first time it
-/// is asked for. Not at start-up: building it takes about 30 MB for a moment (utoipa collects
-/// nested schemas over and over), which would set every instance's peak memory; an instance
-/// that serves it pays that once. The tests build it (`tests/api/openapi.rs`), so a document
-/// that cannot be built fails CI rather than a request.
-pub fn document_bytes() -> axum::body::Bytes {
-    static DOCUMENT: std::sync::LazyLock<axum::body::Bytes> = std::sync::LazyLock::new(|| {
-        serde_json::to_vec(&ApiDoc::openapi())
-            .expect("the OpenAPI document serializes")
-            .into()
-    });
-    DOCUMENT.clone()
+/// is asked for, on a blocking thread (it takes a moment). Not at start-up: building it takes
+/// about 30 MB for a moment (utoipa collects nested schemas over and over), which would set
+/// every instance's peak memory; an instance that serves it pays that once. The tests build it
+/// (`tests/api/openapi.rs`), so a document that cannot be built fails CI; here a failed build
+/// answers a 500 and the next request tries again.
+pub async fn document_bytes() -> anyhow::Result<axum::body::Bytes> {
+    static DOCUMENT: tokio::sync::OnceCell<axum::body::Bytes> = tokio::sync::OnceCell::const_new();
+    DOCUMENT
+        .get_or_try_init(|| async {
+            let built = tokio::task::spawn_blocking(|| serde_json::to_vec(&ApiDoc::openapi())).await?;
+            Ok(built?.into())
+        })
+        .await
+        .cloned()
 }
 
 /// The document as pretty JSON (`dhara openapi`).

@@ -104,6 +104,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
     security(()),
     responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
-pub async fn openapi() -> Response {
-    crate::http::envelope::json_bytes(crate::openapi::document_bytes())
+pub async fn openapi() -> crate::error::ApiResult<Response> {
+    Ok(crate::http::envelope::json_bytes(
+        crate::openapi::document_bytes().await?,
+    ))
 }
