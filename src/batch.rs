@@ -8,7 +8,9 @@
 //! batches grow with load: a second would start a read for whatever arrived first.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 type Ask<K, A> = (K, oneshot::Sender<A>);
@@ -41,8 +43,17 @@ impl<K: Send + 'static, A: Send + 'static> Batcher<K, A> {
                     }
                 }
                 let (keys, replies): (Vec<K>, Vec<oneshot::Sender<A>>) = batch.drain(..).unzip();
+                // A read that panics leaves its callers without an answer (they read alone)
+                // and the reader going for the next batch.
+                let answers = match AssertUnwindSafe(read(keys)).catch_unwind().await {
+                    Ok(answers) => answers,
+                    Err(_) => {
+                        tracing::error!("a batched read panicked; its callers read alone");
+                        continue;
+                    }
+                };
                 // A caller that gave up (its request was dropped) just misses its answer.
-                for (reply, answer) in replies.into_iter().zip(read(keys).await) {
+                for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);
                 }
             }
@@ -121,6 +132,16 @@ mod tests {
             "answered by read {second}, begun before the ask"
         );
         assert_eq!(first.await.unwrap(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_read_that_panics_leaves_its_callers_to_read_alone_and_the_reader_goes_on() {
+        let b = Batcher::start(8, |keys: Vec<u32>| async move {
+            assert!(keys != [13], "a read that panics");
+            keys
+        });
+        assert_eq!(b.ask(13).await, None);
+        assert_eq!(b.ask(7).await, Some(7));
     }
 
     #[tokio::test]
