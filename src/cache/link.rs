@@ -72,7 +72,7 @@ impl RedisLink {
         if !allowed {
             return None;
         }
-        self.attempt_within(limit.min(self.timeout), conn, f).await
+        self.attempt(limit.min(self.timeout), conn, f).await
     }
 
     /// One call whatever the breaker says (background retries, which no request waits on);
@@ -83,18 +83,11 @@ impl RedisLink {
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.redis.conn()?;
-        self.attempt(conn, f).await
+        self.attempt(self.timeout, conn, f).await
     }
 
-    async fn attempt<T, F, Fut>(&self, conn: ConnectionManager, f: F) -> Option<T>
-    where
-        F: FnOnce(ConnectionManager) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
-    {
-        self.attempt_within(self.timeout, conn, f).await
-    }
-
-    async fn attempt_within<T, F, Fut>(&self, limit: Duration, conn: ConnectionManager, f: F) -> Option<T>
+    /// One call cut at `limit`, its outcome recorded on the breaker.
+    async fn attempt<T, F, Fut>(&self, limit: Duration, conn: ConnectionManager, f: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
