@@ -7,6 +7,7 @@ pub mod docs;
 pub mod invitations;
 pub mod linking;
 pub mod model;
+pub mod patch;
 pub mod query;
 pub mod service;
 pub mod store;

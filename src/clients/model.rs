@@ -11,6 +11,8 @@ use super::validate::{email_opt, trimmed_opt, valid_reminder_hours, valid_tags};
 
 use crate::time::rfc3339;
 
+pub use super::patch::{ClientPatch, RemindersRequest};
+
 /// Client record status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -257,69 +259,6 @@ pub struct UpdateClient {
     #[validate(nested)]
     pub preferences: Option<Preferences>,
     pub status: Option<ClientStatus>,
-}
-
-/// The fields a change writes (`$set`); absent ones are left as they are.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientPatch {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub age: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub emergency_contact: Option<EmergencyContact>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preferences: Option<Preferences>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<ClientStatus>,
-    pub updated_at: DateTime,
-}
-
-impl ClientPatch {
-    /// A patch that changes only the status.
-    pub fn status(status: ClientStatus) -> Self {
-        Self::from(UpdateClient {
-            name: None,
-            email: None,
-            phone: None,
-            age: None,
-            address: None,
-            emergency_contact: None,
-            notes: None,
-            tags: None,
-            preferences: None,
-            status: Some(status),
-        })
-    }
-}
-
-impl From<UpdateClient> for ClientPatch {
-    fn from(req: UpdateClient) -> Self {
-        Self {
-            name: req.name.map(|n| n.trim().to_owned()),
-            email: req.email,
-            phone: req.phone,
-            age: req.age,
-            address: req.address,
-            emergency_contact: req.emergency_contact,
-            notes: req.notes,
-            tags: req.tags.map(normalize_tags),
-            preferences: req.preferences,
-            status: req.status,
-            updated_at: DateTime::now(),
-        }
-    }
 }
 
 impl Client {

@@ -1,5 +1,6 @@
 //! Every MongoDB query of client records. Each one goes through the therapist's `OwnerScope`,
-//! except the linking of a client login, which spans therapists by design.
+//! except the linking of a client login, which spans therapists by design, and the worker's
+//! scan for reminder requests left unarmed.
 
 use std::collections::HashMap;
 
@@ -104,6 +105,61 @@ impl ClientStore {
             .find_one_and_update(scope.by_id(id), doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .await
+    }
+
+    /// The token of the client's pending request to re-arm its reminders, if any
+    /// (`ClientPatch::reminders_requested`).
+    pub async fn reminders_request(
+        &self,
+        scope: &OwnerScope,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<ObjectId>> {
+        let found = self
+            .raw
+            .find_one(scope.by_id(id))
+            .projection(doc! { "remindersRequested.token": 1 })
+            .await?;
+        Ok(found.and_then(|d| {
+            d.get_document("remindersRequested")
+                .ok()
+                .and_then(|r| r.get_object_id("token").ok())
+        }))
+    }
+
+    /// Clears the request `token` once its reminders are armed (a later change's request,
+    /// with another token, stays for its own arming).
+    pub async fn clear_reminders_request(
+        &self,
+        scope: &OwnerScope,
+        id: ObjectId,
+        token: ObjectId,
+    ) -> mongodb::error::Result<()> {
+        let mut filter = scope.by_id(id);
+        filter.insert("remindersRequested.token", token);
+        self.raw
+            .update_one(filter, doc! { "$unset": { "remindersRequested": "" } })
+            .await?;
+        Ok(())
+    }
+
+    /// Clients whose request to re-arm reminders was not armed by `cutoff` (its writer stopped
+    /// in between), oldest first: (client, therapist).
+    pub async fn awaiting_reminders(
+        &self,
+        cutoff: DateTime,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<(ObjectId, ObjectId)>> {
+        let rows: Vec<Owned> = self
+            .raw
+            .clone_with_type::<Owned>()
+            .find(doc! { "remindersRequested.at": { "$lt": cutoff } })
+            .sort(doc! { "remindersRequested.at": 1 })
+            .projection(doc! { "_id": 1, "therapistId": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.therapist_id)).collect())
     }
 
     /// Counts by status and new clients since `month_start`.

@@ -20,9 +20,7 @@ use crate::bookings::store::BookingStore;
 use crate::clients::store::ClientStore;
 use crate::config::EmailsConfig;
 use crate::db::{Db, OwnerScope};
-use crate::events::{
-    BookingChange, ClientChange, ClientChanged, EmailKind, EmailQueue, EmailRequested, Event, Subscriber,
-};
+use crate::events::{BookingChange, ClientChange, EmailKind, EmailQueue, EmailRequested, Event, Subscriber};
 
 /// The event subscriber that writes email jobs.
 pub struct Outbox {
@@ -58,14 +56,13 @@ impl Subscriber for Outbox {
                     }
                 }
                 Event::Client(e) if e.kind == ClientChange::Updated => {
-                    if let Err(err) = self.client_changed(e).await {
-                        // No request is left on the bookings: what the change removed is still
-                        // dropped when due (sending asks again), what it added waits for the
-                        // booking's next change.
+                    if let Err(err) = client_changed(&self.db, e.therapist, e.client, self.max_late).await {
+                        // The client keeps its request: the reconciler arms it. Meanwhile what
+                        // the change removed is still dropped when due (sending asks again).
                         tracing::warn!(
                             client = %e.client,
                             error = format!("{err:#}"),
-                            "reminders newly wanted by a client's change not armed; armed at the booking's next change"
+                            "reminders wanted by a client's change not armed yet; the reconciler arms them after emails.reconcile_after_seconds"
                         );
                     }
                 }
@@ -89,19 +86,37 @@ fn asks_for_email(kind: BookingChange) -> bool {
     )
 }
 
-impl Outbox {
-    /// A client's reminder hours (or email preference) may have changed: their upcoming
-    /// bookings' reminders follow. (Sending asks again anyway; this arms newly wanted ones.)
-    async fn client_changed(&self, e: &ClientChanged) -> anyhow::Result<()> {
-        let upcoming = BookingStore::new(&self.db)
-            .upcoming_of_client(&OwnerScope::of(e.therapist), e.client, 200)
-            .await?;
-        for b in &upcoming {
-            sync_booking(&self.db, b, self.max_late).await?;
-        }
-        Ok(())
+/// A client's change that touched what their emails depend on (address, reminder hours, email
+/// preference) left a request on the record, written with the change: their upcoming bookings'
+/// reminders follow it, then the request is cleared (unless a later change replaced it, whose
+/// own arming clears that one). Sending asks again anyway; this arms newly wanted reminders and
+/// disarms the rest. The request is read before the client is (each booking's sync reads the
+/// client), so a change that landed before it was read is always what gets armed.
+async fn client_changed(
+    db: &Db,
+    therapist: ObjectId,
+    client: ObjectId,
+    max_late: chrono::Duration,
+) -> anyhow::Result<()> {
+    let scope = OwnerScope::of(therapist);
+    let clients = ClientStore::new(db);
+    let Some(token) = clients.reminders_request(&scope, client).await? else {
+        return Ok(());
+    };
+    let upcoming = BookingStore::new(db)
+        .upcoming_of_client(&scope, client, UPCOMING_PER_CLIENT)
+        .await?;
+    for b in &upcoming {
+        sync_booking(db, b, max_late).await?;
     }
+    clients.clear_reminders_request(&scope, client, token).await?;
+    Ok(())
+}
 
+/// Most upcoming bookings of one client re-armed after a change of theirs.
+const UPCOMING_PER_CLIENT: i64 = 200;
+
+impl Outbox {
     async fn bookings_changed(&self, ids: &[ObjectId]) -> anyhow::Result<()> {
         let store = BookingStore::new(&self.db);
         for id in ids {
@@ -183,26 +198,44 @@ async fn sync_version(
     Ok((booking.version, wants))
 }
 
-/// Arms the bookings whose writer stopped before arming them (requests older than `after`).
-/// How many bookings were armed.
+/// What one reconciler run armed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Bookings whose change's emails were armed.
+    pub bookings: usize,
+    /// Clients whose change's reminders were armed (over their upcoming bookings).
+    pub clients: usize,
+}
+
+/// Arms the bookings and clients whose writer stopped before arming what their change asked
+/// for (requests older than `after`).
 pub async fn reconcile(
     db: &Db,
     after: std::time::Duration,
     max_late: chrono::Duration,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Reconciled> {
     let cutoff = DateTime::from_millis(DateTime::now().timestamp_millis() - after.as_millis() as i64);
+    let mut done = Reconciled::default();
     let waiting = BookingStore::new(db).awaiting_emails(cutoff, 200).await?;
-    let mut armed = 0;
     for b in &waiting {
         // One booking that cannot be armed now does not hold up the others.
         match sync_booking(db, b, max_late).await {
-            Ok(()) => armed += 1,
+            Ok(()) => done.bookings += 1,
             Err(e) => {
                 tracing::warn!(booking = %b.id, error = format!("{e:#}"), "emails not armed; retried next run")
             }
         }
     }
-    Ok(armed)
+    let clients = ClientStore::new(db).awaiting_reminders(cutoff, 200).await?;
+    for (client, therapist) in clients {
+        match client_changed(db, therapist, client, max_late).await {
+            Ok(()) => done.clients += 1,
+            Err(e) => {
+                tracing::warn!(%client, error = format!("{e:#}"), "reminders not armed; retried next run")
+            }
+        }
+    }
+    Ok(done)
 }
 
 fn account_kind(kind: EmailKind) -> JobKind {

@@ -80,8 +80,12 @@ impl Job for ReconcileEmails {
             }
             let late = arm::max_late(&state.config.emails);
             let armed = arm::reconcile(&state.db, self.after, late).await?;
-            if armed > 0 {
-                tracing::warn!(bookings = armed, "armed emails a stopped writer left unarmed");
+            if armed != arm::Reconciled::default() {
+                tracing::warn!(
+                    bookings = armed.bookings,
+                    clients = armed.clients,
+                    "armed emails a stopped writer left unarmed"
+                );
             }
             let depth = store.queue_depth(DateTime::now()).await?;
             state.metrics.email_queue_depth.set(depth as i64);

@@ -3,9 +3,11 @@
 //! then started again. What NGINX may send again when an instance fails, and a keyed write
 //! whose answer is lost after it was written: `nginx.rs`. A worker killed holding jobs:
 //! `worker.rs` (and `emails::a_worker_killed_mid_batch_…`). A keyed creation stalled between
-//! claiming and writing, retried, then woken up: `stalled.rs`.
+//! claiming and writing, retried, then woken up: `stalled.rs`. A client's change killed before
+//! its reminders were armed: `reminders.rs`.
 
 mod nginx;
+mod reminders;
 pub(crate) mod stalled;
 mod worker;
 

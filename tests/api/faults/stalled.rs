@@ -25,16 +25,18 @@ use crate::procs::{temp_dir, Instance};
 /// The start of a command inserting into `bookings` (OP_MSG body: `insert: "bookings"`).
 const BOOKING_INSERT: &[u8] = b"\x02insert\x00\x09\x00\x00\x00bookings\x00";
 
-/// A TCP relay in front of MongoDB that holds the first message inserting into `bookings`
-/// (and what follows it on that connection) until released. Plain connections only: the
-/// relayed URI drops `compressors`, so the command is readable on the wire.
-struct HoldingRelay {
+/// A TCP relay in front of MongoDB that holds the first message carrying a pattern (by default
+/// an insert into `bookings`), and what follows it on that connection, until released. Plain
+/// connections only: the relayed URI drops `compressors`, so the command is readable on the
+/// wire.
+pub(crate) struct HoldingRelay {
     port: u16,
     hold: Arc<Hold>,
     task: JoinHandle<()>,
 }
 
 struct Hold {
+    pattern: &'static [u8],
     tripped: AtomicBool,
     hit: Notify,
     go: watch::Sender<bool>,
@@ -49,9 +51,15 @@ impl Drop for HoldingRelay {
 
 impl HoldingRelay {
     async fn start(upstream: String) -> HoldingRelay {
+        Self::holding(upstream, BOOKING_INSERT).await
+    }
+
+    /// A relay holding the first message that carries `pattern`.
+    pub(crate) async fn holding(upstream: String, pattern: &'static [u8]) -> HoldingRelay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let hold = Arc::new(Hold {
+            pattern,
             tripped: AtomicBool::new(false),
             hit: Notify::new(),
             go: watch::channel(false).0,
@@ -66,22 +74,22 @@ impl HoldingRelay {
     }
 
     /// The MongoDB URI of the tests, through this relay.
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         relayed_uri(&mongodb_uri(), &format!("127.0.0.1:{}", self.port))
     }
 
-    /// Waits until the booking insert is held, failing with `answered`'s answer if the request
-    /// that was to send it answered first.
-    async fn held(&self, answered: &mut JoinHandle<(u16, Value)>) {
+    /// Waits until the message is held, failing with `answered`'s answer if the request that
+    /// was to send it answered first.
+    pub(crate) async fn held(&self, answered: &mut JoinHandle<(u16, Value)>) {
         tokio::select! {
             _ = self.hold.hit.notified() => {}
-            r = answered => panic!("answered before writing its booking: {:?}", r.unwrap()),
-            _ = tokio::time::sleep(Duration::from_secs(60)) => panic!("no booking insert within 60 s"),
+            r = answered => panic!("answered before sending the held message: {:?}", r.unwrap()),
+            _ = tokio::time::sleep(Duration::from_secs(60)) => panic!("the message not sent within 60 s"),
         }
     }
 
-    /// Passes the held insert on.
-    fn release(&self) {
+    /// Passes the held message on.
+    pub(crate) fn release(&self) {
         let _ = self.hold.go.send(true);
     }
 }
@@ -102,7 +110,8 @@ async fn relay(client: TcpStream, upstream: String, hold: Arc<Hold>) {
             Ok(n) => n,
         };
         tail.extend_from_slice(&buf[..n]);
-        let seen = tail.windows(BOOKING_INSERT.len()).any(|w| w == BOOKING_INSERT);
+        let pattern = hold.pattern;
+        let seen = tail.windows(pattern.len()).any(|w| w == pattern);
         if seen && !hold.tripped.swap(true, Ordering::SeqCst) {
             hold.hit.notify_one();
             let _ = hold.go.subscribe().wait_for(|go| *go).await;
@@ -110,7 +119,7 @@ async fn relay(client: TcpStream, upstream: String, hold: Arc<Hold>) {
         if to_server.write_all(&buf[..n]).await.is_err() {
             return;
         }
-        let keep = tail.len().saturating_sub(BOOKING_INSERT.len());
+        let keep = tail.len().saturating_sub(pattern.len());
         tail.drain(..keep);
     }
 }
