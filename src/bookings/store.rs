@@ -213,10 +213,13 @@ impl BookingStore {
         &self,
         scope: &OwnerScope,
         client: ObjectId,
+        after: Option<DateTime>,
         limit: i64,
     ) -> mongodb::error::Result<Vec<Booking>> {
-        let filter =
-            doc! { "clientId": client, "startsAt": { "$gt": DateTime::now() }, "status": "upcoming" };
+        // A page after `after` (the last start of the page before; a client has one booking of
+        // a therapist at a time, so starts do not repeat).
+        let from = after.map_or_else(DateTime::now, |a| a.max(DateTime::now()));
+        let filter = doc! { "clientId": client, "startsAt": { "$gt": from }, "status": "upcoming" };
         self.bookings
             .find(scope.filter(filter))
             .sort(doc! { "clientId": 1, "startsAt": 1 })

@@ -1,9 +1,10 @@
 //! Arming the outbox. A booking change adds, in the same document write, which email it asks
 //! for (`pendingEmails`); right after, this subscriber writes the jobs (the notice and the
-//! reminders the booking now warrants, disarming the rest) and clears the request. A process
-//! that dies in between leaves the request on the booking, and the reconciler (run by every
-//! worker) arms it later: no change's emails are lost, and deterministic job ids make arming
-//! twice harmless. Account emails (reset, invitation, verification) are armed by the request
+//! reminders the booking now warrants, disarming the rest) and clears the request. A client's
+//! change of address or preferences leaves a request on the client record the same way
+//! (`remindersRequested`), armed over their upcoming bookings. A process that dies in between
+//! leaves the request, and the reconciler (run by every worker) arms it later: no change's
+//! emails are lost, and deterministic job ids make arming twice harmless. Account emails (reset, invitation, verification) are armed by the request
 //! that asks for them (`EmailQueue`): it fails when their job cannot be stored.
 
 use chrono::Utc;
@@ -92,29 +93,38 @@ fn asks_for_email(kind: BookingChange) -> bool {
 /// own arming clears that one). Sending asks again anyway; this arms newly wanted reminders and
 /// disarms the rest. The request is read before the client is (each booking's sync reads the
 /// client), so a change that landed before it was read is always what gets armed.
+/// Whether there was a request to arm.
 async fn client_changed(
     db: &Db,
     therapist: ObjectId,
     client: ObjectId,
     max_late: chrono::Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let scope = OwnerScope::of(therapist);
     let clients = ClientStore::new(db);
     let Some(token) = clients.reminders_request(&scope, client).await? else {
-        return Ok(());
+        return Ok(false);
     };
-    let upcoming = BookingStore::new(db)
-        .upcoming_of_client(&scope, client, UPCOMING_PER_CLIENT)
-        .await?;
-    for b in &upcoming {
-        sync_booking(db, b, max_late).await?;
+    let bookings = BookingStore::new(db);
+    let mut after = None;
+    loop {
+        let page = bookings
+            .upcoming_of_client(&scope, client, after, UPCOMING_PAGE)
+            .await?;
+        for b in &page {
+            sync_booking(db, b, max_late).await?;
+        }
+        match page.last() {
+            Some(last) if page.len() as i64 == UPCOMING_PAGE => after = Some(last.starts_at),
+            _ => break,
+        }
     }
     clients.clear_reminders_request(&scope, client, token).await?;
-    Ok(())
+    Ok(true)
 }
 
-/// Most upcoming bookings of one client re-armed after a change of theirs.
-const UPCOMING_PER_CLIENT: i64 = 200;
+/// Upcoming bookings of one client read at a time while re-arming them.
+const UPCOMING_PAGE: i64 = 200;
 
 impl Outbox {
     async fn bookings_changed(&self, ids: &[ObjectId]) -> anyhow::Result<()> {
@@ -216,25 +226,33 @@ pub async fn reconcile(
 ) -> anyhow::Result<Reconciled> {
     let cutoff = DateTime::from_millis(DateTime::now().timestamp_millis() - after.as_millis() as i64);
     let mut done = Reconciled::default();
-    let waiting = BookingStore::new(db).awaiting_emails(cutoff, 200).await?;
-    for b in &waiting {
-        // One booking that cannot be armed now does not hold up the others.
-        match sync_booking(db, b, max_late).await {
-            Ok(()) => done.bookings += 1,
-            Err(e) => {
-                tracing::warn!(booking = %b.id, error = format!("{e:#}"), "emails not armed; retried next run")
+    // Each scan runs whatever became of the other; a failed one is the run's error.
+    let bookings = async {
+        for b in &BookingStore::new(db).awaiting_emails(cutoff, 200).await? {
+            // One booking that cannot be armed now does not hold up the others.
+            match sync_booking(db, b, max_late).await {
+                Ok(()) => done.bookings += 1,
+                Err(e) => {
+                    tracing::warn!(booking = %b.id, error = format!("{e:#}"), "emails not armed; retried next run")
+                }
             }
         }
+        anyhow::Ok(())
     }
-    let clients = ClientStore::new(db).awaiting_reminders(cutoff, 200).await?;
-    for (client, therapist) in clients {
-        match client_changed(db, therapist, client, max_late).await {
-            Ok(()) => done.clients += 1,
-            Err(e) => {
-                tracing::warn!(%client, error = format!("{e:#}"), "reminders not armed; retried next run")
+    .await;
+    let clients = async {
+        for (client, therapist) in ClientStore::new(db).awaiting_reminders(cutoff, 200).await? {
+            match client_changed(db, therapist, client, max_late).await {
+                Ok(armed) => done.clients += usize::from(armed),
+                Err(e) => {
+                    tracing::warn!(%client, error = format!("{e:#}"), "reminders not armed; retried next run")
+                }
             }
         }
+        anyhow::Ok(())
     }
+    .await;
+    bookings.and(clients)?;
     Ok(done)
 }
 

@@ -79,13 +79,18 @@ impl Job for ReconcileEmails {
                 tracing::warn!(requeued, unconfirmed, "took over email jobs whose worker stopped");
             }
             let late = arm::max_late(&state.config.emails);
-            let armed = arm::reconcile(&state.db, self.after, late).await?;
-            if armed != arm::Reconciled::default() {
-                tracing::warn!(
+            // A failed scan is retried next run; the queue depth is still published.
+            match arm::reconcile(&state.db, self.after, late).await {
+                Ok(armed) if armed != arm::Reconciled::default() => tracing::warn!(
                     bookings = armed.bookings,
                     clients = armed.clients,
                     "armed emails a stopped writer left unarmed"
-                );
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "emails left unarmed not looked for; retried next run"
+                ),
             }
             let depth = store.queue_depth(DateTime::now()).await?;
             state.metrics.email_queue_depth.set(depth as i64);

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::{doc, DateTime, Document};
 use serde_json::{json, Value};
+use tokio::task::JoinHandle;
 
 use super::stalled::{primary, HoldingRelay};
 use crate::emails::{client_with, emails_of, madrid_date, of_kind, until_emails};
@@ -28,6 +29,44 @@ fn armed_hours(emails: &[Value]) -> Vec<i64> {
     hours
 }
 
+/// Another instance, reaching MongoDB through a relay that holds its first read of bookings,
+/// changes `client`'s reminder hours to `hours`: returned once that change is written and its
+/// arming held, with the relay and the request's pending answer.
+async fn change_held_at_arming(
+    app: &TestApp,
+    t: &Caller,
+    client: &str,
+    hours: Value,
+) -> (Instance, HoldingRelay, JoinHandle<(u16, Value)>) {
+    let relay = HoldingRelay::holding(primary(&app.db).await, BOOKINGS_FIND).await;
+    let uri = relay.uri();
+    let env = [
+        ("MONGODB_URI", uri.as_str()),
+        ("DHARA_REDIS__PREFIX", app.config.redis.prefix.as_str()),
+    ];
+    let mut a = Instance::start(&app.config.mongodb.database, &env, &temp_dir("rearm")).await;
+    a.wait_ready().await;
+    let request = app
+        .client
+        .put(a.url(&format!("/api/clients/{client}")))
+        .header("Authorization", &t.auth)
+        .json(&json!({ "preferences": { "reminderHours": hours } }));
+    let mut answer = tokio::spawn(async move {
+        let r = request.send().await.expect("an answer");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    });
+    relay.held(&mut answer).await;
+    (a, relay, answer)
+}
+
+/// The client record as stored.
+async fn stored_client(app: &TestApp, client: &str) -> Document {
+    let id = ObjectId::parse_str(client).unwrap();
+    let clients = app.db.collection::<Document>("clients");
+    clients.find_one(doc! { "_id": id }).await.unwrap().unwrap()
+}
+
 #[tokio::test]
 async fn a_reminder_change_killed_before_arming_is_armed_by_the_reconciler() {
     // The in-process instance arms on its own changes but runs no reconciler.
@@ -42,25 +81,7 @@ async fn a_reminder_change_killed_before_arming_is_armed_by_the_reconciler() {
 
     // Another instance takes the change, reaching MongoDB through a relay that holds its first
     // read of bookings (the arming), and is killed there: the change is written, nothing armed.
-    let relay = HoldingRelay::holding(primary(&app.db).await, BOOKINGS_FIND).await;
-    let uri = relay.uri();
-    let env = [
-        ("MONGODB_URI", uri.as_str()),
-        ("DHARA_REDIS__PREFIX", app.config.redis.prefix.as_str()),
-    ];
-    let mut a = Instance::start(&app.config.mongodb.database, &env, &temp_dir("rearm")).await;
-    a.wait_ready().await;
-    let request = app
-        .client
-        .put(a.url(&format!("/api/clients/{client}")))
-        .header("Authorization", &t.auth)
-        .json(&json!({ "preferences": { "reminderHours": [24, 2] } }));
-    let mut answer = tokio::spawn(async move {
-        let r = request.send().await.expect("an answer");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    });
-    relay.held(&mut answer).await;
+    let (mut a, relay, answer) = change_held_at_arming(&app, &t, &client, json!([24, 2])).await;
     a.kill().await;
     relay.release();
     assert!(answer.await.is_err(), "the killed instance gave no answer");
@@ -137,4 +158,59 @@ async fn a_reminder_change_arms_at_once_and_leaves_no_request_behind() {
         body["data"].get("remindersRequested").is_none(),
         "not shown: {body}"
     );
+}
+
+#[tokio::test]
+async fn a_change_landing_while_an_earlier_one_arms_keeps_its_own_request() {
+    let app = spawn_app_with(&[("DHARA_WORKER__SEND_EMAILS", "false")]).await;
+    let t = therapist(&app).await;
+    let client = client_with(&app, &t, "rearm-twice@example.com", json!([24]), "es").await;
+    let booking = new_booking(&app, &t, &client, &madrid_date(3)).await;
+    until_emails(&app, &t, &booking, "the 24 h reminder armed", |e| {
+        armed_hours(e) == [24]
+    })
+    .await;
+    // The first change is written and its arming held; a second one lands meanwhile, its
+    // writer stopping before it armed anything (written here as that writer writes it).
+    let (_a, relay, answer) = change_held_at_arming(&app, &t, &client, json!([24, 2])).await;
+    let second = ObjectId::new();
+    app.db
+        .collection::<Document>("clients")
+        .update_one(
+            doc! { "_id": ObjectId::parse_str(&client).unwrap() },
+            doc! { "$set": {
+                "preferences.reminderHours": [48],
+                "remindersRequested": { "token": second, "at": DateTime::now() },
+            } },
+        )
+        .await
+        .unwrap();
+    relay.release();
+    let (status, body) = answer.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    // The first arming read the client after the second change: it armed the current hours,
+    // and cleared only its own request, not the second's.
+    let emails = emails_of(&app, &t, &booking).await;
+    assert_eq!(armed_hours(&emails), [48], "{emails:#?}");
+    let stored = stored_client(&app, &client).await;
+    let left = stored
+        .get_document("remindersRequested")
+        .unwrap_or_else(|_| panic!("the second request was cleared by the first arming: {stored}"));
+    assert_eq!(left.get_object_id("token").unwrap(), second);
+    // Its own arming (the reconciler's, its writer being gone) clears it.
+    let late = dhara::emails::arm::max_late(&app.config.emails);
+    let db = dhara::db::Db::connect(
+        &app.config.mongodb,
+        std::sync::Arc::new(dhara::metrics::Metrics::new()),
+    )
+    .await
+    .unwrap();
+    let done = dhara::emails::arm::reconcile(&db, Duration::ZERO, late)
+        .await
+        .unwrap();
+    assert_eq!(done.clients, 1, "{done:?}");
+    let stored = stored_client(&app, &client).await;
+    assert!(stored.get_document("remindersRequested").is_err(), "{stored}");
+    let emails = emails_of(&app, &t, &booking).await;
+    assert_eq!(armed_hours(&emails), [48], "{emails:#?}");
 }
