@@ -233,6 +233,8 @@ pub struct EmailRequested {
     pub language: Option<String>,
     /// What the template shows (`name`, `link`, `minutes`, `hours`, `therapist_name`).
     pub vars: serde_json::Map<String, serde_json::Value>,
+    /// What it is about: the account (verification, reset) or the client record (invitation).
+    pub about: ObjectId,
 }
 
 /// Where account emails are queued (the outbox). Unlike a subscriber it answers: a request that
@@ -240,6 +242,9 @@ pub struct EmailRequested {
 pub trait EmailQueue: Send + Sync {
     /// Stores the email's job (the same email queued twice is one job).
     fn queue<'a>(&'a self, email: &'a EmailRequested) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Whether an email of `kind` about `about` was ever stored (read from the primary).
+    fn ever_queued(&self, kind: EmailKind, about: ObjectId) -> BoxFuture<'_, mongodb::error::Result<bool>>;
 }
 
 #[cfg(test)]

@@ -21,11 +21,41 @@ const DAY_MS: i64 = 86_400_000;
 /// Creates an account and signs it in. A client login links to no therapist's records yet: it
 /// is sent a verification email, and linking waits for that proof (see [`confirm_email`]).
 pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> ApiResult<Session> {
-    let user = create_user(state, req, role, None).await?;
+    let email = req.email.clone();
+    let user = match create_user(state, req, role, None).await {
+        Err(taken @ ApiError::Conflict { .. }) if role == Role::Client => {
+            resend_unsent_verification(state, &email).await?;
+            return Err(taken);
+        }
+        other => other?,
+    };
     if role == Role::Client {
         start_email_verification(state, &user).await?;
     }
     new_session(state, &user, true).await
+}
+
+/// A client login whose verification email was never queued (its registration stored the
+/// account and then answered 503): the retry that meets it (409) queues it, so the email can
+/// still be proven; otherwise the retry would meet a 409 forever with no link ever sent.
+/// Never once one was queued: registering again cannot make a login's verification be sent
+/// again (the link would prove the email for whoever made that login).
+async fn resend_unsent_verification(state: &AppState, email: &str) -> ApiResult<()> {
+    let Some(user) = AuthStore::new(&state.db).user_by_email(email).await? else {
+        return Ok(());
+    };
+    if user.role != Role::Client || user.email_verified_at.is_some() {
+        return Ok(());
+    }
+    if state
+        .email_queue
+        .ever_queued(EmailKind::Verification, user.id)
+        .await?
+    {
+        return Ok(());
+    }
+    tracing::warn!(user = %user.id, "a client login's verification email was never queued; queued now");
+    start_email_verification(state, &user).await
 }
 
 async fn create_user(
@@ -86,7 +116,7 @@ pub async fn start_email_verification(state: &AppState, user: &User) -> ApiResul
         state.config.mail.public_base_url.trim_end_matches('/')
     );
     let vars = serde_json::json!({ "name": user.name, "link": link, "hours": VERIFICATION_HOURS });
-    send_later(state, EmailKind::Verification, &user.email, None, vars).await
+    send_later(state, EmailKind::Verification, &user.email, None, vars, user.id).await
 }
 
 /// The answer to a spent, expired or unknown emailed token.
@@ -108,17 +138,20 @@ pub async fn confirm_email(state: &AppState, token: &str) -> ApiResult<User> {
     store.user_by_id(record.user_id).await?.ok_or_else(invalid_token)
 }
 
-/// Queues an email of `kind` showing `vars` (an object) in the outbox: the answer does not
-/// wait for SMTP, but it does wait for the job to be stored, and is a 503 when it cannot be
-/// (the link it carries would otherwise be lost behind a success).
+/// Queues an email of `kind` about `about` (an account or client record) showing `vars` (an
+/// object) in the outbox: the answer does not wait for SMTP, but it does wait for the job to be
+/// stored, and is a 503 when it cannot be (the link it carries would otherwise be lost behind a
+/// success).
 pub async fn send_later(
     state: &AppState,
     kind: EmailKind,
     to: &str,
     language: Option<&str>,
     vars: serde_json::Value,
+    about: ObjectId,
 ) -> ApiResult<()> {
     let email = EmailRequested {
+        about,
         kind,
         to: to.to_owned(),
         language: language.map(str::to_owned),
@@ -299,7 +332,7 @@ pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()
         "link": link,
         "minutes": state.config.auth.reset_token_ttl_minutes,
     });
-    send_later(state, EmailKind::PasswordReset, &user.email, None, vars).await
+    send_later(state, EmailKind::PasswordReset, &user.email, None, vars, user.id).await
 }
 
 /// The client login an invitation (whose link proves the email) leads to.

@@ -38,7 +38,12 @@ pub(super) async fn emit(state: &AppState, therapist: ObjectId, client: ObjectId
 pub async fn create(state: &AppState, scope: &OwnerScope, req: CreateClient) -> ApiResult<Client> {
     let client = Client::new(scope.therapist_id, req);
     match ClientStore::new(&state.db).insert(&client).await {
-        Err(e) if crate::db::is_duplicate_key(&e) => return Err(email_taken()),
+        Err(e) if crate::db::is_duplicate_key(&e) => {
+            if let Some(email) = &client.email {
+                invite_if_never_invited(state, scope, email).await?;
+            }
+            return Err(email_taken());
+        }
         other => other?,
     }
     let (therapist, id) = (client.therapist_id, client.id);
@@ -78,6 +83,26 @@ pub async fn deactivate(state: &AppState, scope: &OwnerScope, id: ObjectId) -> A
         .ok_or_else(|| ApiError::not_found("Client"))?;
     emit(state, client.therapist_id, client.id, ClientChange::Deleted).await;
     Ok(client)
+}
+
+/// The therapist's record for `email` when its invitation was never queued (its creation stored
+/// it and then answered 503): the retry that meets it (409) invites it now; otherwise the
+/// client would never be invited. Not once linked to a login or invited, nor when inactive.
+async fn invite_if_never_invited(state: &AppState, scope: &OwnerScope, email: &str) -> ApiResult<()> {
+    let clients = ClientStore::new(&state.db);
+    let Some((id, None)) = clients.by_email(scope.therapist_id, email).await? else {
+        return Ok(());
+    };
+    if state.email_queue.ever_queued(EmailKind::Invitation, id).await? {
+        return Ok(());
+    }
+    match clients.get(scope, id).await? {
+        Some(client) if client.status == ClientStatus::Active => {
+            tracing::warn!(client = %id, "a client's invitation was never queued; queued now");
+            invite(state, client, email).await.map(|_| ())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// After a therapist creates a client with an email: link the record to an existing client
@@ -128,7 +153,7 @@ async fn invite(state: &AppState, mut client: Client, email: &str) -> ApiResult<
         "hours": INVITATION_DAYS * 24,
     });
     let language = client.preferences.language.as_deref();
-    send_later(state, EmailKind::Invitation, email, language, vars).await?;
+    send_later(state, EmailKind::Invitation, email, language, vars, client.id).await?;
     Ok(client)
 }
 

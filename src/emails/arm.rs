@@ -77,6 +77,14 @@ impl EmailQueue for Outbox {
     fn queue<'a>(&'a self, email: &'a EmailRequested) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(arm_account_email(&self.db, email))
     }
+
+    fn ever_queued(&self, kind: EmailKind, about: ObjectId) -> BoxFuture<'_, mongodb::error::Result<bool>> {
+        Box::pin(async move {
+            EmailStore::new(&self.db)
+                .ever_queued(account_kind(kind), about)
+                .await
+        })
+    }
 }
 
 /// Changes that add to `pendingEmails` (the rest leave emails as they are).
@@ -276,6 +284,7 @@ async fn arm_account_email(db: &Db, e: &EmailRequested) -> anyhow::Result<()> {
     job.to = Some(e.to.clone());
     job.language = e.language.clone();
     job.vars = Some(mongodb::bson::to_document(&e.vars)?);
+    job.about = Some(e.about);
     EmailStore::new(db).arm(&job).await?;
     Ok(())
 }

@@ -106,6 +106,10 @@ pub struct EmailJob {
     pub language: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vars: Option<Document>,
+    /// Account emails: the account (verification, reset) or client record (invitation) it is
+    /// about, so whether one was ever queued can be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<ObjectId>,
     pub state: JobState,
     pub due_at: DateTime,
     #[serde(default)]
@@ -151,6 +155,7 @@ impl EmailJob {
             to: None,
             language: None,
             vars: None,
+            about: None,
             state: JobState::Scheduled,
             due_at,
             attempts: 0,

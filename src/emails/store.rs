@@ -237,6 +237,17 @@ impl EmailStore {
             .await
     }
 
+    /// Whether an account email of `kind` about `about` was ever stored (in any state).
+    pub async fn ever_queued(&self, kind: JobKind, about: ObjectId) -> mongodb::error::Result<bool> {
+        let found = self
+            .jobs
+            .clone_with_type::<Document>()
+            .find_one(doc! { "about": about, "kind": kind.as_str() })
+            .projection(doc! { "_id": 1 })
+            .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn get(&self, id: &str) -> mongodb::error::Result<Option<EmailJob>> {
         self.jobs.find_one(doc! { "_id": id }).await
     }

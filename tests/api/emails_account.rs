@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use serde_json::json;
 
@@ -150,4 +151,55 @@ async fn a_request_whose_account_email_cannot_be_queued_fails_instead_of_answeri
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(json_body(r).await, known, "indistinguishable");
+
+    // The outbox takes account emails again. The retries meet what the failed requests stored
+    // (409), and queue the emails those never queued, once: the login can still be proven and
+    // the client is invited.
+    app.db.collection::<Document>("email_jobs").drop().await.unwrap();
+    let jobs = app.db.collection::<Document>("email_jobs");
+    for _ in 0..2 {
+        let r = app.post_json("/api/clients/register", &register).await;
+        assert_error(r, 409, "EMAIL_TAKEN").await;
+        let r = app.post_as("/api/clients", &t, &invited).await;
+        assert_error(r, 409, "CLIENT_EXISTS").await;
+    }
+    let users = app.db.collection::<Document>("users");
+    let ana = users
+        .find_one(doc! { "email": "ana.client@example.com" })
+        .await
+        .unwrap()
+        .unwrap();
+    let verification = jobs
+        .find(doc! { "kind": "verification" })
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap();
+    assert_eq!(verification.len(), 1, "queued once: {verification:?}");
+    assert_eq!(
+        verification[0].get_object_id("about").unwrap(),
+        ana.get_object_id("_id").unwrap()
+    );
+    let token = mailed_token(&app, "ana.client@example.com", "verify-email").await;
+    let r = app
+        .post_json("/api/clients/verify-email", &json!({ "token": token }))
+        .await;
+    assert_eq!(r.status(), 200, "its link proves the email");
+    let invitations = jobs.count_documents(doc! { "kind": "invitation" }).await.unwrap();
+    assert_eq!(invitations, 1, "invited once");
+    // A registration meeting an unproven login whose verification was queued queues nothing
+    // more (its link would prove the email for whoever made that login).
+    let bob = json!({
+        "name": "Bob", "email": "bob.client@example.com", "password": password, "confirmPassword": password,
+    });
+    let r = app.post_json("/api/clients/register", &bob).await;
+    assert_eq!(r.status(), 201);
+    let r = app.post_json("/api/clients/register", &bob).await;
+    assert_error(r, 409, "EMAIL_TAKEN").await;
+    let verification = jobs
+        .count_documents(doc! { "kind": "verification" })
+        .await
+        .unwrap();
+    assert_eq!(verification, 2, "Ana's and Bob's first, nothing more");
 }
