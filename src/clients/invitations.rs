@@ -44,6 +44,15 @@ impl InvitationStore {
         self.invitations.insert_one(invitation).await.map(|_| ())
     }
 
+    /// Withdraws the invitations of a record sent to any address but `email` (its current one).
+    pub async fn withdraw_others(&self, client: ObjectId, email: &str) -> mongodb::error::Result<u64> {
+        let r = self
+            .invitations
+            .delete_many(doc! { "clientId": client, "email": { "$ne": email } })
+            .await?;
+        Ok(r.deleted_count)
+    }
+
     /// Spends a live invitation (once, while unexpired); returns it.
     pub async fn consume(&self, token_hash: &str) -> mongodb::error::Result<Option<Invitation>> {
         let now = DateTime::now();

@@ -13,6 +13,7 @@ use crate::auth::model::{Session, User};
 use crate::auth::service::{self as auth, invalid_token, InvitedLogin};
 use crate::auth::store::AuthStore;
 use crate::auth::tokens::token_hash;
+use crate::db::OwnerScope;
 use crate::error::{ApiError, ApiResult};
 use crate::events::ClientChange;
 
@@ -54,14 +55,24 @@ pub async fn activate(state: &AppState, token: &str, password: String) -> ApiRes
         .consume(&token_hash(token))
         .await?
         .ok_or_else(invalid_token)?;
-    let login = auth::claim_invited_login(state, invitation.name, invitation.email, password).await?;
+    // An invitation is for the address the record had when it was sent: once the therapist
+    // changed it (a typo corrected), whoever got the old one takes over nothing.
     let clients = ClientStore::new(&state.db);
+    let scope = OwnerScope::of(invitation.therapist_id);
+    let record = clients.get(&scope, invitation.client_id).await?;
+    if record.and_then(|r| r.email).as_deref() != Some(invitation.email.as_str()) {
+        return Err(invalid_token());
+    }
+    let email = invitation.email.clone();
+    let login = auth::claim_invited_login(state, invitation.name, invitation.email, password).await?;
     let (user, proven) = match login {
         // Its owner already proved the email: the invited record joins that login.
         InvitedLogin::AlreadyProven(user) => (user, true),
         InvitedLogin::Claimed(user) => (user, false),
     };
-    clients.link_record(invitation.client_id, user.id).await?;
+    clients
+        .link_record_for(invitation.client_id, &email, user.id)
+        .await?;
     let (therapist, record) = (invitation.therapist_id, invitation.client_id);
     emit(state, therapist, record, ClientChange::Updated).await;
     if proven {

@@ -65,11 +65,19 @@ pub async fn update(
     req: UpdateClient,
 ) -> ApiResult<Client> {
     let patch = ClientPatch::from(req);
+    let email_set = patch.email.is_some();
     let updated = match ClientStore::new(&state.db).update(scope, id, &patch).await {
         Err(e) if crate::db::is_duplicate_key(&e) => return Err(email_taken()),
         other => other?,
     };
     let client = updated.ok_or_else(|| ApiError::not_found("Client"))?;
+    if let Some(email) = client.email.as_deref().filter(|_| email_set) {
+        // Invitations sent to an earlier address are withdrawn (activation also checks the
+        // record's current address, so one redeemed meanwhile links nothing).
+        InvitationStore::new(&state.db)
+            .withdraw_others(client.id, email)
+            .await?;
+    }
     emit(state, client.therapist_id, client.id, ClientChange::Updated).await;
     Ok(client)
 }

@@ -313,6 +313,24 @@ impl ClientStore {
         Ok(r.modified_count == 1)
     }
 
+    /// Links an unlinked record to a login that proved `email`, while the record still carries
+    /// that email. Whether it was linked.
+    pub async fn link_record_for(
+        &self,
+        id: ObjectId,
+        email: &str,
+        user_id: ObjectId,
+    ) -> mongodb::error::Result<bool> {
+        let r = self
+            .raw
+            .update_one(
+                doc! { "_id": id, "userId": null, "email": email },
+                doc! { "$set": { "userId": user_id, "updatedAt": DateTime::now() } },
+            )
+            .await?;
+        Ok(r.modified_count == 1)
+    }
+
     /// The ids of the records linked to a client login (one per therapist they see).
     pub async fn record_ids_of_user(&self, user_id: ObjectId) -> mongodb::error::Result<Vec<ObjectId>> {
         #[derive(serde::Deserialize)]

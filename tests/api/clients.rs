@@ -361,3 +361,65 @@ async fn updates_change_only_the_fields_sent_and_normalize_them() {
     assert_eq!(u["tags"], json!(["a", "b"]));
     assert_eq!(u["preferences"]["reminderHours"], json!([24, 2]));
 }
+
+#[tokio::test]
+async fn an_invitation_sent_to_a_corrected_address_takes_over_nothing() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let body = json!({ "name": "Tecleada", "email": "typo@example.com" });
+    let r = app.post_as("/api/clients", &me, &body).await;
+    assert_eq!(r.status(), 201);
+    let id = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let stale = mailed_token(&app, "typo@example.com", "activate").await;
+    let activate = |token: &str| json!({ "token": token, "password": "typo owner pw", "confirmPassword": "typo owner pw" });
+
+    // The therapist corrects the address: the invitation to the old one is withdrawn.
+    let path = format!("/api/clients/{id}");
+    let r = app
+        .put_as(&path, &me, &json!({ "email": "right@example.com" }))
+        .await;
+    assert_eq!(r.status(), 200);
+    let invitations = app.db.collection::<mongodb::bson::Document>("client_invitations");
+    let left = invitations
+        .count_documents(mongodb::bson::doc! { "email": "typo@example.com" })
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the old address's invitation withdrawn");
+    let r = app.post_json("/api/clients/activate", &activate(&stale)).await;
+    assert_error(r, 400, "VALIDATION_ERROR").await;
+
+    // Redeemed in the window before it is withdrawn (the change written, the withdrawal not
+    // yet): the record no longer carries its address, so it links nothing and makes no login.
+    let r = app
+        .post_as(
+            "/api/clients",
+            &me,
+            &json!({ "name": "Otra", "email": "typo3@example.com" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let other = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let token = mailed_token(&app, "typo3@example.com", "activate").await;
+    let records = app.db.collection::<mongodb::bson::Document>("clients");
+    records
+        .update_one(
+            mongodb::bson::doc! { "_id": mongodb::bson::oid::ObjectId::parse_str(&other).unwrap() },
+            mongodb::bson::doc! { "$set": { "email": "fixed3@example.com" } },
+        )
+        .await
+        .unwrap();
+    let r = app.post_json("/api/clients/activate", &activate(&token)).await;
+    assert_error(r, 400, "VALIDATION_ERROR").await;
+    let users = app.db.collection::<mongodb::bson::Document>("users");
+    for email in ["typo@example.com", "typo3@example.com"] {
+        let n = users
+            .count_documents(mongodb::bson::doc! { "email": email })
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "no login made for {email}");
+    }
+    for record in [&id, &other] {
+        let got = json_body(app.get_as(&format!("/api/clients/{record}"), &me).await).await;
+        assert!(got["data"]["userId"].is_null(), "{got}");
+    }
+}
