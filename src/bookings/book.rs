@@ -17,6 +17,7 @@ use crate::availability::open_time::BlockedTime;
 use crate::availability::query::public_therapist;
 use crate::availability::slots;
 use crate::availability::store::AvailabilityStore;
+use crate::clients::model::ClientStatus;
 use crate::clients::store::ClientStore;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::Ids;
@@ -119,6 +120,13 @@ pub async fn book_as_therapist(
         .get(&me.scope(), client_id)
         .await?
         .ok_or_else(|| ApiError::field("clientId", "is not one of your clients"))?;
+    // A deactivated client has no upcoming bookings (deactivating waits for them to end).
+    if client.status != ClientStatus::Active {
+        return Err(ApiError::field(
+            "clientId",
+            "is a deactivated client (reactivate them first)",
+        ));
+    }
     let (schedule, zone) = AvailabilityStore::new(&state.db)
         .schedule_in_zone(me.0.id)
         .await?;

@@ -1,6 +1,7 @@
 //! Clients (SPEC section 3): a therapist's client records, their invitations and their links
 //! to client logins. The list and the single read embed bookings, so they are served by
-//! `dashboard::clients` (as is the soft delete, refused while bookings are upcoming).
+//! `dashboard::clients` (as are the update and the soft delete: deactivating is refused while
+//! bookings are upcoming).
 
 pub mod account;
 pub mod docs;
@@ -13,19 +14,19 @@ pub mod service;
 pub mod store;
 pub mod validate;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{post, put};
+use axum::routing::post;
 use axum::Router;
 use chrono::Datelike;
 use mongodb::bson::DateTime;
 
 use crate::app::AppState;
-use crate::auth::extract::{parse_id, Therapist};
+use crate::auth::extract::Therapist;
 use crate::error::ApiResult;
 use crate::http::envelope;
 use crate::http::extract::ValidatedJson;
-use model::{ClientView, CreateClient, UpdateClient};
+use model::{ClientView, CreateClient};
 use query::ClientStats;
 use store::ClientStore;
 
@@ -38,7 +39,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/clients", post(create))
         .route("/api/clients/stats", axum::routing::get(stats))
         .route("/api/clients/tags", axum::routing::get(tags))
-        .route("/api/clients/{id}", put(update))
         .route("/api/clients/activate", post(account::client_activate))
         .route("/api/clients/verify-email", post(account::verify_email))
         .route("/api/auth/verify-email", post(account::verify_email))
@@ -56,23 +56,6 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let client = service::create(&state, &me.scope(), req).await?;
     Ok(envelope::created(ClientView::from(&client)))
-}
-
-/// Partial update; an email another of the caller's clients has is a 409.
-#[utoipa::path(put, path = "/api/clients/{id}", tag = "clients",
-    security(("therapist" = [])),
-    params(crate::http::docs::IdPath),
-    request_body = UpdateClient,
-    responses((status = 200, body = crate::http::docs::Data<ClientView>), (status = 409, description = "`CLIENT_EXISTS`: another of the caller's clients has this email")))]
-pub async fn update(
-    State(state): State<AppState>,
-    me: Therapist,
-    Path(id): Path<String>,
-    ValidatedJson(req): ValidatedJson<UpdateClient>,
-) -> ApiResult<Response> {
-    let id = parse_id(&id, "id")?;
-    let client = service::update(&state, &me.scope(), id, req).await?;
-    Ok(envelope::ok(ClientView::from(&client)))
 }
 
 /// Counts of the caller's clients.

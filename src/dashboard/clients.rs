@@ -1,6 +1,6 @@
 //! The client routes that embed bookings (the list with each client's history, one client
-//! with their recent bookings) or depend on them (the soft delete is refused while bookings
-//! are upcoming). They live above both clients and bookings so neither imports the other.
+//! with their recent bookings) or depend on them (deactivating, by the soft delete or by an
+//! update, is refused while bookings are upcoming). They live above both clients and bookings so neither imports the other.
 
 use std::collections::HashMap;
 
@@ -16,14 +16,14 @@ use crate::app::AppState;
 use crate::auth::extract::{parse_id, Therapist};
 use crate::bookings::store::BookingStore;
 use crate::cache::family::Family;
-use crate::clients::model::{ClientActivity, ClientView};
+use crate::clients::model::{ClientActivity, ClientStatus, ClientView, UpdateClient};
 use crate::clients::query::ClientListQuery;
 use crate::clients::service;
 use crate::clients::store::ClientStore;
-use crate::db::{Db, Page};
+use crate::db::{Db, OwnerScope, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::envelope;
-use crate::http::extract::ApiQuery;
+use crate::http::extract::{ApiQuery, ValidatedJson};
 use crate::http::pagination::PagedList;
 use crate::reviews::store::ReviewStore;
 
@@ -34,7 +34,7 @@ const RECENT_BOOKINGS: i64 = 5;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/clients", get(list))
-        .route("/api/clients/{id}", get(get_one).delete(remove))
+        .route("/api/clients/{id}", get(get_one).put(update).delete(remove))
 }
 
 /// Lists the caller's clients (search, status, tags, sort, page or cursor) with their history.
@@ -111,6 +111,40 @@ pub async fn get_one(
     Ok(envelope::ok(view))
 }
 
+/// Partial update; an email another of the caller's clients has is a 409, and so is setting
+/// `status: inactive` while the client has upcoming bookings (as the soft delete).
+#[utoipa::path(put, path = "/api/clients/{id}", tag = "clients",
+    security(("therapist" = [])),
+    params(crate::http::docs::IdPath),
+    request_body = UpdateClient,
+    responses((status = 200, body = crate::http::docs::Data<ClientView>), (status = 409, description = "`CLIENT_EXISTS`: another of the caller's clients has this email; `CLIENT_HAS_UPCOMING_BOOKINGS`: deactivating a client with upcoming bookings")))]
+pub async fn update(
+    State(state): State<AppState>,
+    me: Therapist,
+    Path(id): Path<String>,
+    ValidatedJson(req): ValidatedJson<UpdateClient>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id, "id")?;
+    let scope = me.scope();
+    if req.status == Some(ClientStatus::Inactive) {
+        ClientStore::new(&state.db).get_or_404(&scope, id).await?;
+        refuse_if_upcoming(&state, &scope, id).await?;
+    }
+    let client = service::update(&state, &scope, id, req).await?;
+    Ok(envelope::ok(ClientView::from(&client)))
+}
+
+/// A client with upcoming bookings stays active: 409 `CLIENT_HAS_UPCOMING_BOOKINGS`.
+async fn refuse_if_upcoming(state: &AppState, scope: &OwnerScope, id: ObjectId) -> ApiResult<()> {
+    if BookingStore::new(&state.db).has_upcoming(scope, id).await? {
+        return Err(ApiError::conflict(
+            "CLIENT_HAS_UPCOMING_BOOKINGS",
+            "Cancel or complete this client's upcoming bookings first",
+        ));
+    }
+    Ok(())
+}
+
 /// Soft delete (status `inactive`); refused while the client has upcoming bookings.
 #[utoipa::path(delete, path = "/api/clients/{id}", tag = "clients",
     security(("therapist" = [])),
@@ -124,12 +158,7 @@ pub async fn remove(
     let id = parse_id(&id, "id")?;
     let scope = me.scope();
     ClientStore::new(&state.db).get_or_404(&scope, id).await?;
-    if BookingStore::new(&state.db).has_upcoming(&scope, id).await? {
-        return Err(ApiError::conflict(
-            "CLIENT_HAS_UPCOMING_BOOKINGS",
-            "Cancel or complete this client's upcoming bookings first",
-        ));
-    }
+    refuse_if_upcoming(&state, &scope, id).await?;
     let client = service::deactivate(&state, &scope, id).await?;
     let body = json!({ "success": true, "message": "Client deactivated", "data": ClientView::from(&client) });
     Ok(Json(body).into_response())

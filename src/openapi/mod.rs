@@ -20,7 +20,7 @@ use finish::Finish;
         crate::auth::me, crate::auth::change_password, crate::auth::forgot_password,
         crate::auth::reset_password, crate::auth::client_login, crate::auth::client_register,
         crate::clients::account::client_activate, crate::clients::account::verify_email,
-        crate::dashboard::clients::list, crate::clients::create, crate::dashboard::clients::get_one, crate::clients::update,
+        crate::dashboard::clients::list, crate::clients::create, crate::dashboard::clients::get_one, crate::dashboard::clients::update,
         crate::dashboard::clients::remove, crate::clients::stats, crate::clients::tags,
         crate::bookings::list, crate::bookings::create, crate::bookings::get_one, crate::bookings::update,
         crate::bookings::cancel, crate::bookings::reschedule, crate::bookings::complete, crate::bookings::no_show,

@@ -198,6 +198,20 @@ async fn soft_delete_is_refused_while_bookings_are_upcoming() {
         "CLIENT_HAS_UPCOMING_BOOKINGS",
     )
     .await;
+    // Nor by an update setting the status (which then changes nothing, its other fields
+    // included).
+    let deactivate = json!({ "status": "inactive", "name": "Dora Renamed" });
+    assert_error(
+        app.put_as(&format!("/api/clients/{id}"), &me, &deactivate).await,
+        409,
+        "CLIENT_HAS_UPCOMING_BOOKINGS",
+    )
+    .await;
+    let got = json_body(app.get_as(&format!("/api/clients/{id}"), &me).await).await;
+    assert_eq!(
+        (got["data"]["status"].as_str(), got["data"]["name"].as_str()),
+        (Some("active"), Some("Dora"))
+    );
     assert_eq!(
         app.patch_as(&format!("/api/bookings/{booking}/cancel"), &me, &json!({}))
             .await
@@ -210,6 +224,17 @@ async fn soft_delete_is_refused_while_bookings_are_upcoming() {
     assert_eq!(app.count("clients").await, 1, "soft: still stored");
     let list = json_body(app.get_as("/api/clients?status=inactive", &me).await).await;
     assert_eq!(list["pagination"]["totalItems"], 1);
+    // A deactivated client cannot be booked (nothing stored) until reactivated.
+    let booking = json!({ "clientId": id, "date": "2031-03-04", "startTime": "10:00", "endTime": "11:00" });
+    let r = app.post_as("/api/bookings", &me, &booking).await;
+    assert_error(r, 400, "VALIDATION_ERROR").await;
+    assert_eq!(app.count("bookings").await, 1, "only the cancelled one");
+    let r = app
+        .put_as(&format!("/api/clients/{id}"), &me, &json!({ "status": "active" }))
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = app.post_as("/api/bookings", &me, &booking).await;
+    assert_eq!(r.status(), 201);
 }
 
 #[tokio::test]
