@@ -110,7 +110,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::field("content", "is required"))?;
     let scope = me.scope();
     let store = NoteStore::new(&state.db);
-    let refs = resolve_refs(&store, &scope, &req, None).await?;
+    let refs = resolve_refs(&store, &scope, &req, None, None).await?;
     let client_id = refs
         .client
         .ok_or_else(|| ApiError::field("clientId", "is required"))?;
@@ -180,7 +180,7 @@ pub async fn update(
         .get(&scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Note"))?;
-    let refs = resolve_refs(&store, &scope, &req, Some(current.client_id)).await?;
+    let refs = resolve_refs(&store, &scope, &req, Some(current.client_id), current.booking_id).await?;
     let patch = NotePatch {
         client_id: refs.client,
         booking_id: refs.booking,
@@ -242,12 +242,14 @@ struct Refs {
 
 /// Checks `clientId` and `bookingId` of a body: each must be the caller's (400 naming the
 /// field otherwise), and a booking must be of the note's client (the given one, else
-/// `current_client`, else the booking names it).
+/// `current_client`, else the booking names it). A note moved to another client without a
+/// booking of theirs may not keep `current_booking`, the previous client's.
 async fn resolve_refs(
     store: &NoteStore,
     scope: &OwnerScope,
     req: &NoteInput,
     current_client: Option<ObjectId>,
+    current_booking: Option<ObjectId>,
 ) -> ApiResult<Refs> {
     let client = match given(req.client_id.as_deref()) {
         Some(raw) => {
@@ -260,6 +262,12 @@ async fn resolve_refs(
         None => None,
     };
     let Some(raw) = given(req.booking_id.as_deref()) else {
+        if current_booking.is_some() && client.is_some() && client != current_client {
+            return Err(ApiError::field(
+                "clientId",
+                "differs from the client of the note's booking (send a bookingId of theirs too)",
+            ));
+        }
         return Ok(Refs {
             client,
             booking: None,

@@ -612,3 +612,41 @@ async fn bad_profile_edits_name_the_field_and_change_nothing() {
     let after = json_body(app.get_as("/api/profile", &me).await).await["data"].clone();
     assert_eq!(before, after, "refused edits change nothing");
 }
+
+#[tokio::test]
+async fn a_note_moved_to_another_client_cannot_keep_the_first_clients_booking() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let ana = new_client(&app, &me, "Ana").await;
+    let luis = new_client(&app, &me, "Luis").await;
+    let anas = new_booking(&app, &me, &ana, "2031-03-03").await;
+    let luiss = new_booking(&app, &me, &luis, "2031-03-04").await;
+    let n = note(
+        &app,
+        &me,
+        &json!({ "notes": "Sesión", "clientId": ana, "bookingId": anas }),
+    )
+    .await;
+    let path = format!("/api/session-notes/{}", n["id"].as_str().unwrap());
+
+    let r = app.put_as(&path, &me, &json!({ "clientId": luis })).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(fields(&json_body(r).await), ["clientId"]);
+    let got = json_body(app.get_as(&path, &me).await).await["data"].clone();
+    assert_eq!(
+        (got["clientId"].as_str(), got["bookingId"].as_str()),
+        (Some(ana.as_str()), Some(anas.as_str())),
+        "unchanged"
+    );
+
+    // With a booking of the new client, the move is whole.
+    let r = app
+        .put_as(&path, &me, &json!({ "clientId": luis, "bookingId": luiss }))
+        .await;
+    assert_eq!(r.status(), 200);
+    let got = json_body(app.get_as(&path, &me).await).await["data"].clone();
+    assert_eq!(
+        (got["clientId"].as_str(), got["bookingId"].as_str()),
+        (Some(luis.as_str()), Some(luiss.as_str()))
+    );
+}
