@@ -24,7 +24,8 @@ pub struct SlotRequest<'a> {
     pub to: NaiveDate,
     pub duration_minutes: u32,
     pub now: DateTime<Utc>,
-    /// Bookings holding time, sorted by start.
+    /// The time bookings hold, sorted by start: each from its start to its end plus its own
+    /// buffer (what its time claims hold, whatever the schedule's buffer is now).
     pub bookings: &'a [(i64, i64)],
     /// Absences and blocks, sorted by start.
     pub blocked: &'a [(i64, i64)],
@@ -115,8 +116,10 @@ pub fn free_slots_with(schedule: &Schedule, req: &SlotRequest<'_>, opened: &[(i6
     for (ws, we) in open_intervals(schedule, req.zone, req.from, req.to, opened) {
         let mut free = vec![(ws.max(earliest), we)];
         free.retain(|(s, e)| s < e);
-        free = subtract(&free, req.blocked, 0, blocked_span);
-        free = subtract(&free, req.bookings, buffer, booking_span);
+        free = subtract(&free, req.blocked, (0, 0), blocked_span);
+        // A new booking holds its own time plus the buffer after it: it must end `buffer`
+        // before the next booking; what a booking holds after itself is in its interval.
+        free = subtract(&free, req.bookings, (buffer, 0), booking_span);
         for (s, e) in free {
             // Align to the 5-minute grid bookings use.
             let mut start = s + (300 - s.rem_euclid(300)) % 300;
@@ -132,17 +135,19 @@ pub fn free_slots_with(schedule: &Schedule, req: &SlotRequest<'_>, opened: &[(i6
     out
 }
 
-/// `free` minus `busy` (each busy interval widened by `pad` on both sides). `free` is sorted and
-/// disjoint; `busy` sorted by start, no interval longer than `max_span`. Only the busy
-/// intervals near `free` are visited (binary search), which keeps 60 days of 500 bookings fast.
-fn subtract(free: &[(i64, i64)], busy: &[(i64, i64)], pad: i64, max_span: i64) -> Vec<(i64, i64)> {
+/// `free` minus `busy` (each busy interval widened by `pad.0` before it and `pad.1` after).
+/// `free` is sorted and disjoint; `busy` sorted by start, no interval longer than `max_span`.
+/// Only the busy intervals near `free` are visited (binary search), which keeps 60 days of 500
+/// bookings fast.
+fn subtract(free: &[(i64, i64)], busy: &[(i64, i64)], pad: (i64, i64), max_span: i64) -> Vec<(i64, i64)> {
+    let (before, after) = pad;
     let mut out = Vec::with_capacity(free.len());
     for &(fs, fe) in free {
-        // The first interval that can reach `fs` starts no earlier than fs - max_span - pad.
-        let from = busy.partition_point(|&(bs, _)| bs + max_span + pad < fs);
+        // The first interval that can reach `fs` starts no earlier than fs - max_span - after.
+        let from = busy.partition_point(|&(bs, _)| bs + max_span + after < fs);
         let mut cursor = fs;
         for &(bs, be) in &busy[from..] {
-            let (bs, be) = (bs - pad, be + pad);
+            let (bs, be) = (bs - before, be + after);
             if bs >= fe {
                 break;
             }
@@ -281,12 +286,34 @@ mod tests {
                 ("12:00".into(), "13:00".into())
             ]
         );
+        // Made with a 15-minute buffer, the booking holds until 11:15.
         let s = schedule(15);
-        let free = run(&s, "2030-05-06", &booked, &[], long_ago());
+        let held = [(utc("2030-05-06", "10:00"), utc("2030-05-06", "11:15"))];
+        let free = run(&s, "2030-05-06", &held, &[], long_ago());
         assert_eq!(
             free,
             vec![("11:15".into(), "12:15".into())],
             "buffer before and after the booking"
+        );
+    }
+
+    #[test]
+    fn a_booking_holds_the_buffer_it_was_made_with_after_the_schedule_changes() {
+        // Made with a 30-minute buffer (held until 11:30); the schedule's buffer is now 0.
+        let held = [(utc("2030-05-06", "10:00"), utc("2030-05-06", "11:30"))];
+        let free = run(&schedule(0), "2030-05-06", &held, &[], long_ago());
+        assert_eq!(
+            free,
+            vec![("09:00".into(), "10:00".into()), ("11:30".into(), "12:30".into())]
+        );
+        // Made with none; the schedule's buffer is now 30: a new booking keeps 30 minutes
+        // after itself, the old one nothing after it.
+        let held = [(utc("2030-05-06", "10:00"), utc("2030-05-06", "11:00"))];
+        let free = run(&schedule(30), "2030-05-06", &held, &[], long_ago());
+        assert_eq!(
+            free,
+            vec![("11:00".into(), "12:00".into())],
+            "09:00 would hold until 10:30"
         );
     }
 

@@ -5,6 +5,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use mongodb::bson::oid::ObjectId;
+use mongodb::bson::DateTime;
 
 use super::store::BookingStore;
 use crate::app::AppState;
@@ -15,10 +16,16 @@ use crate::availability::store::AvailabilityStore;
 use crate::error::{ApiError, ApiResult};
 use crate::time;
 
+/// The longest buffer a schedule may have (`ScheduleInput::buffer_minutes`), in milliseconds.
+const MAX_BUFFER_MS: i64 = 240 * 60_000;
+
 /// A therapist's time around some local dates, as sorted Unix-second intervals.
 pub struct TimeUse {
     /// Bookings holding time, sorted by start.
     pub bookings: Vec<(i64, i64)>,
+    /// What those bookings hold, sorted by start: each to its end plus the buffer it was made
+    /// with (what its time claims hold), which the schedule's buffer may since have changed.
+    pub held: Vec<(i64, i64)>,
     /// What blocks and absences open and close.
     pub blocked: BlockedTime,
 }
@@ -34,17 +41,29 @@ pub async fn time_use(
     pad: Duration,
 ) -> ApiResult<TimeUse> {
     let (a, b) = padded_bounds(zone, from, to, pad);
+    // A booking ending before `a` may still hold time after it (its own buffer).
+    let held_from = DateTime::from_millis(a.timestamp_millis() - MAX_BUFFER_MS);
     let (store, blocks) = (BookingStore::new(&state.db), AvailabilityStore::new(&state.db));
-    let (bookings, blocked) = tokio::try_join!(
-        async { Ok::<_, ApiError>(store.overlapping(therapist, a, b, 0, None).await?) },
+    let (found, blocked) = tokio::try_join!(
+        async { Ok::<_, ApiError>(store.overlapping(therapist, held_from, b, 0, None).await?) },
         BlockedTime::load(&blocks, therapist, zone, from, to, pad),
     )?;
-    let mut bookings: Vec<(i64, i64)> = bookings
-        .iter()
-        .map(|x| (secs(x.starts_at), secs(x.ends_at)))
-        .collect();
+    let mut bookings: Vec<(i64, i64)> = Vec::with_capacity(found.len());
+    let mut held: Vec<(i64, i64)> = Vec::with_capacity(found.len());
+    for x in &found {
+        let (s, e) = (secs(x.starts_at), secs(x.ends_at));
+        held.push((s, e + i64::from(x.buffer_minutes) * 60));
+        if x.ends_at > a {
+            bookings.push((s, e));
+        }
+    }
     bookings.sort_unstable();
-    Ok(TimeUse { bookings, blocked })
+    held.sort_unstable();
+    Ok(TimeUse {
+        bookings,
+        held,
+        blocked,
+    })
 }
 
 /// The free slots of `duration` minutes over the local dates `[from, to]`, and the zone they
@@ -73,7 +92,7 @@ pub async fn free_slots(
         to,
         duration_minutes: duration,
         now: Utc::now(),
-        bookings: &used.bookings,
+        bookings: &used.held,
         blocked: &used.blocked.closed,
     };
     Ok((
@@ -83,7 +102,8 @@ pub async fn free_slots(
 }
 
 /// Why a client could not book `[s, e)` on local `day` now (`None`: they could): the rules
-/// (notice, how far ahead, open time) and then other bookings with the buffer.
+/// (notice, how far ahead, open time) and then the time other bookings hold (with the buffer
+/// each was made with), which `[s, e)` plus the schedule's buffer after it may not reach.
 pub fn refusal(
     schedule: &Schedule,
     zone: Tz,
@@ -96,9 +116,7 @@ pub fn refusal(
     let (closed, opened) = (&used.blocked.closed, &used.blocked.opened);
     match slots::within_rules(schedule, zone, day, s, e, Utc::now(), closed, opened) {
         Err(r) => Some(r),
-        Ok(()) if used.bookings.iter().any(|&(bs, be)| s < be + buf && bs < e + buf) => {
-            Some("is already booked")
-        }
+        Ok(()) if used.held.iter().any(|&(bs, be)| s < be && bs < e + buf) => Some("is already booked"),
         Ok(()) => None,
     }
 }

@@ -1014,3 +1014,40 @@ async fn public_routes_are_limited_per_address() {
         "other visitors are not affected"
     );
 }
+
+#[tokio::test]
+async fn a_booking_keeps_the_buffer_it_was_made_with_when_the_schedule_changes() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    app.put_as("/api/availability/schedule", &me, &open_schedule(30))
+        .await;
+    let day = in_days(5);
+    let client = new_client(&app, &me, "Con margen").await;
+    new_booking(&app, &me, &client, &day).await; // 10:00-11:00, holding until 11:30
+    app.put_as("/api/availability/schedule", &me, &open_schedule(0))
+        .await;
+    // The booking site offers what can be booked: not 11:00 (still held), 11:30 on.
+    let offered = slots(&app, &me.id, &day).await;
+    assert_eq!(offered, ["09:00", "11:30"], "{offered:?}");
+    let at = |start: &str, end: &str| json!({ "therapistId": me.id, "date": day, "startTime": start, "endTime": end });
+    let r = app
+        .post_json("/api/availability/check-slot", &at("11:00", "12:00"))
+        .await;
+    assert_eq!(json_body(r).await["data"]["available"], false);
+    let c = client_user(&app).await;
+    assert_error(
+        app.post_as("/api/bookings/client/book", &c, &at("11:00", "12:00"))
+            .await,
+        409,
+        "SLOT_TAKEN",
+    )
+    .await;
+    let r = app
+        .post_json("/api/availability/check-slot", &at("11:30", "12:30"))
+        .await;
+    assert_eq!(json_body(r).await["data"]["available"], true);
+    let r = app
+        .post_as("/api/bookings/client/book", &c, &at("11:30", "12:30"))
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+}
