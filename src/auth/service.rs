@@ -311,6 +311,8 @@ pub async fn set_password(state: &AppState, user_id: ObjectId, new_password: Str
     let hash = password::hash(&state.hashing, new_password).await?;
     store.set_password_hash(user_id, &hash).await?;
     store.revoke_all_for_user(user_id).await?;
+    // Reset links asked for before the change no longer change the password again.
+    store.spend_resets_of(user_id).await?;
     Ok(())
 }
 

@@ -261,6 +261,17 @@ impl AuthStore {
             .map(|_| ())
     }
 
+    /// Spends every live reset token of `user_id` (its password just changed).
+    pub async fn spend_resets_of(&self, user_id: ObjectId) -> mongodb::error::Result<()> {
+        self.resets
+            .update_many(
+                doc! { "userId": user_id, "usedAt": null },
+                doc! { "$set": { "usedAt": DateTime::now() } },
+            )
+            .await
+            .map(|_| ())
+    }
+
     pub async fn insert_reset(
         &self,
         user_id: ObjectId,

@@ -31,8 +31,10 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
+    // At the highest level, so it is on whatever the configured level (a span at `info`
+    // would be off under `RUST_LOG=warn`, and the warnings would lose their request id).
     let span =
-        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+        tracing::error_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut response = next.run(req).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
@@ -65,10 +67,22 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn every_log_line_of_a_request_carries_its_id() {
+        assert_eq!(request_lines(tracing::Level::TRACE).await, 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn at_the_warn_level_too() {
+        assert_eq!(request_lines(tracing::Level::WARN).await, 1);
+    }
+
+    /// Logs two lines (info, warn) in a request under a subscriber at `level`, checks each
+    /// written line carries the request's id, and returns how many were written.
+    async fn request_lines(level: tracing::Level) -> usize {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
+            .with_max_level(level)
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(move || writer.clone())
@@ -91,11 +105,11 @@ mod tests {
         assert_eq!(res.headers()["x-request-id"], "trace-me-123");
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2, "{text}");
-        for line in lines {
+        for line in &lines {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert_eq!(v["span"]["request_id"], "trace-me-123", "{line}");
         }
+        lines.len()
     }
 
     #[test]

@@ -425,6 +425,26 @@ async fn password_reset_works_end_to_end_once() {
     assert_ne!(doc.get_str("tokenHash").unwrap(), token, "stored hashed");
     let files = std::fs::read_dir(&app.config.mail.file_dir).unwrap().count();
     assert_eq!(files, 1, "one email, for the known address only");
+    // A second link asked for before the reset is spent by it.
+    let r = app
+        .post_json("/api/auth/forgot-password", &json!({ "email": email }))
+        .await;
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        let others: Vec<String> = std::fs::read_dir(&app.config.mail.file_dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .map(|m| reset_token_from(&m))
+            .filter(|t| *t != token)
+            .collect();
+        if let Some(t) = others.into_iter().next() {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no second reset email");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
 
     let new_password = "brand new password";
     let reset = json!({ "token": token, "password": new_password, "confirmPassword": new_password });
@@ -439,6 +459,14 @@ async fn password_reset_works_end_to_end_once() {
     )
     .await;
     assert_eq!(body["errors"][0]["field"], "token", "single use");
+    let again =
+        json!({ "token": second, "password": "yet another one", "confirmPassword": "yet another one" });
+    assert_error(
+        app.post_json("/api/auth/reset-password", &again).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
 
     assert_eq!(login(&app, &email, &old_password).await.status(), 401);
     assert_eq!(login(&app, &email, new_password).await.status(), 200);
