@@ -183,6 +183,39 @@ pub async fn update_details(state: &AppState, booking: &Booking, patch: BookingP
     Ok(updated)
 }
 
+/// A booking's price may not go below what its payments count as paid, nor its currency change
+/// once anything is paid (payments add up to at most its price, in its currency). Read at the
+/// version the change is guarded by: a payment recorded meanwhile moves the version, and the
+/// change then fails as changed meanwhile.
+async fn refuse_price_below_paid(state: &AppState, booking: &Booking, patch: &BookingPatch) -> ApiResult<()> {
+    let new_amount = patch.amount_cents.filter(|a| *a != booking.amount_cents);
+    let new_currency = patch.currency.filter(|c| *c != booking.currency);
+    if new_amount.is_none() && new_currency.is_none() {
+        return Ok(());
+    }
+    let paid = BookingStore::new(&state.db)
+        .paid_cents_at(booking.id, booking.version)
+        .await?
+        .ok_or_else(changed_meanwhile)?;
+    if new_amount.is_some_and(|a| a.0 < paid) {
+        return Err(ApiError::Conflict {
+            code: "PRICE_BELOW_PAID",
+            message: format!(
+                "This booking's payments count {} as paid; its price cannot go below that (refund first)",
+                crate::money::Cents(paid).to_major()
+            ),
+            extra: Default::default(),
+        });
+    }
+    if new_currency.is_some() && paid > 0 {
+        return Err(ApiError::conflict(
+            "CURRENCY_HAS_PAYMENTS",
+            "This booking has payments in its currency; refund them before changing it",
+        ));
+    }
+    Ok(())
+}
+
 /// The event telling that `b` (as it is now) changed.
 pub fn changed(b: &Booking, kind: BookingChange, client_name: Option<String>) -> BookingChanged {
     BookingChanged {
@@ -287,6 +320,7 @@ pub async fn reschedule(
 /// change when it names a status, else a details edit; its details are written with either.
 pub async fn edit(state: &AppState, booking: &Booking, req: &UpdateBooking) -> ApiResult<Booking> {
     let details = req.details();
+    refuse_price_below_paid(state, booking, &details).await?;
     if req.moves() {
         let zone = crate::time::parse_zone(&booking.timezone)
             .map_err(|_| ApiError::field("timezone", "is invalid"))?;

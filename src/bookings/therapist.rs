@@ -52,7 +52,7 @@ pub async fn create(
     security(("therapist" = [])),
     params(crate::http::docs::IdPath, crate::http::docs::IfMatchHeader),
     request_body = Option<UpdateBooking>,
-    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`SLOT_TAKEN`, `CONCURRENT_UPDATE`"), crate::http::docs::StaleVersion))]
+    responses((status = 200, body = crate::http::docs::Data<crate::bookings::docs::BookingView>), (status = 409, description = "`SLOT_TAKEN`, `CONCURRENT_UPDATE`; `PRICE_BELOW_PAID`, `CURRENCY_HAS_PAYMENTS`: the price or currency would no longer fit its payments"), crate::http::docs::StaleVersion))]
 pub async fn update(
     State(state): State<AppState>,
     me: Therapist,

@@ -397,3 +397,35 @@ async fn a_payment_that_does_not_decode_fails_the_list_instead_of_vanishing() {
     let text = r.text().await.unwrap();
     assert!(!text.contains("thirty"), "the cause stays in the log: {text}");
 }
+
+#[tokio::test]
+async fn a_paid_booking_keeps_a_price_and_currency_its_payments_fit() {
+    let app = spawn_app().await;
+    let me = therapist(&app).await;
+    let client = new_client(&app, &me, "Pagó").await;
+    let booking = booked(&app, &me, &client, "2031-02-12").await;
+    let body = json!({ "amount": 60, "method": "card", "clientId": client, "bookingId": booking, "description": "Session" });
+    assert_eq!(app.post_as("/api/payments", &me, &body).await.status(), 201);
+    let path = format!("/api/bookings/{booking}");
+    let before = booking_doc(&app, &booking).await;
+    for (change, code) in [
+        (json!({ "amount": 10 }), "PRICE_BELOW_PAID"),
+        (
+            json!({ "amount": 10, "date": "2031-02-13", "startTime": "10:00", "endTime": "11:00" }),
+            "PRICE_BELOW_PAID",
+        ),
+        (json!({ "currency": "USD" }), "CURRENCY_HAS_PAYMENTS"),
+    ] {
+        assert_error(app.put_as(&path, &me, &change).await, 409, code).await;
+    }
+    let after = booking_doc(&app, &booking).await;
+    assert_eq!(after, before, "nothing changed");
+    // Down to what is paid, or up, is fine.
+    let r = app.put_as(&path, &me, &json!({ "amount": 60 })).await;
+    assert_eq!(r.status(), 200);
+    let r = app
+        .put_as(&path, &me, &json!({ "amount": 90, "currency": "EUR" }))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_body(r).await["data"]["amount"], json!(90.0));
+}

@@ -42,6 +42,21 @@ pub struct ChargeMark {
 }
 
 impl BookingStore {
+    /// What the booking counts as paid, as of `version` (`None`: it changed since, or is gone).
+    pub async fn paid_cents_at(
+        &self,
+        booking: ObjectId,
+        version: i64,
+    ) -> mongodb::error::Result<Option<i64>> {
+        let found = self
+            .bookings
+            .clone_with_type::<ChargeView>()
+            .find_one(doc! { "_id": booking, "version": version })
+            .projection(doc! { "chargeIds": 1, "paidCents": 1, "amountCents": 1, "status": 1, "version": 1 })
+            .await?;
+        Ok(found.map(|v| v.paid_cents))
+    }
+
     /// In `session`: what the therapist's booking counts as paid (`None`: not theirs).
     pub async fn charge_view_in(
         &self,
