@@ -67,22 +67,25 @@ pub(super) async fn slot_taken(state: &AppState, wanted: &[Booking], exclude: Op
             .await
             .unwrap_or_default();
         let occurrence = json!({ "date": w.date, "startTime": w.start_time, "endTime": w.end_time });
-        // A winner may not have written its booking yet: its claim still blocks this occurrence.
-        let blockers: Vec<Value> = if found.is_empty() {
-            vec![occurrence.clone()]
-        } else {
-            found
-                .iter()
-                .map(|b| json!({ "date": b.date, "startTime": b.start_time, "endTime": b.end_time }))
-                .collect()
-        };
-        if !found.is_empty() || wanted.len() == 1 {
-            occurrences.push(occurrence.clone());
+        if found.is_empty() {
+            // Nothing written blocks it: free, or held by a winner that has not written its
+            // booking yet (named below when no occurrence has a written blocker).
+            continue;
         }
-        for b in blockers {
+        occurrences.push(occurrence);
+        for b in &found {
+            let b = json!({ "date": b.date, "startTime": b.start_time, "endTime": b.end_time });
             if !conflicts.contains(&b) {
                 conflicts.push(b);
             }
+        }
+    }
+    if occurrences.is_empty() {
+        // Only unwritten claims block: the requested times themselves are what is taken.
+        for w in wanted {
+            let occurrence = json!({ "date": w.date, "startTime": w.start_time, "endTime": w.end_time });
+            conflicts.push(occurrence.clone());
+            occurrences.push(occurrence);
         }
     }
     let mut extra = Map::new();
@@ -340,6 +343,10 @@ pub async fn edit(state: &AppState, booking: &Booking, req: &UpdateBooking) -> A
     } else if let Some(status) = req.status {
         let cancelled_by = (status == BookingStatus::Cancelled).then_some(("therapist", None));
         transition(state, booking, status, details, cancelled_by).await
+    } else if mongodb::bson::to_document(&details)?.is_empty() {
+        // Nothing to change (an empty body, or only fields this edit does not take): answered
+        // as it is, without a write that would move its version under other editors.
+        Ok(booking.clone())
     } else {
         update_details(state, booking, details).await
     }

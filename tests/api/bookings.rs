@@ -216,6 +216,11 @@ async fn a_series_is_all_or_nothing_and_lists_every_conflicting_occurrence() {
         body["conflictingOccurrences"],
         json!([{ "date": "2031-06-16", "startTime": "17:00", "endTime": "18:00" }])
     );
+    assert_eq!(
+        body["conflicts"],
+        json!([{ "date": "2031-06-16", "startTime": "17:00", "endTime": "18:00" }]),
+        "the booking in the way, not the free occurrences"
+    );
     assert_eq!(app.count("bookings").await, 1, "nothing of the series was stored");
     assert_eq!(app.count("slot_claims").await, 12, "and none of its time is held");
 
@@ -729,4 +734,24 @@ async fn a_series_failing_midway_leaves_no_booking_and_no_claim() {
             .status(),
         201
     );
+}
+
+#[tokio::test]
+async fn an_edit_that_changes_nothing_keeps_the_version() {
+    let app = spawn_app().await;
+    let (me, client) = setup(&app).await;
+    let r = create(&app, &me, &booking(&client, "2031-05-12", "10:00", "11:00")).await;
+    let id = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/bookings/{id}");
+    for body in [json!({}), json!({ "version": 1 }), json!({ "unknownField": 1 })] {
+        let r = app.put_as(&path, &me, &body).await;
+        assert_eq!(r.status(), 200, "{body}");
+        assert_eq!(json_body(r).await["data"]["version"], 1, "{body}");
+    }
+    // Another editor holding version 1 is not turned away.
+    let r = app
+        .put_as(&path, &me, &json!({ "version": 1, "notes": "still mine" }))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_body(r).await["data"]["version"], 2);
 }
