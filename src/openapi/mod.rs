@@ -61,7 +61,7 @@ use finish::Finish;
         crate::http::docs::PositiveAmount, crate::http::docs::Title, crate::http::docs::Printable2000,
         crate::http::docs::ShortTag, crate::http::docs::WebLink, crate::http::docs::LongWebLink,
         crate::http::docs::OptionalEmail, crate::profile::docs::ItemId, crate::profile::docs::YearText,
-        crate::profile::docs::MonthOrDate, crate::profile::docs::EmailOrEmpty, crate::profile::docs::ShortTexts, crate::session_notes::model::NoteTag, crate::session_notes::model::NewNote,
+        crate::profile::docs::MonthOrDate, crate::profile::docs::EmailOrEmpty, crate::profile::docs::ShortTexts, crate::profile::docs::Specialties, crate::profile::docs::Languages, crate::session_notes::model::NoteTag, crate::session_notes::model::NewNote,
         crate::work_locations::LocationOwner, crate::documents::docs::TagList, crate::documents::docs::FamilyList,
         // Enums of query parameters (`IntoParams` refers to them without registering them).
         crate::bookings::query::BookingSort, crate::clients::query::ClientSort, crate::payments::stats::Group,

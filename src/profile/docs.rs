@@ -104,6 +104,22 @@ crate::http::docs::text_schema!(
 );
 
 crate::http::docs::text_schema!(
+    /// Specialties: at most 30 of up to 80 characters (blank ones are dropped).
+    Specialties = "Specialties",
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::http::docs::string().max_length(Some(80)))
+        .max_items(Some(30))
+);
+
+crate::http::docs::text_schema!(
+    /// Languages: at most 20 of up to 80 characters (blank ones are dropped).
+    Languages = "Languages",
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::http::docs::string().max_length(Some(80)))
+        .max_items(Some(20))
+);
+
+crate::http::docs::text_schema!(
     /// Short texts: at most 20 of up to 300 characters.
     ShortTexts = "ShortTexts",
     utoipa::openapi::schema::ArrayBuilder::new()

@@ -304,10 +304,10 @@ pub struct ProfileInput {
     #[schema(max_length = 5000)]
     pub about: Option<String>,
     #[validate(length(max = 30))]
-    #[schema(max_items = 30)]
+    #[schema(value_type = Option<crate::profile::docs::Specialties>)]
     pub specialties: Option<Vec<String>>,
     #[validate(length(max = 20))]
-    #[schema(max_items = 20)]
+    #[schema(value_type = Option<crate::profile::docs::Languages>)]
     pub languages: Option<Vec<String>>,
     #[validate(length(max = 30), nested)]
     #[schema(max_items = 30)]

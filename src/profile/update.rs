@@ -14,11 +14,27 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{require_https, validation_errors, web_link};
 
-fn clean(v: Vec<String>) -> Vec<String> {
-    v.into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty() && s.chars().count() <= 80)
-        .collect()
+/// Most characters of a specialty or a language (a package feature: its own 300).
+const ENTRY_MAX: usize = 80;
+const FEATURE_MAX: usize = 300;
+
+/// The list trimmed, blank entries dropped; an entry over `max` characters is a 400 naming it
+/// (`field[i]`), never silently dropped with the rest kept.
+fn clean(field: &str, max: usize, v: Vec<String>) -> ApiResult<Vec<String>> {
+    let mut out = Vec::with_capacity(v.len());
+    for (i, s) in v.into_iter().enumerate() {
+        let s = s.trim();
+        if s.chars().count() > max {
+            return Err(ApiError::field(
+                format!("{field}[{i}]"),
+                format!("must be at most {max} characters"),
+            ));
+        }
+        if !s.is_empty() {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 /// Validates each package (the list is untagged, so `validator` cannot reach it) and stores it.
@@ -56,7 +72,12 @@ fn stored_packages(list: Vec<PricingPackage>) -> ApiResult<Vec<StoredPackage>> {
                 description: p.description,
                 validity_days: p.validity_days,
                 is_active: Some(p.is_active.unwrap_or(true)),
-                features: Some(p.features.map(clean).unwrap_or_default()),
+                features: Some(
+                    p.features
+                        .map(|f| clean(&format!("pricingPackages[{i}].features"), FEATURE_MAX, f))
+                        .transpose()?
+                        .unwrap_or_default(),
+                ),
             })
         })
         .collect()
@@ -161,8 +182,14 @@ pub fn changes(config: &Config, mut req: ProfileInput) -> ApiResult<ProfilePatch
     Ok(ProfilePatch {
         updated_at: DateTime::now(),
         about: req.about,
-        specialties: req.specialties.map(clean),
-        languages: req.languages.map(clean),
+        specialties: req
+            .specialties
+            .map(|v| clean("specialties", ENTRY_MAX, v))
+            .transpose()?,
+        languages: req
+            .languages
+            .map(|v| clean("languages", ENTRY_MAX, v))
+            .transpose()?,
         education: req.education,
         rates: req.rates.map(StoredRates::from),
         pricing_packages,

@@ -191,6 +191,14 @@ async fn profile_is_created_empty_updated_and_shown_publicly() {
     assert_eq!(r.status(), 200);
     let p = json_body(r).await["data"].clone();
     assert_eq!(p["rates"]["sessionPrice"], json!(65.5));
+    // An over-long specialty is a 400 naming it, and the stored list stays as it was (before,
+    // it was dropped silently and the list saved without it).
+    let long = json!({ "specialties": ["ansiedad", "x".repeat(81)] });
+    let r = app.put_as("/api/profile", &me, &long).await;
+    let body = assert_error(r, 400, "VALIDATION_ERROR").await;
+    assert_eq!(body["errors"][0]["field"], "specialties[1]");
+    let now = json_body(app.get_as("/api/profile", &me).await).await["data"].clone();
+    assert_eq!(now["specialties"], json!(["ansiedad", "duelo"]));
     assert_eq!(p["pricingPackages"][0]["price"], json!(300.0));
     assert_eq!(p["workLocations"][1]["online"], true);
     let stored = app
