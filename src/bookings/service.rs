@@ -137,15 +137,26 @@ pub async fn transition(
     cancelled_by: Option<(&str, Option<String>)>,
 ) -> ApiResult<Booking> {
     check_transition(booking.status, to)?;
-    if to != booking.status {
-        // Its emails follow: a cancellation notice, or its reminders disarmed or armed.
-        let email = if to == BookingStatus::Cancelled {
-            "cancellation"
+    if to == booking.status {
+        // Already there (a repeated cancel, a retry): the first change's record stands (who
+        // cancelled, when, why) and the version stays; details sent with it are an edit. Time
+        // is released again in case the first change stopped before releasing it.
+        if !to.holds_time() {
+            claims(state).release_all(booking.id).await?;
+        }
+        return if mongodb::bson::to_document(&patch)?.is_empty() {
+            Ok(booking.clone())
         } else {
-            "sync"
+            update_details(state, booking, patch).await
         };
-        patch.pending_email = Some(email.into());
     }
+    // Its emails follow: a cancellation notice, or its reminders disarmed or armed.
+    let email = if to == BookingStatus::Cancelled {
+        "cancellation"
+    } else {
+        "sync"
+    };
+    patch.pending_email = Some(email.into());
     patch.status = Some(to);
     patch.cancellation = cancelled_by.map(|(by, reason)| Cancellation {
         reason,
@@ -159,10 +170,8 @@ pub async fn transition(
     if !to.holds_time() {
         claims(state).release_all(booking.id).await?;
     }
-    // Every way of changing status (PATCH cancel, PUT status, the client's cancel) tells it;
-    // a write that kept the status (its details, a repeated cancel) is still a change.
+    // Every way of changing status (PATCH cancel, PUT status, the client's cancel) tells it.
     let kind = match to {
-        _ if to == booking.status => BookingChange::Updated,
         BookingStatus::Cancelled => BookingChange::Cancelled,
         BookingStatus::Completed => BookingChange::Completed,
         BookingStatus::NoShow => BookingChange::NoShow,

@@ -755,3 +755,23 @@ async fn an_edit_that_changes_nothing_keeps_the_version() {
     assert_eq!(r.status(), 200);
     assert_eq!(json_body(r).await["data"]["version"], 2);
 }
+
+#[tokio::test]
+async fn a_repeated_cancel_keeps_the_first_cancellation_and_the_version() {
+    let app = spawn_app().await;
+    let (me, client) = setup(&app).await;
+    let r = create(&app, &me, &booking(&client, "2031-05-13", "10:00", "11:00")).await;
+    let id = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/bookings/{id}/cancel");
+    let r = app.patch_as(&path, &me, &json!({ "reason": "Illness" })).await;
+    assert_eq!(r.status(), 200);
+    let first = json_body(r).await["data"].clone();
+    let r = app.patch_as(&path, &me, &json!({ "reason": "Other" })).await;
+    assert_eq!(r.status(), 200, "a repeated cancel is no error");
+    let again = json_body(r).await["data"].clone();
+    assert_eq!(again["version"], first["version"], "no write");
+    assert_eq!(
+        again["cancellation"], first["cancellation"],
+        "the first reason and time stand"
+    );
+}
