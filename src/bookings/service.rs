@@ -57,7 +57,7 @@ pub(super) async fn slot_taken(state: &AppState, wanted: &[Booking], exclude: Op
     let mut occurrences: Vec<Value> = Vec::new();
     for w in wanted {
         let found = store
-            .overlapping(
+            .in_the_way(
                 w.therapist_id,
                 w.starts_at,
                 w.ends_at,

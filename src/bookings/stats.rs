@@ -100,7 +100,7 @@ pub async fn check_availability(
         DateTime::from_chrono(p.ends_at),
     );
     let found = BookingStore::new(&state.db)
-        .overlapping(me.0.id, start, end, schedule.buffer_minutes, exclude)
+        .in_the_way(me.0.id, start, end, schedule.buffer_minutes, exclude)
         .await?;
     let conflicts: Vec<_> = found
         .iter()

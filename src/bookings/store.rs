@@ -106,6 +106,31 @@ impl BookingStore {
             .await
     }
 
+    /// The bookings in the way of a new booking `[start, end)` with `buffer_minutes` after it,
+    /// as the time claims decide it: each holds its own time plus the buffer it was made with,
+    /// the new one its time plus `buffer_minutes` (the schedule's now).
+    pub async fn in_the_way(
+        &self,
+        therapist: ObjectId,
+        start: DateTime,
+        end: DateTime,
+        buffer_minutes: u32,
+        exclude: Option<ObjectId>,
+    ) -> mongodb::error::Result<Vec<Booking>> {
+        // Fetched with the widest pad a booking's own buffer may need (a schedule's most).
+        let found = self
+            .overlapping(therapist, start, end, buffer_minutes.max(240), exclude)
+            .await?;
+        let new_end = end.timestamp_millis() + i64::from(buffer_minutes) * 60_000;
+        Ok(found
+            .into_iter()
+            .filter(|b| {
+                let held_end = b.ends_at.timestamp_millis() + i64::from(b.buffer_minutes) * 60_000;
+                b.starts_at.timestamp_millis() < new_end && start.timestamp_millis() < held_end
+            })
+            .collect())
+    }
+
     /// A page of bookings matching `filter` (scoped), sorted, and the total.
     pub async fn page(
         &self,

@@ -1046,6 +1046,15 @@ async fn a_booking_keeps_the_buffer_it_was_made_with_when_the_schedule_changes()
         .post_json("/api/availability/check-slot", &at("11:30", "12:30"))
         .await;
     assert_eq!(json_body(r).await["data"]["available"], true);
+    // The therapist's own check says the same.
+    let check = |start: &str, end: &str| {
+        format!("/api/bookings/check-availability?date={day}&startTime={start}&endTime={end}")
+    };
+    let r = json_body(app.get_as(&check("11:00", "12:00"), &me).await).await;
+    assert_eq!(r["data"]["available"], false, "{r}");
+    assert_eq!(r["data"]["conflicts"][0]["startTime"], "10:00", "{r}");
+    let r = json_body(app.get_as(&check("11:30", "12:30"), &me).await).await;
+    assert_eq!(r["data"]["available"], true, "{r}");
     let r = app
         .post_as("/api/bookings/client/book", &c, &at("11:30", "12:30"))
         .await;
