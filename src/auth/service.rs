@@ -21,10 +21,10 @@ const DAY_MS: i64 = 86_400_000;
 /// Creates an account and signs it in. A client login links to no therapist's records yet: it
 /// is sent a verification email, and linking waits for that proof (see [`confirm_email`]).
 pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> ApiResult<Session> {
-    let email = req.email.clone();
+    let (email, attempt) = (req.email.clone(), req.password.clone());
     let user = match create_user(state, req, role, None).await {
         Err(taken @ ApiError::Conflict { .. }) if role == Role::Client => {
-            resend_unsent_verification(state, &email).await?;
+            resend_unsent_verification(state, &email, attempt).await?;
             return Err(taken);
         }
         other => other?,
@@ -38,9 +38,10 @@ pub async fn register(state: &AppState, req: RegisterRequest, role: Role) -> Api
 /// A client login whose verification email was never queued (its registration stored the
 /// account and then answered 503): the retry that meets it (409) queues it, so the email can
 /// still be proven; otherwise the retry would meet a 409 forever with no link ever sent.
-/// Never once one was queued: registering again cannot make a login's verification be sent
-/// again (the link would prove the email for whoever made that login).
-async fn resend_unsent_verification(state: &AppState, email: &str) -> ApiResult<()> {
+/// Only for the retry of that registration (its password is the login's), and never once one
+/// was queued: registering someone else's login again cannot have its verification sent to
+/// the address's owner (whose click would prove the email for whoever made that login).
+async fn resend_unsent_verification(state: &AppState, email: &str, attempt: String) -> ApiResult<()> {
     let Some(user) = AuthStore::new(&state.db).user_by_email(email).await? else {
         return Ok(());
     };
@@ -52,6 +53,9 @@ async fn resend_unsent_verification(state: &AppState, email: &str) -> ApiResult<
         .ever_queued(EmailKind::Verification, user.id)
         .await?
     {
+        return Ok(());
+    }
+    if password::verify(&state.hashing, attempt, user.password_hash.clone()).await? == Verdict::Mismatch {
         return Ok(());
     }
     tracing::warn!(user = %user.id, "a client login's verification email was never queued; queued now");

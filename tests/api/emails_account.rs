@@ -157,6 +157,17 @@ async fn a_request_whose_account_email_cannot_be_queued_fails_instead_of_answeri
     // the client is invited.
     app.db.collection::<Document>("email_jobs").drop().await.unwrap();
     let jobs = app.db.collection::<Document>("email_jobs");
+    // Someone else registering that address (another password) has nothing sent.
+    let other = json!({
+        "name": "Not Ana", "email": "ana.client@example.com", "password": "someone else's", "confirmPassword": "someone else's",
+    });
+    let r = app.post_json("/api/clients/register", &other).await;
+    assert_error(r, 409, "EMAIL_TAKEN").await;
+    let none = jobs
+        .count_documents(doc! { "kind": "verification" })
+        .await
+        .unwrap();
+    assert_eq!(none, 0, "nothing queued for another password");
     for _ in 0..2 {
         let r = app.post_json("/api/clients/register", &register).await;
         assert_error(r, 409, "EMAIL_TAKEN").await;
