@@ -333,7 +333,8 @@ pub async fn reschedule(
 pub async fn edit(state: &AppState, booking: &Booking, req: &UpdateBooking) -> ApiResult<Booking> {
     let details = req.details();
     refuse_price_below_paid(state, booking, &details).await?;
-    if req.moves() {
+    // A time given as it already is (an edit form sending every field back) is no move.
+    let to = if req.moves() {
         let zone = crate::time::parse_zone(&booking.timezone)
             .map_err(|_| ApiError::field("timezone", "is invalid"))?;
         let to = place(
@@ -342,6 +343,13 @@ pub async fn edit(state: &AppState, booking: &Booking, req: &UpdateBooking) -> A
             req.start_time.as_deref().unwrap_or(&booking.start_time),
             req.end_time.as_deref().unwrap_or(&booking.end_time),
         )?;
+        let same = DateTime::from_chrono(to.starts_at) == booking.starts_at
+            && DateTime::from_chrono(to.ends_at) == booking.ends_at;
+        (!same).then_some(to)
+    } else {
+        None
+    };
+    if let Some(to) = to {
         if req.status.is_some_and(|s| s != booking.status) {
             return Err(ApiError::field(
                 "status",

@@ -743,7 +743,12 @@ async fn an_edit_that_changes_nothing_keeps_the_version() {
     let r = create(&app, &me, &booking(&client, "2031-05-12", "10:00", "11:00")).await;
     let id = json_body(r).await["data"]["id"].as_str().unwrap().to_owned();
     let path = format!("/api/bookings/{id}");
-    for body in [json!({}), json!({ "version": 1 }), json!({ "unknownField": 1 })] {
+    for body in [
+        json!({}),
+        json!({ "version": 1 }),
+        json!({ "unknownField": 1 }),
+        json!({ "date": "2031-05-12", "startTime": "10:00", "endTime": "11:00" }),
+    ] {
         let r = app.put_as(&path, &me, &body).await;
         assert_eq!(r.status(), 200, "{body}");
         assert_eq!(json_body(r).await["data"]["version"], 1, "{body}");
