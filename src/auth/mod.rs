@@ -217,10 +217,12 @@ pub async fn forgot_password(
     // The lookup and the reset are done after answering, so the answer takes the same time
     // whether or not the account exists.
     let st = state.clone();
+    // The link counts as made now (a password change landing before it is stored spends it).
+    let asked = mongodb::bson::DateTime::now();
     tokio::spawn(async move {
         let found = AuthStore::new(&st.db).user_by_email(&req.email).await;
         let outcome = match found {
-            Ok(Some(user)) => service::start_password_reset(&st, &user).await,
+            Ok(Some(user)) => service::start_password_reset(&st, &user, asked).await,
             Ok(None) => Ok(()),
             Err(e) => Err(e.into()),
         };
@@ -241,10 +243,21 @@ pub async fn reset_password(
     State(state): State<AppState>,
     ValidatedJson(req): ValidatedJson<ResetPasswordRequest>,
 ) -> ApiResult<Response> {
-    let user_id = AuthStore::new(&state.db)
+    let spent = || ApiError::field("token", "is invalid, expired or already used");
+    let store = AuthStore::new(&state.db);
+    let (user_id, made) = store
         .consume_reset(&tokens::token_hash(&req.token))
         .await?
-        .ok_or_else(|| ApiError::field("token", "is invalid, expired or already used"))?;
+        .ok_or_else(spent)?;
+    // A link made before the password last changed is spent by that change (one stored
+    // just after it, or used at the same moment as another, included).
+    let changed = store
+        .account_state(user_id)
+        .await?
+        .and_then(|a| a.password_changed_ms);
+    if changed.is_some_and(|ms| ms > made.timestamp_millis()) {
+        return Err(spent());
+    }
     service::set_password(&state, user_id, req.password).await?;
     Ok(envelope::message("Password updated; please sign in"))
 }

@@ -322,12 +322,13 @@ pub async fn set_password(state: &AppState, user_id: ObjectId, new_password: Str
 
 /// Creates a single-use reset token and queues the email with its link (forgot-password runs
 /// it in the background, so the answer takes the same time whether or not the account exists).
-pub async fn start_password_reset(state: &AppState, user: &User) -> ApiResult<()> {
+/// `asked`: when the link was asked for (what it counts as made at).
+pub async fn start_password_reset(state: &AppState, user: &User, asked: DateTime) -> ApiResult<()> {
     let token = random_token();
     let ttl_ms = state.config.auth.reset_token_ttl_minutes as i64 * 60_000;
-    let expires = DateTime::from_millis(DateTime::now().timestamp_millis() + ttl_ms);
+    let expires = DateTime::from_millis(asked.timestamp_millis() + ttl_ms);
     AuthStore::new(&state.db)
-        .insert_reset(user.id, &token_hash(&token), expires)
+        .insert_reset(user.id, &token_hash(&token), asked, expires)
         .await?;
     let link = format!(
         "{}/reset-password?token={token}",

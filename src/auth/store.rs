@@ -276,26 +276,30 @@ impl AuthStore {
         &self,
         user_id: ObjectId,
         token_hash: &str,
+        created_at: DateTime,
         expires_at: DateTime,
     ) -> mongodb::error::Result<()> {
         let reset = PasswordReset {
             token_hash: token_hash.to_owned(),
             user_id,
-            created_at: DateTime::now(),
+            created_at,
             expires_at,
             used_at: None,
         };
         self.resets.insert_one(reset).await.map(|_| ())
     }
 
-    /// Consumes a live reset token (single use); returns its user.
-    pub async fn consume_reset(&self, token_hash: &str) -> mongodb::error::Result<Option<ObjectId>> {
+    /// Consumes a live reset token (single use); returns its user and when it was made.
+    pub async fn consume_reset(
+        &self,
+        token_hash: &str,
+    ) -> mongodb::error::Result<Option<(ObjectId, DateTime)>> {
         let now = DateTime::now();
         let found = self
             .resets
             .find_one_and_update(live_token(token_hash, now), doc! { "$set": { "usedAt": now } })
             .await?;
-        Ok(found.map(|r| r.user_id))
+        Ok(found.map(|r| (r.user_id, r.created_at)))
     }
 
     pub async fn insert_verification(&self, verification: &EmailVerification) -> mongodb::error::Result<()> {

@@ -685,3 +685,62 @@ async fn a_refused_refresh_does_not_spend_the_token() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_reset_link_made_before_the_password_changed_is_spent_even_if_stored_after() {
+    let app = spawn_app().await;
+    let (email, password, session) = register_therapist(&app).await;
+    let r = app
+        .client
+        .post(app.url("/api/auth/change-password"))
+        .header("Authorization", bearer(&session))
+        .json(&json!({ "currentPassword": password, "newPassword": "changed password", "confirmPassword": "changed password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let user = app
+        .db
+        .collection::<mongodb::bson::Document>("users")
+        .find_one(mongodb::bson::doc! { "email": &email })
+        .await
+        .unwrap()
+        .unwrap();
+    let user_id = user.get_object_id("_id").unwrap();
+    let now = mongodb::bson::DateTime::now().timestamp_millis();
+    // Links as forgot-password stores them (after answering): one asked for a minute before
+    // the change and stored only now, one asked for after it.
+    let resets = app.db.collection::<mongodb::bson::Document>("password_resets");
+    for (token, made) in [
+        ("made-before-the-change", now - 60_000),
+        ("made-after-the-change", now + 1_000),
+    ] {
+        resets
+            .insert_one(mongodb::bson::doc! {
+                "tokenHash": dhara::auth::tokens::token_hash(token), "userId": user_id,
+                "createdAt": mongodb::bson::DateTime::from_millis(made),
+                "expiresAt": mongodb::bson::DateTime::from_millis(now + 600_000), "usedAt": null,
+            })
+            .await
+            .unwrap();
+    }
+    let reset = |token: &str| json!({ "token": token, "password": "via the link", "confirmPassword": "via the link" });
+    assert_error(
+        app.post_json("/api/auth/reset-password", &reset("made-before-the-change"))
+            .await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(
+        login(&app, &email, "changed password").await.status(),
+        200,
+        "unchanged"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let r = app
+        .post_json("/api/auth/reset-password", &reset("made-after-the-change"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(login(&app, &email, "via the link").await.status(), 200);
+}
