@@ -26,6 +26,21 @@ pub(crate) async fn client_with(app: &TestApp, t: &Caller, email: &str, hours: V
     json_body(r).await["data"]["id"].as_str().unwrap().to_owned()
 }
 
+/// One run of the worker's reconciler on `app`'s database, taking every request however recent
+/// (as every worker runs it): what it armed.
+pub(crate) async fn reconcile_now(app: &TestApp) -> dhara::emails::arm::Reconciled {
+    let late = dhara::emails::arm::max_late(&app.config.emails);
+    let db = dhara::db::Db::connect(
+        &app.config.mongodb,
+        std::sync::Arc::new(dhara::metrics::Metrics::new()),
+    )
+    .await
+    .unwrap();
+    dhara::emails::arm::reconcile(&db, Duration::ZERO, late)
+        .await
+        .unwrap()
+}
+
 /// The emails of `booking` as the API shows them.
 pub(crate) async fn emails_of(app: &TestApp, t: &Caller, booking: &str) -> Vec<Value> {
     let r = app.get_as(&format!("/api/bookings/{booking}/emails"), t).await;

@@ -2,15 +2,13 @@
 //! before arming the reminders it asks for: the request written with the change stays on the
 //! client record, and a worker's reconciler arms exactly what the new hours want.
 
-use std::time::Duration;
-
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use super::stalled::{primary, HoldingRelay};
-use crate::emails::{client_with, emails_of, madrid_date, of_kind, until_emails};
+use crate::emails::{client_with, emails_of, madrid_date, of_kind, reconcile_now, until_emails};
 use crate::helpers::*;
 use crate::procs::{temp_dir, Instance};
 
@@ -103,16 +101,7 @@ async fn a_reminder_change_killed_before_arming_is_armed_by_the_reconciler() {
     assert_eq!(armed_hours(&emails), [24], "nothing armed yet: {emails:#?}");
 
     // A worker's reconciler (run here as every worker runs it) arms what the change asked for.
-    let late = dhara::emails::arm::max_late(&app.config.emails);
-    let db = dhara::db::Db::connect(
-        &app.config.mongodb,
-        std::sync::Arc::new(dhara::metrics::Metrics::new()),
-    )
-    .await
-    .unwrap();
-    let done = dhara::emails::arm::reconcile(&db, Duration::ZERO, late)
-        .await
-        .unwrap();
+    let done = reconcile_now(&app).await;
     assert_eq!(done.clients, 1, "{done:?}");
     let emails = emails_of(&app, &t, &booking).await;
     assert_eq!(armed_hours(&emails), [2, 24], "both reminders armed: {emails:#?}");
@@ -121,9 +110,7 @@ async fn a_reminder_change_killed_before_arming_is_armed_by_the_reconciler() {
         stored.get_document("remindersRequested").is_err(),
         "the request is cleared once armed: {stored}"
     );
-    let again = dhara::emails::arm::reconcile(&db, Duration::ZERO, late)
-        .await
-        .unwrap();
+    let again = reconcile_now(&app).await;
     assert_eq!(again.clients, 0, "nothing left to arm");
 }
 
@@ -198,16 +185,7 @@ async fn a_change_landing_while_an_earlier_one_arms_keeps_its_own_request() {
         .unwrap_or_else(|_| panic!("the second request was cleared by the first arming: {stored}"));
     assert_eq!(left.get_object_id("token").unwrap(), second);
     // Its own arming (the reconciler's, its writer being gone) clears it.
-    let late = dhara::emails::arm::max_late(&app.config.emails);
-    let db = dhara::db::Db::connect(
-        &app.config.mongodb,
-        std::sync::Arc::new(dhara::metrics::Metrics::new()),
-    )
-    .await
-    .unwrap();
-    let done = dhara::emails::arm::reconcile(&db, Duration::ZERO, late)
-        .await
-        .unwrap();
+    let done = reconcile_now(&app).await;
     assert_eq!(done.clients, 1, "{done:?}");
     let stored = stored_client(&app, &client).await;
     assert!(stored.get_document("remindersRequested").is_err(), "{stored}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, DateTime, Document};
 
-use crate::emails::{received, unarmed_due_reminders, until_all_sent, SHORT_LEASE};
+use crate::emails::{received, reconcile_now, unarmed_due_reminders, until_all_sent, SHORT_LEASE};
 use crate::helpers::*;
 use crate::procs::{signal, worker_process};
 use crate::smtp_server::SmtpServer;
@@ -50,19 +50,9 @@ async fn a_worker_killed_holding_claimed_jobs_has_them_sent_once_by_another_afte
     // Every job armed before a worker starts (the reconciler run here, as every worker runs
     // it): its lanes are all busy when it is killed, where jobs armed one by one while it
     // runs would leave it idle between them.
-    let late = dhara::emails::arm::max_late(&app.config.emails);
-    let db = dhara::db::Db::connect(
-        &app.config.mongodb,
-        std::sync::Arc::new(dhara::metrics::Metrics::new()),
-    )
-    .await
-    .unwrap();
     let mut armed = 0;
     while armed < JOBS {
-        let n = dhara::emails::arm::reconcile(&db, Duration::ZERO, late)
-            .await
-            .unwrap()
-            .bookings;
+        let n = reconcile_now(&app).await.bookings;
         assert!(n > 0, "the reconciler armed {armed} of {JOBS}");
         armed += n;
     }
