@@ -182,6 +182,9 @@ pub struct Block {
 }
 
 /// `PUT /api/availability/schedule` body (checked by `schedule::into_schedule`).
+/// The longest buffer a schedule may have (what `ScheduleInput` accepts).
+pub const MAX_BUFFER_MINUTES: u32 = 240;
+
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleInput {
@@ -189,7 +192,7 @@ pub struct ScheduleInput {
     pub timezone: String,
     #[schema(schema_with = weekly_schema)]
     pub weekly: BTreeMap<String, Vec<WorkingHours>>,
-    #[validate(range(max = 240, message = "must be 0 to 240 minutes"))]
+    #[validate(range(max = MAX_BUFFER_MINUTES, message = "must be 0 to 240 minutes"))]
     #[serde(default)]
     #[schema(maximum = 240)]
     pub buffer_minutes: u32,

@@ -9,15 +9,12 @@ use mongodb::bson::DateTime;
 
 use super::store::BookingStore;
 use crate::app::AppState;
-use crate::availability::model::Schedule;
+use crate::availability::model::{Schedule, MAX_BUFFER_MINUTES};
 use crate::availability::open_time::{padded_bounds, secs, BlockedTime};
 use crate::availability::slots::{self, Slot, SlotRequest};
 use crate::availability::store::AvailabilityStore;
 use crate::error::{ApiError, ApiResult};
 use crate::time;
-
-/// The longest buffer a schedule may have (`ScheduleInput::buffer_minutes`), in milliseconds.
-const MAX_BUFFER_MS: i64 = 240 * 60_000;
 
 /// A therapist's time around some local dates, as sorted Unix-second intervals.
 pub struct TimeUse {
@@ -42,7 +39,7 @@ pub async fn time_use(
 ) -> ApiResult<TimeUse> {
     let (a, b) = padded_bounds(zone, from, to, pad);
     // A booking ending before `a` may still hold time after it (its own buffer).
-    let held_from = DateTime::from_millis(a.timestamp_millis() - MAX_BUFFER_MS);
+    let held_from = DateTime::from_millis(a.timestamp_millis() - i64::from(MAX_BUFFER_MINUTES) * 60_000);
     let (store, blocks) = (BookingStore::new(&state.db), AvailabilityStore::new(&state.db));
     let (found, blocked) = tokio::try_join!(
         async { Ok::<_, ApiError>(store.overlapping(therapist, held_from, b, 0, None).await?) },
@@ -52,7 +49,7 @@ pub async fn time_use(
     let mut held: Vec<(i64, i64)> = Vec::with_capacity(found.len());
     for x in &found {
         let (s, e) = (secs(x.starts_at), secs(x.ends_at));
-        held.push((s, e + i64::from(x.buffer_minutes) * 60));
+        held.push((s, secs(x.holds_until())));
         if x.ends_at > a {
             bookings.push((s, e));
         }

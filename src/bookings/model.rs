@@ -187,6 +187,12 @@ impl Booking {
 }
 
 impl Booking {
+    /// Until when it holds time: its end plus the buffer it was made with (what its claims
+    /// hold, whatever the schedule's buffer is now).
+    pub fn holds_until(&self) -> DateTime {
+        DateTime::from_millis(self.ends_at.timestamp_millis() + i64::from(self.buffer_minutes) * 60_000)
+    }
+
     /// The client's view: never the therapist's private notes.
     pub fn client_view(&self) -> Value {
         let mut v = self.view(None);
@@ -240,4 +246,11 @@ pub struct BookingPatch {
     /// Set by the store on every change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime>,
+}
+
+impl BookingPatch {
+    /// Whether it sets nothing (a change made of it would write no field).
+    pub fn is_empty(&self) -> mongodb::bson::ser::Result<bool> {
+        Ok(mongodb::bson::to_document(self)?.is_empty())
+    }
 }

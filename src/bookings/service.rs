@@ -144,7 +144,7 @@ pub async fn transition(
         if !to.holds_time() {
             claims(state).release_all(booking.id).await?;
         }
-        return if mongodb::bson::to_document(&patch)?.is_empty() {
+        return if patch.is_empty()? {
             Ok(booking.clone())
         } else {
             update_details(state, booking, patch).await
@@ -360,7 +360,7 @@ pub async fn edit(state: &AppState, booking: &Booking, req: &UpdateBooking) -> A
     } else if let Some(status) = req.status {
         let cancelled_by = (status == BookingStatus::Cancelled).then_some(("therapist", None));
         transition(state, booking, status, details, cancelled_by).await
-    } else if mongodb::bson::to_document(&details)?.is_empty() {
+    } else if details.is_empty()? {
         // Nothing to change (an empty body, or only fields this edit does not take): answered
         // as it is, without a write that would move its version under other editors.
         Ok(booking.clone())

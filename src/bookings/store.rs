@@ -118,16 +118,12 @@ impl BookingStore {
         exclude: Option<ObjectId>,
     ) -> mongodb::error::Result<Vec<Booking>> {
         // Fetched with the widest pad a booking's own buffer may need (a schedule's most).
-        let found = self
-            .overlapping(therapist, start, end, buffer_minutes.max(240), exclude)
-            .await?;
-        let new_end = end.timestamp_millis() + i64::from(buffer_minutes) * 60_000;
+        let pad = buffer_minutes.max(crate::availability::model::MAX_BUFFER_MINUTES);
+        let found = self.overlapping(therapist, start, end, pad, exclude).await?;
+        let new_end = DateTime::from_millis(end.timestamp_millis() + i64::from(buffer_minutes) * 60_000);
         Ok(found
             .into_iter()
-            .filter(|b| {
-                let held_end = b.ends_at.timestamp_millis() + i64::from(b.buffer_minutes) * 60_000;
-                b.starts_at.timestamp_millis() < new_end && start.timestamp_millis() < held_end
-            })
+            .filter(|b| b.starts_at < new_end && start < b.holds_until())
             .collect())
     }
 

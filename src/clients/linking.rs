@@ -70,9 +70,7 @@ pub async fn activate(state: &AppState, token: &str, password: String) -> ApiRes
         InvitedLogin::AlreadyProven(user) => (user, true),
         InvitedLogin::Claimed(user) => (user, false),
     };
-    clients
-        .link_record_for(invitation.client_id, &email, user.id)
-        .await?;
+    clients.link_record(invitation.client_id, &email, user.id).await?;
     let (therapist, record) = (invitation.therapist_id, invitation.client_id);
     emit(state, therapist, record, ClientChange::Updated).await;
     if proven {
@@ -113,7 +111,7 @@ pub async fn client_record_for(
                 "This email's record belongs to another account".into(),
             ));
         }
-        clients.link_record(id, user_id).await?;
+        clients.link_record(id, &user.email, user_id).await?;
         emit(state, therapist, id, ClientChange::Updated).await;
         return Ok(id);
     }
@@ -133,7 +131,7 @@ pub async fn client_record_for(
             let linked = owner == Some(user_id)
                 || (owner.is_none()
                     && user.email_verified_at.is_some()
-                    && clients.link_record(id, user_id).await?);
+                    && clients.link_record(id, &user.email, user_id).await?);
             if !linked {
                 return Err(unproven());
             }

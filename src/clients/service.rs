@@ -124,7 +124,7 @@ async fn invite(state: &AppState, mut client: Client, email: &str) -> ApiResult<
         }
         if user.email_verified_at.is_some() {
             if ClientStore::new(&state.db)
-                .link_record(client.id, user.id)
+                .link_record(client.id, email, user.id)
                 .await?
             {
                 client.user_id = Some(user.id);

@@ -301,21 +301,9 @@ impl ClientStore {
         Ok(linked)
     }
 
-    /// Links one record (an invitation's) to a client login, if still unlinked.
-    pub async fn link_record(&self, id: ObjectId, user_id: ObjectId) -> mongodb::error::Result<bool> {
-        let r = self
-            .raw
-            .update_one(
-                doc! { "_id": id, "userId": null },
-                doc! { "$set": { "userId": user_id, "updatedAt": DateTime::now() } },
-            )
-            .await?;
-        Ok(r.modified_count == 1)
-    }
-
     /// Links an unlinked record to a login that proved `email`, while the record still carries
-    /// that email. Whether it was linked.
-    pub async fn link_record_for(
+    /// that email (a record whose address changed meanwhile is not linked). Whether it was.
+    pub async fn link_record(
         &self,
         id: ObjectId,
         email: &str,

@@ -1,6 +1,7 @@
 //! The client routes that embed bookings (the list with each client's history, one client
 //! with their recent bookings) or depend on them (deactivating, by the soft delete or by an
-//! update, is refused while bookings are upcoming). They live above both clients and bookings so neither imports the other.
+//! update, is refused while bookings are upcoming). They live above both clients and bookings
+//! so neither imports the other.
 
 use std::collections::HashMap;
 

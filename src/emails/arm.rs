@@ -4,8 +4,9 @@
 //! change of address or preferences leaves a request on the client record the same way
 //! (`remindersRequested`), armed over their upcoming bookings. A process that dies in between
 //! leaves the request, and the reconciler (run by every worker) arms it later: no change's
-//! emails are lost, and deterministic job ids make arming twice harmless. Account emails (reset, invitation, verification) are armed by the request
-//! that asks for them (`EmailQueue`): it fails when their job cannot be stored.
+//! emails are lost, and deterministic job ids make arming twice harmless. Account emails
+//! (reset, invitation, verification) are armed by the request that asks for them
+//! (`EmailQueue`): it fails when their job cannot be stored.
 
 use chrono::Utc;
 use futures_util::future::BoxFuture;

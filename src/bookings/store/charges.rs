@@ -41,6 +41,11 @@ pub struct ChargeMark {
     pub payment_method: Option<String>,
 }
 
+/// The fields of a [`ChargeView`].
+fn charge_view_fields() -> mongodb::bson::Document {
+    doc! { "chargeIds": 1, "paidCents": 1, "amountCents": 1, "status": 1, "version": 1 }
+}
+
 impl BookingStore {
     /// What the booking counts as paid, as of `version` (`None`: it changed since, or is gone).
     pub async fn paid_cents_at(
@@ -52,7 +57,7 @@ impl BookingStore {
             .bookings
             .clone_with_type::<ChargeView>()
             .find_one(doc! { "_id": booking, "version": version })
-            .projection(doc! { "chargeIds": 1, "paidCents": 1, "amountCents": 1, "status": 1, "version": 1 })
+            .projection(charge_view_fields())
             .await?;
         Ok(found.map(|v| v.paid_cents))
     }
@@ -67,7 +72,7 @@ impl BookingStore {
         self.bookings
             .clone_with_type::<ChargeView>()
             .find_one(doc! { "_id": booking, "therapistId": therapist })
-            .projection(doc! { "chargeIds": 1, "paidCents": 1, "amountCents": 1, "status": 1, "version": 1 })
+            .projection(charge_view_fields())
             .session(session)
             .await
     }
