@@ -679,6 +679,15 @@ async fn racing_moves_and_preference_changes_leave_reminders_for_the_final_state
         armed, wanted,
         "armed exactly for the final time and hours: {emails:#?}"
     );
+    // Every change's request was armed and cleared (the last one by an arming that read it).
+    let stored = app
+        .db
+        .collection::<Document>("clients")
+        .find_one(doc! { "_id": ObjectId::parse_str(&client).unwrap() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.get_document("remindersRequested").is_err(), "{stored}");
 }
 
 #[tokio::test]

@@ -429,3 +429,48 @@ async fn a_paid_booking_keeps_a_price_and_currency_its_payments_fit() {
     assert_eq!(r.status(), 200);
     assert_eq!(json_body(r).await["data"]["amount"], json!(90.0));
 }
+
+#[tokio::test]
+async fn a_price_cut_racing_a_payment_on_another_instance_never_leaves_more_paid_than_the_price() {
+    let a = spawn_app().await;
+    let mut config = test_config(&[]);
+    config.mongodb.database = a.config.mongodb.database.clone();
+    config.redis.prefix = a.config.redis.prefix.clone();
+    let b = spawn_with_config(config).await;
+    b.wait_ready().await;
+    let me = therapist(&a).await;
+    let client = new_client(&a, &me, "Carrera").await;
+    // The edit starts 0-3 s after the payment (a payment's transaction may take a second or
+    // more on the dev emulator), so both orders and overlaps occur.
+    for (day, lag_ms) in [
+        (10, 0u64),
+        (11, 100),
+        (12, 400),
+        (13, 1_000),
+        (14, 2_000),
+        (15, 3_000),
+    ] {
+        let booking = booked(&a, &me, &client, &format!("2031-03-{day}")).await;
+        let pay = json!({ "amount": 60, "method": "card", "clientId": client, "bookingId": booking, "description": "Session" });
+        let cut = json!({ "amount": 10 });
+        let path = format!("/api/bookings/{booking}");
+        let (paid, edited) = tokio::join!(a.post_as("/api/payments", &me, &pay), async {
+            tokio::time::sleep(std::time::Duration::from_millis(lag_ms)).await;
+            b.put_as(&path, &me, &cut).await
+        });
+        let (paid, edited) = (paid.status().as_u16(), edited.status().as_u16());
+        assert!([201, 409].contains(&paid), "payment {paid}");
+        assert!([200, 409, 412].contains(&edited), "edit {edited}");
+        let stored = booking_doc(&a, &booking).await;
+        let price = stored.get_i64("amountCents").unwrap();
+        let counted = stored.get_i64("paidCents").unwrap_or(0);
+        assert!(
+            counted <= price,
+            "paid {counted} over a price of {price}: {stored}"
+        );
+        assert!(
+            paid == 201 || edited == 200,
+            "one of them went through ({paid}, {edited})"
+        );
+    }
+}
